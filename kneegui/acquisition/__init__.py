@@ -1,0 +1,1 @@
+"""KneeGUI acquisition package."""

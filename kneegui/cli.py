@@ -1,0 +1,67 @@
+"""The `kneegui` command line: one subcommand per job.
+
+Each subcommand lives in its own module under :mod:`kneegui.commands` and exposes
+``register(subparsers)``; the module's ``run(args) -> int`` does the work. Heavy imports
+(torch, Qt) happen inside ``run`` so that ``kneegui --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from kneegui import __version__
+
+#: Subcommand modules, in the order `kneegui --help` lists them.
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "streams",
+    "simulate",
+    "record",
+    "replay",
+    "export",
+    "import_xdf",
+    "train",
+    "evaluate",
+    "calibrate",
+    "models",
+    "dataset",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="kneegui",
+        description="Live knee-angle prediction from EMG over Lab Streaming Layer.",
+    )
+    parser.add_argument("--version", action="version", version=f"kneegui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"kneegui.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"kneegui.commands.{name}":
+                continue  # subcommand not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `kneegui` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `kneegui` CLI, one module each (see :mod:`kneegui.cli`)."""

@@ -1,0 +1,1 @@
+"""KneeGUI datasets package."""

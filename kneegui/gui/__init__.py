@@ -1,0 +1,1 @@
+"""KneeGUI gui package."""

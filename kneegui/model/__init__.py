@@ -1,0 +1,1 @@
+"""KneeGUI model package."""
