@@ -1,0 +1,331 @@
+"""Read a KneeGUI session file: ``open_session(path) -> Session``.
+
+Arrays are read lazily on first access and cached; use ``Session`` as a context manager (or call
+``close()``) to release the file. A file that is not a session, is damaged, or was written by a
+newer major format version raises :class:`SessionFormatError` with a message saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from kneegui.recording import layout
+from kneegui.recording.errors import SessionFormatError
+
+
+def _attr(obj: h5py.HLObject, key: str, default: Any = "") -> Any:
+    value = obj.attrs.get(key, default)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OS":
+        return tuple(v.decode() if isinstance(v, bytes) else str(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    return {key: _attr(obj, key) for key in obj.attrs}
+
+
+def _read(ds: h5py.Dataset, start: int | None = None, stop: int | None = None) -> np.ndarray:
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return ds.asstr()[start:stop]
+    return ds[start:stop]
+
+
+@dataclass
+class RecordedStream:
+    """One recorded LSL stream. ``data`` is [n, channels]; ``timestamps`` [n] LSL seconds."""
+
+    name: str
+    group: h5py.Group = field(repr=False)
+    length: int
+
+    @cached_property
+    def attrs(self) -> dict[str, Any]:
+        """All attributes of ``/streams/<name>``."""
+        return _attrs(self.group)
+
+    @property
+    def type(self) -> str:
+        return str(self.attrs.get("type", ""))
+
+    @property
+    def nominal_srate(self) -> float:
+        return float(self.attrs.get("nominal_srate", 0.0))
+
+    @property
+    def channel_format(self) -> str:
+        return str(self.attrs.get("channel_format", ""))
+
+    @property
+    def channel_count(self) -> int:
+        return int(self.group["data"].shape[1])
+
+    @property
+    def channel_labels(self) -> tuple[str, ...]:
+        return tuple(self.attrs.get("channel_labels", ()))
+
+    @property
+    def channel_units(self) -> tuple[str, ...]:
+        return tuple(self.attrs.get("channel_units", ()))
+
+    @property
+    def source_id(self) -> str:
+        return str(self.attrs.get("source_id", ""))
+
+    @property
+    def info_xml(self) -> str:
+        return str(self.attrs.get("info_xml", ""))
+
+    @property
+    def is_string(self) -> bool:
+        return h5py.check_string_dtype(self.group["data"].dtype) is not None
+
+    @cached_property
+    def data(self) -> np.ndarray:
+        """All samples [n, channels] in the stream's dtype (strings as ``str`` objects)."""
+        return _read(self.group["data"], 0, self.length)
+
+    @cached_property
+    def timestamps(self) -> np.ndarray:
+        """Sample times [n], float64 seconds on the recording machine's LSL clock."""
+        return self.group["timestamps"][: self.length]
+
+    @cached_property
+    def clock_offsets(self) -> np.ndarray:
+        """[m, 2] rows of (time, offset) in seconds."""
+        if "clock_offsets" not in self.group:
+            return np.zeros((0, 2))
+        return self.group["clock_offsets"][:]
+
+    def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Samples and timestamps of rows ``start:stop`` (for chunked processing)."""
+        stop = min(stop, self.length)
+        return _read(self.group["data"], start, stop), self.group["timestamps"][start:stop]
+
+
+@dataclass
+class DerivedSeries:
+    """A derived series (``/derived/<path>``): data [n, ch], timestamps [n], attributes."""
+
+    path: str
+    data: np.ndarray
+    timestamps: np.ndarray
+    attrs: dict[str, Any]
+
+
+@dataclass
+class Predictions:
+    """Predicted trajectories: ``values[i, j]`` = angle at ``timestamps[i] + horizons_ms[j]``."""
+
+    timestamps: np.ndarray
+    values: np.ndarray
+    model_id: np.ndarray
+    horizons_ms: np.ndarray
+
+
+@dataclass
+class Events:
+    """Parallel arrays of event timestamps, labels and origins."""
+
+    timestamp: np.ndarray
+    label: np.ndarray
+    origin: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def as_list(self) -> list[tuple[float, str, str]]:
+        return [(float(t), str(lab), str(o))
+                for t, lab, o in zip(self.timestamp, self.label, self.origin, strict=True)]
+
+
+@dataclass
+class ModelEntry:
+    """A model used during the session: its card (parsed JSON) and weights hash."""
+
+    model_id: str
+    card: dict[str, Any]
+    sha256: str
+
+
+class Session:
+    """An open session file. Attributes: ``path``, ``attrs``, ``streams``, ``events``..."""
+
+    def __init__(self, path: Path, file: h5py.File) -> None:
+        self.path = path
+        self.file = file
+        self.attrs = _attrs(file)
+        self.streams: dict[str, RecordedStream] = {}
+        self.warnings: list[str] = []
+        for name, group in file.get(layout.STREAMS, {}).items():
+            self.streams[name] = self._load_stream(name, group)
+
+    def _load_stream(self, name: str, group: h5py.Group) -> RecordedStream:
+        if "data" not in group or "timestamps" not in group:
+            raise SessionFormatError(
+                f"{self.path}: stream {name!r} lacks data or timestamps; the file is damaged")
+        n_data, n_ts = group["data"].shape[0], group["timestamps"].shape[0]
+        if n_data != n_ts:
+            self.warnings.append(
+                f"stream {name!r}: {n_data} samples but {n_ts} timestamps (interrupted write); "
+                f"reading the first {min(n_data, n_ts)}")
+        return RecordedStream(name, group, min(n_data, n_ts))
+
+    # -- metadata --------------------------------------------------------------------------
+    @property
+    def subject_id(self) -> str:
+        return str(self.attrs.get("subject_id", ""))
+
+    @property
+    def operator(self) -> str:
+        return str(self.attrs.get("operator", ""))
+
+    @property
+    def notes(self) -> str:
+        return str(self.attrs.get("notes", ""))
+
+    @property
+    def app_version(self) -> str:
+        return str(self.attrs.get("app_version", ""))
+
+    @property
+    def start_time(self) -> str:
+        """UTC ISO 8601 start time."""
+        return str(self.attrs.get("session_start_time", ""))
+
+    @property
+    def complete(self) -> bool:
+        """False when the writer was killed or failed before closing the file."""
+        return bool(self.attrs.get("complete", False))
+
+    @property
+    def format_version(self) -> str:
+        return str(self.attrs.get("format_version", ""))
+
+    # -- content ---------------------------------------------------------------------------
+    @cached_property
+    def events(self) -> Events:
+        group = self.file.get(layout.EVENTS)
+        if group is None or "timestamp" not in group:
+            empty = np.zeros(0, dtype=object)
+            return Events(np.zeros(0), empty, empty)
+        n = min(group[k].shape[0] for k in ("timestamp", "label", "origin"))
+        return Events(group["timestamp"][:n], _read(group["label"], 0, n),
+                      _read(group["origin"], 0, n))
+
+    @cached_property
+    def derived(self) -> dict[str, DerivedSeries]:
+        """Every derived series except predictions, keyed by path below ``/derived``."""
+        out: dict[str, DerivedSeries] = {}
+        root = self.file.get(layout.DERIVED)
+        if root is None:
+            return out
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Group) and "data" in obj and "timestamps" in obj:
+                if name == "predictions":
+                    return
+                n = min(obj["data"].shape[0], obj["timestamps"].shape[0])
+                out[name] = DerivedSeries(name, _read(obj["data"], 0, n),
+                                          obj["timestamps"][:n], _attrs(obj))
+
+        root.visititems(visit)
+        return out
+
+    @cached_property
+    def predictions(self) -> Predictions | None:
+        group = self.file.get(layout.PREDICTIONS)
+        if group is None:
+            return None
+        n = min(group[k].shape[0] for k in ("timestamps", "values", "model_id"))
+        return Predictions(group["timestamps"][:n], group["values"][:n],
+                           _read(group["model_id"], 0, n),
+                           np.asarray(group.attrs.get("horizons_ms", [])))
+
+    @cached_property
+    def calibration(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"arrays": {...}, "attrs": {...}}}`` for every calibration stored."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, group in self.file.get(layout.CALIBRATION, {}).items():
+            arrays = {k: _read(ds) for k, ds in group.items() if isinstance(ds, h5py.Dataset)}
+            out[name] = {"arrays": arrays, "attrs": _attrs(group)}
+        return out
+
+    @cached_property
+    def models(self) -> dict[str, ModelEntry]:
+        out: dict[str, ModelEntry] = {}
+        for _, group in self.file.get(layout.MODELS, {}).items():
+            card_text = group["card"].asstr()[()] if "card" in group else "{}"
+            try:
+                card = json.loads(card_text)
+            except json.JSONDecodeError:
+                card = {"unparsed": card_text}
+            model_id = str(_attr(group, "model_id"))
+            out[model_id] = ModelEntry(model_id, card, str(_attr(group, "sha256")))
+        return out
+
+    def duration(self) -> float:
+        """Seconds between the first and last sample over all streams (0 if empty)."""
+        starts = [s.timestamps[0] for s in self.streams.values() if s.length]
+        ends = [s.timestamps[-1] for s in self.streams.values() if s.length]
+        return float(max(ends) - min(starts)) if starts else 0.0
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(path: str | Path) -> Session:
+    """Open a KneeGUI session file for reading (see module docstring for errors)."""
+    path = Path(path)
+    if not path.exists():
+        raise SessionFormatError(f"{path} does not exist; check the path")
+    if path.is_dir():
+        raise SessionFormatError(f"{path} is a directory; give the path of a .h5 session file")
+    if not h5py.is_hdf5(path):
+        raise SessionFormatError(
+            f"{path} is not an HDF5 file, so not a KneeGUI session (if it is an .xdf recording, "
+            "convert it with `kneegui import-xdf`)")
+    try:
+        file = h5py.File(path, "r")
+    except OSError as exc:
+        raise SessionFormatError(
+            f"{path} is a damaged HDF5 file and cannot be opened ({exc}); "
+            "try `h5clear -s` or recover it with the HDF5 tools") from exc
+    try:
+        fmt = _attr(file, "format", None)
+        if fmt != layout.FORMAT_NAME:
+            raise SessionFormatError(
+                f"{path} is an HDF5 file but not a KneeGUI session (root attribute 'format' is "
+                f"{fmt!r}, expected {layout.FORMAT_NAME!r})")
+        version = str(_attr(file, "format_version", ""))
+        try:
+            major = int(version.split(".")[0])
+        except ValueError:
+            major = -1
+        if major not in layout.SUPPORTED_MAJOR:
+            raise SessionFormatError(
+                f"{path} uses session format version {version!r}, which this KneeGUI "
+                f"cannot read; update KneeGUI")
+        return Session(path, file)
+    except SessionFormatError:
+        file.close()
+        raise
+    except (OSError, KeyError, RuntimeError) as exc:
+        file.close()
+        raise SessionFormatError(f"{path} is damaged and cannot be read ({exc})") from exc

@@ -1,0 +1,275 @@
+"""The HDF5 side of the writer: growing datasets, batched appends, flushes.
+
+Only the writer thread touches a :class:`SessionStorage`. Appends are kept in memory and written
+in one batch by :meth:`SessionStorage.commit`, directly followed by :meth:`SessionStorage.flush`,
+so the file on disk is consistent except during that short burst (see docs/session-format.md,
+"Crash safety"). ``fault_hook(op)`` is called before every commit/flush and may raise (used to
+inject I/O failures in tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from kneegui.recording import layout
+
+FaultHook = Callable[[str], None]
+_TARGET_CHUNK_BYTES = 128 * 1024
+
+
+def chunk_rows(row_bytes: int, is_string: bool = False) -> int:
+    """Rows per chunk so one chunk holds about 128 KiB (strings: 256 rows)."""
+    if is_string:
+        return 256
+    rows = max(64, _TARGET_CHUNK_BYTES // max(1, row_bytes))
+    return int(min(16384, 1 << (int(rows).bit_length() - 1)))
+
+
+def attr_value(value: Any) -> Any:
+    """Turn a Python value into something HDF5 stores as an attribute (dicts become JSON)."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return json.dumps(value, default=str)
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, str) for v in value):
+            return np.array(list(value), dtype=layout.string_dtype())
+        if all(isinstance(v, (int, float, np.number)) for v in value):
+            return np.asarray(value)
+        return json.dumps(list(value), default=str)
+    return value
+
+
+def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
+    """Write every attribute (converted with :func:`attr_value`)."""
+    for key, value in attrs.items():
+        obj.attrs[key] = attr_value(value)
+
+
+class ColumnSet:
+    """Parallel growing datasets of equal length (e.g. ``data`` and ``timestamps``).
+
+    ``columns`` maps dataset name -> (dtype, trailing shape).
+    """
+
+    def __init__(
+        self, group: h5py.Group, columns: Mapping[str, tuple[np.dtype, tuple[int, ...]]]
+    ) -> None:
+        self.datasets: dict[str, h5py.Dataset] = {}
+        self._pending: dict[str, list[np.ndarray]] = {name: [] for name in columns}
+        self.pending_rows = 0
+        for name, (dtype, trailing) in columns.items():
+            dtype = np.dtype(dtype)
+            is_string = h5py.check_string_dtype(dtype) is not None
+            row_bytes = int(np.prod(trailing, dtype=np.int64)) * dtype.itemsize
+            rows = chunk_rows(row_bytes, is_string)
+            if name in group:
+                self.datasets[name] = group[name]
+                continue
+            self.datasets[name] = group.create_dataset(
+                name,
+                shape=(0, *trailing),
+                maxshape=(None, *trailing),
+                dtype=dtype,
+                chunks=(rows, *trailing) if trailing else (rows,),
+            )
+
+    @property
+    def length(self) -> int:
+        """Rows already written to the file (not counting pending rows)."""
+        return int(next(iter(self.datasets.values())).shape[0])
+
+    @property
+    def pending_bytes(self) -> int:
+        """Approximate memory held by pending rows."""
+        return sum(a.nbytes for parts in self._pending.values() for a in parts)
+
+    def append(self, **columns: np.ndarray) -> None:
+        """Queue rows (all columns must have the same number of rows)."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) != 1 or set(columns) != set(self._pending):
+            raise ValueError(f"columns {sorted(columns)} with lengths {lengths} do not match")
+        n = lengths.pop()
+        if n == 0:
+            return
+        for name, values in columns.items():
+            self._pending[name].append(values)
+        self.pending_rows += n
+
+    def commit(self) -> int:
+        """Write the pending rows to the file; returns how many rows were written."""
+        n_new = self.pending_rows
+        if n_new == 0:
+            return 0
+        start = self.length
+        for name, parts in self._pending.items():
+            ds = self.datasets[name]
+            block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            ds.resize(start + n_new, axis=0)
+            ds[start : start + n_new] = block
+            parts.clear()
+        self.pending_rows = 0
+        return n_new
+
+
+class SessionStorage:
+    """One open session file, written by a single thread."""
+
+    def __init__(self, path: Path, fault_hook: FaultHook | None = None) -> None:
+        self.path = Path(path)
+        self.fault_hook = fault_hook
+        self.file: h5py.File | None = None
+        self.sets: dict[str, ColumnSet] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self, root_attrs: Mapping[str, Any]) -> None:
+        """Create the file (refusing to overwrite) with the root attributes and groups."""
+        try:
+            self.file = h5py.File(self.path, "w-", track_order=True)
+        except FileExistsError as exc:  # pragma: no cover - the race after resolve_session_path
+            raise FileExistsError(f"{self.path} appeared meanwhile; not overwriting it") from exc
+        set_attrs(self.file, root_attrs)
+        for group in (layout.STREAMS, layout.DERIVED, layout.CALIBRATION, layout.MODELS):
+            self.file.require_group(group)
+        events = self.file.require_group(layout.EVENTS)
+        events.attrs["description"] = "operator markers and acquisition/recording events"
+        string = layout.string_dtype()
+        self.sets[layout.EVENTS] = ColumnSet(
+            events,
+            {"timestamp": (np.dtype("f8"), ()), "label": (string, ()), "origin": (string, ())},
+        )
+        events["timestamp"].attrs["unit"] = "s"
+        self.flush()
+
+    def close(self, final_attrs: Mapping[str, Any] | None = None) -> None:
+        """Commit what is pending, write ``final_attrs`` on the root and close."""
+        if self.file is None:
+            return
+        try:
+            self.commit()
+            if final_attrs:
+                set_attrs(self.file, final_attrs)
+            self.flush()
+        finally:
+            f, self.file = self.file, None
+            f.close()
+
+    def abandon(self) -> None:
+        """Close after a failure without trying to write anything more than HDF5 must."""
+        f, self.file = self.file, None
+        if f is not None:
+            with contextlib.suppress(Exception):  # the failure was already reported
+                f.close()
+
+    # -- object creation -------------------------------------------------------------------
+    def _root(self) -> h5py.File:
+        if self.file is None:
+            raise RuntimeError("session file is not open")
+        return self.file
+
+    def create_stream(
+        self, name: str, dtype: np.dtype, n_channels: int, attrs: Mapping[str, Any]
+    ) -> None:
+        """``/streams/<name>``: ``data`` [n, ch], ``timestamps`` [n], ``clock_offsets`` [m, 2]."""
+        group = self._root()[layout.STREAMS].create_group(name)
+        set_attrs(group, attrs)
+        key = f"{layout.STREAMS}/{name}"
+        self.sets[key] = ColumnSet(
+            group, {"data": (dtype, (n_channels,)), "timestamps": (np.dtype("f8"), ())}
+        )
+        group["timestamps"].attrs["unit"] = "s"
+        group["timestamps"].attrs["clock"] = "local LSL clock (pylsl.local_clock), corrected"
+        self.sets[f"{key}/clock_offsets"] = ColumnSet(
+            group, {"clock_offsets": (np.dtype("f8"), (2,))}
+        )
+        group["clock_offsets"].attrs["columns"] = attr_value(["time", "offset"])
+        group["clock_offsets"].attrs["unit"] = "s"
+
+    def create_series(
+        self, path: str, dtype: np.dtype, n_channels: int, attrs: Mapping[str, Any]
+    ) -> None:
+        """A derived time series: ``<path>/data`` [n, ch] and ``<path>/timestamps``."""
+        group = self._root().require_group(path)
+        set_attrs(group, attrs)
+        self.sets[path] = ColumnSet(
+            group, {"data": (dtype, (n_channels,)), "timestamps": (np.dtype("f8"), ())}
+        )
+        group["timestamps"].attrs["unit"] = "s"
+
+    def create_predictions(self, n_horizons: int, horizons_ms: np.ndarray) -> None:
+        """``/derived/predictions`` with ``timestamps``, ``values`` [n, H] and ``model_id``."""
+        group = self._root().require_group(layout.PREDICTIONS)
+        group.attrs["horizons_ms"] = np.asarray(horizons_ms, dtype="f8")
+        group.attrs["unit"] = "deg"
+        group.attrs["description"] = "predicted future knee angle; row i, column j = angle " \
+            "expected at timestamps[i] + horizons_ms[j] / 1000"
+        self.sets[layout.PREDICTIONS] = ColumnSet(
+            group,
+            {
+                "timestamps": (np.dtype("f8"), ()),
+                "values": (np.dtype("f4"), (n_horizons,)),
+                "model_id": (layout.string_dtype(), ()),
+            },
+        )
+        group["timestamps"].attrs["unit"] = "s"
+
+    def write_calibration(
+        self, name: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]
+    ) -> None:
+        """``/calibration/<name>/<array>`` plus attributes (an existing name is replaced)."""
+        parent = self._root()[layout.CALIBRATION]
+        if name in parent:
+            del parent[name]
+        group = parent.create_group(name)
+        for key, value in arrays.items():
+            arr = np.asarray(value)
+            if arr.dtype.kind in "UO":
+                arr = arr.astype(object).astype(layout.string_dtype())
+            group.create_dataset(key, data=arr)
+        set_attrs(group, attrs)
+
+    def write_model(self, model_id: str, name: str, card_json: str, sha256: str) -> None:
+        """``/models/<name>`` with the card as a JSON string dataset and its hash."""
+        parent = self._root()[layout.MODELS]
+        if name in parent:
+            return  # same model already stored
+        group = parent.create_group(name)
+        group.create_dataset("card", data=card_json, dtype=layout.string_dtype())
+        group.attrs["model_id"] = model_id
+        group.attrs["sha256"] = sha256
+
+    def set_root_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Update root attributes (e.g. notes added during the session)."""
+        set_attrs(self._root(), attrs)
+
+    # -- data ------------------------------------------------------------------------------
+    @property
+    def pending_bytes(self) -> int:
+        """Memory held by rows not yet written."""
+        return sum(s.pending_bytes for s in self.sets.values())
+
+    def commit(self) -> int:
+        """Write all pending rows; returns the number of rows written."""
+        if self.fault_hook is not None:
+            self.fault_hook("commit")
+        return sum(s.commit() for s in self.sets.values())
+
+    def flush(self) -> None:
+        """Ask HDF5 to push everything to the operating system (file consistent on disk)."""
+        if self.fault_hook is not None:
+            self.fault_hook("flush")
+        self._root().flush()
+
+    def file_size(self) -> int:
+        """Bytes on disk right now."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0

@@ -1,0 +1,499 @@
+"""SessionWriter: records streams, events, predictions and calibration to one HDF5 file.
+
+Every public method is thread-safe and returns at once: it only puts an operation on a bounded
+queue. The writer's own thread applies the operations, writes the pending rows in one batch and
+flushes the file every ``flush_interval`` seconds (default 0.5 s, so a killed process loses at
+most about one second). A failure to write (disk full, I/O error) stops the recording, keeps the
+file as last flushed, and is reported by :meth:`SessionWriter.status` and ``on_error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import kneegui
+from kneegui.recording import layout
+from kneegui.recording.errors import RecordingError
+from kneegui.recording.naming import resolve_session_path
+from kneegui.recording.storage import FaultHook, SessionStorage
+from kneegui.recording.streaminfo import StreamSpec, stream_attrs
+
+
+def lsl_now() -> float:
+    """The local LSL clock (the time base of every timestamp in a session)."""
+    import pylsl
+
+    return float(pylsl.local_clock())
+
+
+@dataclass
+class SessionMetadata:
+    """Who and what a session is about (stored as root attributes)."""
+
+    subject_id: str = ""
+    operator: str = ""
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: SessionMetadata | Mapping[str, Any] | None) -> SessionMetadata:
+        """Accept a SessionMetadata, a dict with the same keys (others go to ``extra``) or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, SessionMetadata):
+            return value
+        data = dict(value)
+        known = {k: str(data.pop(k)) for k in ("subject_id", "operator", "notes") if k in data}
+        return cls(**known, extra=data)
+
+
+class WriterState(Enum):
+    """Lifecycle of a SessionWriter."""
+
+    CREATED = "created"
+    RECORDING = "recording"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class WriterStatus:
+    """A snapshot of the writer for status bars and the CLI."""
+
+    state: WriterState
+    path: Path
+    samples_written: dict[str, int]
+    samples_queued: int
+    dropped_samples: int
+    lost_samples: int
+    events_written: int
+    predictions_written: int
+    file_bytes: int
+    last_flush_lsl: float | None
+    seconds_recorded: float
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """False once the recording failed."""
+        return self.state is not WriterState.FAILED
+
+
+_STOP = object()
+
+
+class SessionWriter:
+    """Write one session file from any thread; the HDF5 work happens on the writer thread.
+
+    ``sources``: an ``acquisition.Hub``, a ``StreamReader`` or a list of readers; when given,
+    :meth:`start` also starts a :class:`~kneegui.recording.pump.RecordingPump` that follows them.
+    """
+
+    def __init__(
+        self,
+        path_or_dir: str | Path,
+        metadata: SessionMetadata | Mapping[str, Any] | None = None,
+        sources: Any = None,
+        *,
+        flush_interval: float = 0.5,
+        queue_size: int = 4096,
+        max_pending_bytes: int = 32 * 1024 * 1024,
+        fault_hook: FaultHook | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        if not 0 < flush_interval <= 1.0:
+            raise ValueError("flush_interval must be in (0, 1] seconds (crash-safety promise)")
+        self.metadata = SessionMetadata.coerce(metadata)
+        self.path = resolve_session_path(path_or_dir, self.metadata.subject_id)
+        self.flush_interval = flush_interval
+        self.max_pending_bytes = max_pending_bytes
+        self.on_error = on_error
+        self._sources = sources
+        self._pump: Any = None
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._storage = SessionStorage(self.path, fault_hook)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._state = WriterState.CREATED
+        self._error: str | None = None
+        self._names: set[str] = set()
+        self._stream_channels: dict[str, int] = {}
+        self._derived: set[str] = set()
+        self._has_predictions = False
+        self._written: dict[str, int] = {}
+        self._queued_samples = 0
+        self._dropped = 0
+        self._lost = 0
+        self._events_written = 0
+        self._predictions_written = 0
+        self._last_flush: float | None = None
+        self._started_mono: float | None = None
+        self._stopped_mono: float | None = None
+        self._opened = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SessionWriter:
+        """Create the file and start the writer thread (and the pump, if sources were given)."""
+        if self._state is not WriterState.CREATED:
+            raise RecordingError("a SessionWriter can only be started once; create a new one")
+        start_utc = dt.datetime.now(dt.UTC)
+        self._storage.open(self._root_attrs(start_utc))
+        self._last_flush = lsl_now()
+        self._started_mono = time.monotonic()
+        self._state = WriterState.RECORDING
+        self._thread = threading.Thread(target=self._run, name="kneegui-session-writer",
+                                        daemon=True)
+        self._thread.start()
+        if self._sources is not None:
+            from kneegui.recording.pump import RecordingPump
+
+            self._pump = RecordingPump.for_sources(self, self._sources)
+            self._pump.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> WriterStatus:
+        """Stop the pump, write everything queued, mark the file complete and close it."""
+        if self._pump is not None:
+            self._pump.stop()
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+        return self.status()
+
+    def __enter__(self) -> SessionWriter:
+        return self.start() if self._state is WriterState.CREATED else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def recording(self) -> bool:
+        """True while data is accepted."""
+        return self._state is WriterState.RECORDING
+
+    def status(self) -> WriterStatus:
+        """A consistent snapshot of counters, state and the last error."""
+        with self._lock:
+            end = self._stopped_mono or time.monotonic()
+            seconds = (end - self._started_mono) if self._started_mono else 0.0
+            return WriterStatus(
+                state=self._state,
+                path=self.path,
+                samples_written=dict(self._written),
+                samples_queued=self._queued_samples,
+                dropped_samples=self._dropped,
+                lost_samples=self._lost,
+                events_written=self._events_written,
+                predictions_written=self._predictions_written,
+                file_bytes=self._storage.file_size(),
+                last_flush_lsl=self._last_flush,
+                seconds_recorded=seconds,
+                error=self._error,
+            )
+
+    # -- declarations ----------------------------------------------------------------------
+    def add_stream(self, info: Any, name: str | None = None) -> str:
+        """Declare a stream (a ``StreamInfoView`` or :class:`StreamSpec`); returns its HDF5 name.
+
+        The name is the sanitized stream name, made unique with ``_2``, ``_3``... Use the
+        returned name with :meth:`write_samples`.
+        """
+        spec = StreamSpec.from_info(info)
+        dtype = layout.storage_dtype(spec.channel_format)
+        if spec.channel_count < 1:
+            raise ValueError(f"stream {spec.name!r} has no channels; nothing to record")
+        with self._lock:
+            key = layout.unique_name(layout.sanitize_name(name or spec.name), self._names)
+            self._names.add(key)
+            self._stream_channels[key] = spec.channel_count
+            self._written[key] = 0
+        self._put(("stream", key, dtype, spec), block=True)
+        return key
+
+    # -- data ------------------------------------------------------------------------------
+    def write_samples(
+        self,
+        stream: str,
+        data: np.ndarray | Sequence,
+        timestamps: np.ndarray | Sequence[float],
+        *,
+        block: bool = False,
+        timeout: float | None = None,
+    ) -> bool:
+        """Queue samples [n, channels] with their timestamps [n] for ``stream``.
+
+        Never blocks unless ``block=True``; returns False (and counts the samples as dropped)
+        when the queue is full or the recording is not running.
+        """
+        if stream not in self._stream_channels:
+            raise KeyError(f"unknown stream {stream!r}; declare it with add_stream() first")
+        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        n_ch = self._stream_channels[stream]
+        arr = np.asarray(data)
+        if arr.dtype.kind in "UO" or (arr.dtype.kind == "S"):
+            arr = np.asarray(arr, dtype=object)
+        arr = arr.reshape(len(ts), n_ch) if arr.size == len(ts) * n_ch else arr
+        if arr.shape != (len(ts), n_ch):
+            raise ValueError(
+                f"stream {stream!r}: data shape {np.shape(data)} does not match "
+                f"{len(ts)} timestamps x {n_ch} channels"
+            )
+        if len(ts) == 0:
+            return True
+        ok = self._put(("samples", stream, arr.copy(), ts.copy()), block=block, timeout=timeout)
+        with self._lock:
+            if ok:
+                self._queued_samples += len(ts)
+            else:
+                self._dropped += len(ts)
+        return ok
+
+    def add_clock_offset(self, stream: str, t: float, offset: float) -> bool:
+        """Record one clock-offset measurement (LSL ``time_correction``) for ``stream``."""
+        if stream not in self._stream_channels:
+            raise KeyError(f"unknown stream {stream!r}; declare it with add_stream() first")
+        return self._put(("clock", stream, float(t), float(offset)), block=False)
+
+    def add_event(self, label: str, t: float | None = None, origin: str = "operator") -> bool:
+        """Record an event (operator marker, gap, reconnect, calibration step...)."""
+        t = lsl_now() if t is None else float(t)
+        return self._put(("event", t, str(label), str(origin)), block=False)
+
+    def note_lost(self, n_samples: int) -> None:
+        """Count samples that never reached the writer (the pump fell behind a ring buffer)."""
+        with self._lock:
+            self._lost += int(n_samples)
+
+    def add_prediction(
+        self,
+        t: float | Sequence[float],
+        trajectory: np.ndarray | Sequence,
+        model_id: str,
+        horizons_ms: Sequence[float] | None = None,
+    ) -> bool:
+        """Record predictions: ``t`` scalar + ``trajectory`` [H], or ``t`` [n] + [n, H].
+
+        ``horizons_ms`` defaults to 10, 20, ... ms (model at 100 Hz); it is fixed by the first
+        prediction of the session.
+        """
+        ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        values = np.asarray(trajectory, dtype=np.float32).reshape(len(ts), -1)
+        horizons = None if horizons_ms is None else np.asarray(horizons_ms, dtype=np.float64)
+        return self._put(("prediction", ts, values, str(model_id), horizons), block=False)
+
+    def add_derived(
+        self,
+        name: str,
+        data: np.ndarray,
+        timestamps: np.ndarray | Sequence[float],
+        *,
+        rate: float = 0.0,
+        labels: Sequence[str] = (),
+        units: Sequence[str] = (),
+        source: str = "",
+        description: str = "",
+    ) -> bool:
+        """Record a derived series under ``/derived/<name>`` (e.g. ``emg_filtered/<stream>``).
+
+        The attributes (rate, labels, units, source, description) are taken from the first call.
+        """
+        path = "/".join(layout.sanitize_name(part) for part in name.split("/") if part)
+        if not path or path == "predictions":
+            raise ValueError(f"invalid derived series name {name!r}")
+        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        arr = np.asarray(data)
+        arr = arr.reshape(len(ts), -1)
+        attrs = {"rate": float(rate), "channel_labels": list(labels),
+                 "channel_units": list(units), "source": source, "description": description}
+        return self._put(("derived", path, arr.copy(), ts.copy(), attrs), block=False)
+
+    def add_calibration(
+        self, name: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Store calibration results under ``/calibration/<name>`` (arrays + attributes)."""
+        arrays = {layout.sanitize_name(k, "array"): np.asarray(v) for k, v in arrays.items()}
+        return self._put(("calibration", layout.sanitize_name(name, "calibration"), arrays,
+                          dict(attrs or {})), block=True, timeout=5.0)
+
+    def add_model(self, model_id: str, card_json: str, sha256: str) -> bool:
+        """Store a model card (JSON text) and its weights hash under ``/models/<id>``."""
+        return self._put(("model", str(model_id), str(card_json), str(sha256)),
+                         block=True, timeout=5.0)
+
+    def set_notes(self, notes: str) -> bool:
+        """Replace the session notes (root attribute ``notes``)."""
+        return self._put(("attrs", {"notes": str(notes)}), block=True, timeout=5.0)
+
+    # -- internals -------------------------------------------------------------------------
+    def _root_attrs(self, start_utc: dt.datetime) -> dict[str, Any]:
+        md = self.metadata
+        return {
+            "format": layout.FORMAT_NAME,
+            "format_version": layout.FORMAT_VERSION,
+            "subject_id": md.subject_id,
+            "operator": md.operator,
+            "notes": md.notes,
+            "app": "kneegui",
+            "app_version": kneegui.__version__,
+            "session_start_time": start_utc.isoformat(timespec="milliseconds").replace(
+                "+00:00", "Z"),
+            "session_start_lsl": lsl_now(),
+            "session_end_time": "",
+            "complete": False,
+            "writer_error": "",
+            **{f"meta_{k}": v for k, v in md.extra.items()},
+        }
+
+    def _put(self, item: tuple, *, block: bool, timeout: float | None = None) -> bool:
+        if self._state is not WriterState.RECORDING:
+            if self._state is WriterState.CREATED and item[0] == "stream":
+                raise RecordingError("start() the SessionWriter before declaring streams")
+            return False
+        try:
+            self._queue.put(item, block=block, timeout=timeout)
+        except queue.Full:
+            return False
+        return True
+
+    def _run(self) -> None:
+        next_flush = time.monotonic() + self.flush_interval
+        stopping = False
+        try:
+            while not stopping:
+                wait = max(0.0, next_flush - time.monotonic())
+                try:
+                    item = self._queue.get(timeout=wait)
+                except queue.Empty:
+                    item = None
+                if item is _STOP:
+                    stopping = True
+                elif item is not None:
+                    self._apply(item)
+                    # drain whatever else is ready without waiting
+                    while not stopping:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is _STOP:
+                            stopping = True
+                        else:
+                            self._apply(item)
+                        if self._storage.pending_bytes > self.max_pending_bytes:
+                            break
+                now = time.monotonic()
+                if (stopping or now >= next_flush
+                        or self._storage.pending_bytes > self.max_pending_bytes):
+                    self._commit_and_flush()
+                    next_flush = now + self.flush_interval
+            self._finish()
+        except Exception as exc:  # noqa: BLE001 - every failure must become a visible status
+            self._fail(exc)
+
+    def _commit_and_flush(self) -> None:
+        pending = {k: s.pending_rows for k, s in self._storage.sets.items()}
+        self._storage.commit()
+        self._storage.flush()
+        with self._lock:
+            for key, rows in pending.items():
+                if key.startswith(layout.STREAMS + "/") and not key.endswith("/clock_offsets"):
+                    name = key[len(layout.STREAMS) + 1:]
+                    self._written[name] = self._written.get(name, 0) + rows
+                    self._queued_samples -= rows
+                elif key == layout.EVENTS:
+                    self._events_written += rows
+                elif key == layout.PREDICTIONS:
+                    self._predictions_written += rows
+            self._last_flush = lsl_now()
+
+    def _finish(self) -> None:
+        end = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self._storage.close({"session_end_time": end, "complete": True})
+        with self._lock:
+            self._state = WriterState.STOPPED
+            self._stopped_mono = time.monotonic()
+
+    def _fail(self, exc: BaseException) -> None:
+        code = getattr(exc, "errno", None)
+        reason = os.strerror(code) if isinstance(code, int) else str(exc) or type(exc).__name__
+        if code == errno.ENOSPC:
+            hint = "free disk space or record to another drive"
+        elif isinstance(exc, OSError):
+            hint = "check the drive and its permissions"
+        else:
+            hint = "please report this with the file"
+        message = (
+            f"recording stopped: writing {self.path} failed ({reason}); everything flushed "
+            f"before the failure is kept in the file; {hint}, then start a new recording"
+        )
+        with self._lock:
+            self._state = WriterState.FAILED
+            self._error = message
+            self._stopped_mono = time.monotonic()
+        self._storage.abandon()
+        # discard queued items so producers blocked on a full queue are released
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self.on_error is not None:
+            with contextlib.suppress(Exception):
+                self.on_error(message)
+
+    def _apply(self, item: tuple) -> None:
+        kind = item[0]
+        st = self._storage
+        if kind == "samples":
+            _, stream, data, ts = item
+            st.sets[f"{layout.STREAMS}/{stream}"].append(data=data, timestamps=ts)
+        elif kind == "event":
+            _, t, label, origin = item
+            st.sets[layout.EVENTS].append(
+                timestamp=np.array([t]), label=np.array([label], dtype=object),
+                origin=np.array([origin], dtype=object))
+        elif kind == "clock":
+            _, stream, t, offset = item
+            st.sets[f"{layout.STREAMS}/{stream}/clock_offsets"].append(
+                clock_offsets=np.array([[t, offset]]))
+        elif kind == "prediction":
+            _, ts, values, model_id, horizons = item
+            if layout.PREDICTIONS not in st.sets:
+                if horizons is None:
+                    horizons = layout.default_horizons_ms(values.shape[1])
+                st.create_predictions(values.shape[1], horizons)
+            st.sets[layout.PREDICTIONS].append(
+                timestamps=ts, values=values,
+                model_id=np.array([model_id] * len(ts), dtype=object))
+        elif kind == "derived":
+            _, path, data, ts, attrs = item
+            full = f"{layout.DERIVED}/{path}"
+            if full not in st.sets:
+                st.create_series(full, data.dtype, data.shape[1], attrs)
+            st.sets[full].append(data=data, timestamps=ts)
+        elif kind == "stream":
+            _, key, dtype, spec = item
+            st.create_stream(key, dtype, spec.channel_count, stream_attrs(spec))
+        elif kind == "calibration":
+            _, name, arrays, attrs = item
+            st.write_calibration(name, arrays, attrs)
+        elif kind == "model":
+            _, model_id, card, sha = item
+            st.write_model(model_id, layout.sanitize_name(model_id, "model"), card, sha)
+        elif kind == "attrs":
+            st.set_root_attrs(item[1])
+        else:  # pragma: no cover - internal
+            raise RuntimeError(f"unknown writer operation {kind!r}")
