@@ -1,1 +1,27 @@
-"""KneeGUI dsp package."""
+"""Causal, stateful EMG signal processing shared by the live and the offline paths."""
+
+from kneegui.dsp.chain import (
+    ChainOutput,
+    EmgFeatureExtractor,
+    FilterChain,
+    FilterSettings,
+    emg_features_offline,
+)
+from kneegui.dsp.decimate import Decimator, RatePicker
+from kneegui.dsp.filters import BandPass, Envelope, MainsNotch
+from kneegui.dsp.sos import NYQUIST_FRACTION, clamp_cutoff
+
+__all__ = [
+    "NYQUIST_FRACTION",
+    "BandPass",
+    "ChainOutput",
+    "Decimator",
+    "EmgFeatureExtractor",
+    "Envelope",
+    "FilterChain",
+    "FilterSettings",
+    "MainsNotch",
+    "RatePicker",
+    "clamp_cutoff",
+    "emg_features_offline",
+]
