@@ -1,0 +1,40 @@
+"""QApplication set-up shared by `kneegui gui`, `kneegui demo` and the tests."""
+
+from __future__ import annotations
+
+import sys
+
+import pyqtgraph as pg
+from PySide6 import QtGui, QtWidgets
+
+from kneegui import __version__
+
+
+def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
+    """The (single) QApplication, created on first call, with KneeGUI's look."""
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("KneeGUI")
+    app.setApplicationName("KneeGUI")
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    font = app.font()
+    if font.pointSizeF() < 10:
+        font.setPointSizeF(10)
+        app.setFont(font)
+    icon = _app_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+    pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
+    return app
+
+
+def _app_icon() -> QtGui.QIcon | None:
+    from kneegui.paths import resources_dir
+
+    for name in ("kneegui.svg", "kneegui.png", "icon.svg", "icon.png"):
+        path = resources_dir() / name
+        if path.exists():
+            return QtGui.QIcon(str(path))
+    return None

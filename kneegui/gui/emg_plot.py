@@ -1,0 +1,164 @@
+"""Stacked EMG channel plot: one row per channel, fixed scrolling time window, peak
+decimation, per-channel quality badge. No grids (they triple the draw cost)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+
+from kneegui.gui.decimate import decimation_factor, peak_decimate
+from kneegui.gui.theme import CHANNEL_COLORS, STATUS_COLORS, status_color_key
+
+_LABEL_WIDTH = 150
+
+
+class EmgStackPlot(pg.GraphicsLayoutWidget):
+    """Channels stacked top to bottom, x axis in seconds relative to "now" (0 = newest)."""
+
+    def __init__(self, parent=None, window_s: float = 5.0, max_points: int = 1600) -> None:
+        super().__init__(parent)
+        self.setBackground("w")
+        self.window_s = float(window_s)
+        self.max_points = int(max_points)
+        self._plots: list[pg.PlotItem] = []
+        self._curves: list[pg.PlotDataItem] = []
+        self._labels: list[pg.LabelItem] = []
+        self._channel_names: list[str] = []
+        self._unit = ""
+        self._yranges: list[tuple[float, float] | None] = []
+        self.frames_drawn = 0
+        self.last_points = 0
+        self.last_newest_t: float | None = None
+        self.set_channels(["ch1", "ch2", "ch3", "ch4"], "")
+
+    # -- layout --------------------------------------------------------------------------
+    def set_channels(self, names: Sequence[str], unit: str = "") -> None:
+        """(Re)build one row per channel."""
+        self.ci.clear()
+        self._plots, self._curves, self._labels = [], [], []
+        self._channel_names = list(names)
+        self._unit = unit
+        self._yranges = [None] * len(names)
+        self.ci.layout.setSpacing(0)
+        self.ci.setContentsMargins(2, 2, 2, 2)
+        n = len(names)
+        for i in range(n):
+            label = pg.LabelItem(justify="left")
+            label.setFixedWidth(_LABEL_WIDTH)
+            self.addItem(label, row=i, col=0)
+            plot = self.addPlot(row=i, col=1)
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            plot.setMouseEnabled(x=False, y=False)
+            plot.getViewBox().enableAutoRange(False)
+            plot.getAxis("left").setWidth(52)
+            plot.showAxis("bottom", i == n - 1)
+            if i == n - 1:
+                plot.setLabel("bottom", "time relative to now", units="s")
+            # No setXLink: linked views map through pixel geometry and drift while the
+            # layout is still sizing; every row gets the same explicit range instead.
+            plot.setXRange(-self.window_s, 0, padding=0)
+            color = CHANNEL_COLORS[i % len(CHANNEL_COLORS)]
+            curve = plot.plot(pen=pg.mkPen(color, width=1))
+            curve.setClipToView(True)
+            curve.setSkipFiniteCheck(True)
+            self._plots.append(plot)
+            self._curves.append(curve)
+            self._labels.append(label)
+            self._set_label(i, None)
+
+    @property
+    def channel_count(self) -> int:
+        return len(self._curves)
+
+    def set_window(self, seconds: float) -> None:
+        self.window_s = float(seconds)
+        for plot in self._plots:
+            plot.setXRange(-self.window_s, 0, padding=0)
+
+    def reset_ranges(self) -> None:
+        """Forget the y ranges (after switching raw / filtered / envelope)."""
+        self._yranges = [None] * len(self._curves)
+
+    def curve_data(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (x, y) currently drawn for ``channel``."""
+        x, y = self._curves[channel].getData()
+        return (np.empty(0), np.empty(0)) if x is None else (x, y)
+
+    # -- data ----------------------------------------------------------------------------
+    def update_data(
+        self, data: np.ndarray, ts: np.ndarray, now: float, first_index: int = 0
+    ) -> None:
+        """Draw ``data [n, ch]`` stamped ``ts [n]``; ``now`` maps to x = 0.
+
+        ``first_index`` is the absolute sample index of ``data[0]`` (keeps decimation
+        bins steady while scrolling).
+        """
+        if data.ndim == 1:
+            data = data[:, None]
+        if data.shape[1] != len(self._curves):
+            raise ValueError(
+                f"got {data.shape[1]} channels, plot has {len(self._curves)}; call set_channels"
+            )
+        self.frames_drawn += 1
+        if data.shape[0] == 0:
+            for c in self._curves:
+                c.setData([], [])
+            self.last_points = 0
+            return
+        factor = decimation_factor(data.shape[0], self.max_points)
+        t, y = peak_decimate(data, ts, factor, first_index)
+        x = t - now
+        self.last_points = int(x.size)
+        self.last_newest_t = float(ts[-1])
+        for i, curve in enumerate(self._curves):
+            col = np.ascontiguousarray(y[:, i])
+            curve.setData(x, col)
+            self._follow_range(i, col)
+
+    def _follow_range(self, i: int, y: np.ndarray) -> None:
+        """Expand at once to fit the data, shrink slowly (no jumpy rescaling)."""
+        finite = y[np.isfinite(y)]
+        if finite.size == 0:
+            return
+        lo, hi = float(finite.min()), float(finite.max())
+        pad = max((hi - lo) * 0.08, 1e-6)
+        lo, hi = lo - pad, hi + pad
+        cur = self._yranges[i]
+        if cur is None:
+            new = (lo, hi)
+        else:
+            new = (min(lo, cur[0] + 0.05 * (lo - cur[0])), max(hi, cur[1] + 0.05 * (hi - cur[1])))
+            if abs(new[0] - cur[0]) + abs(new[1] - cur[1]) < 1e-3 * (cur[1] - cur[0]):
+                return
+        self._yranges[i] = new
+        self._plots[i].setYRange(*new, padding=0)
+
+    # -- quality badges ------------------------------------------------------------------
+    def set_quality(self, qualities: Sequence[object] | None) -> None:
+        """Show per-channel quality: objects with ``status`` and ``rms`` attributes
+        (``kneegui.dsp.ChannelQuality``), or None to clear."""
+        for i in range(len(self._labels)):
+            q = qualities[i] if qualities is not None and i < len(qualities) else None
+            self._set_label(i, q)
+
+    def badge_text(self, channel: int) -> str:
+        return self._labels[channel].text
+
+    def _set_label(self, i: int, quality: object | None) -> None:
+        name = self._channel_names[i]
+        if quality is None:
+            html = f"<b>{name}</b><br><span style='color:#777'>no quality data</span>"
+        else:
+            status = str(getattr(quality, "status", "?"))
+            rms = getattr(quality, "rms", None)
+            color = STATUS_COLORS[status_color_key(status)]
+            rms_text = "" if rms is None else f" {rms:.3g} {self._unit}".rstrip()
+            html = (
+                f"<b>{name}</b><br><span style='color:{color}'>&#9679; {status}</span>"
+                f"<span style='color:#333'>{rms_text}</span>"
+            )
+        self._labels[i].setText(html, size="10pt")
+

@@ -1,0 +1,179 @@
+"""Knee view: the measured knee angle up to "now", the latest predicted future trajectory
+drawn ahead of it (a fan of the last few predictions), and the trace of what was predicted
+H steps ago laid over what then happened, with a running MAE / NMAE readout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from kneegui.gui.live_metrics import HorizonError, horizon_error, predicted_at_target
+from kneegui.gui.theme import MEASURED_COLOR, NOW_LINE_COLOR, OVERLAY_COLOR, PREDICTION_COLOR
+
+#: Earlier predictions drawn fainter behind the latest one.
+FAN_SIZE = 4
+#: Steps between fan members (at 100 Hz: every 50 ms).
+FAN_SPACING = 5
+#: Seconds over which the running error is computed.
+ERROR_WINDOW_S = 10.0
+
+
+class KneeView(pg.PlotWidget):
+    """Measured vs predicted knee angle; x in seconds relative to now, future to the right."""
+
+    def __init__(self, parent=None, window_s: float = 5.0) -> None:
+        super().__init__(parent, background="w")
+        self.window_s = float(window_s)
+        self.horizon = 50
+        self.step_s = 0.01
+        self.future_s = 0.55
+        self.last_error: HorizonError | None = None
+        self.frames_drawn = 0
+        self.last_prediction_t: float | None = None
+        item = self.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        item.setMouseEnabled(x=False, y=False)
+        item.showGrid(x=False, y=True, alpha=0.15)  # a single plot: the cost is negligible
+        item.setLabel("left", "knee flexion", units="°")
+        item.setLabel("bottom", "time relative to now", units="s")
+        item.getViewBox().enableAutoRange(x=False, y=False)
+        item.getAxis("left").setWidth(60)
+        self.legend = item.addLegend(offset=(10, 5), labelTextSize="10pt")
+        self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        self._now_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(NOW_LINE_COLOR, width=1,
+                                                                    style=QtCore.Qt.DashLine))
+        item.addItem(self._now_line, ignoreBounds=True)
+        self._measured = item.plot(pen=pg.mkPen(MEASURED_COLOR, width=2.5), name="measured")
+        self._overlay = item.plot(
+            pen=pg.mkPen(OVERLAY_COLOR, width=2, style=QtCore.Qt.DashLine), name="predicted H ago"
+        )
+        self._fan: list[pg.PlotDataItem] = []
+        for k in range(FAN_SIZE):
+            alpha = int(40 + 50 * k)
+            color = QtGui.QColor(PREDICTION_COLOR)
+            color.setAlpha(alpha)
+            self._fan.append(item.plot(pen=pg.mkPen(color, width=1.5)))
+        self._prediction = item.plot(
+            pen=pg.mkPen(PREDICTION_COLOR, width=3), name="prediction (next 1…50 steps)"
+        )
+        self._h_marker = pg.ScatterPlotItem(
+            size=11, brush=pg.mkBrush(OVERLAY_COLOR), pen=pg.mkPen("w", width=1.5)
+        )
+        item.addItem(self._h_marker)
+        self._readout = pg.TextItem(anchor=(1, 0), color="#111")
+        self._readout.setZValue(10)
+        item.addItem(self._readout, ignoreBounds=True)
+        self._yrange: tuple[float, float] | None = None
+        self._apply_xrange()
+        self.set_error_text(None)
+
+    # -- settings ------------------------------------------------------------------------
+    def set_window(self, seconds: float) -> None:
+        self.window_s = float(seconds)
+        self._apply_xrange()
+
+    def set_horizon(self, steps: int, step_s: float | None = None) -> None:
+        if step_s is not None:
+            self.step_s = float(step_s)
+        self.horizon = int(steps)
+        label = self.legend.getLabel(self._overlay)
+        if label is not None:
+            label.setText(f"predicted {self.horizon_ms:.0f} ms ago", size="10pt")
+        self.set_error_text(self.last_error)
+
+    @property
+    def horizon_ms(self) -> float:
+        return self.horizon * self.step_s * 1000.0
+
+    def _apply_xrange(self) -> None:
+        self.getPlotItem().setXRange(-self.window_s, self.future_s, padding=0)
+
+    # -- data ----------------------------------------------------------------------------
+    def update_data(
+        self,
+        now: float,
+        meas_t: np.ndarray,
+        measured: np.ndarray,
+        pred_t: np.ndarray,
+        preds: np.ndarray,
+    ) -> None:
+        """Redraw: measured angle ``[n]`` at ``meas_t``; predictions ``preds [m, H]`` made at
+        ``pred_t [m]`` (oldest first). ``now`` maps to x = 0."""
+        self.frames_drawn += 1
+        x_meas = meas_t - now
+        self._measured.setData(x_meas, measured)
+        ys = [measured] if measured.size else []
+        if preds.shape[0]:
+            steps = np.arange(1, preds.shape[1] + 1) * self.step_s
+            latest_t = float(pred_t[-1])
+            self.last_prediction_t = latest_t
+            self._prediction.setData(latest_t - now + steps, preds[-1])
+            ys.append(preds[-1])
+            for k, curve in enumerate(self._fan):
+                idx = preds.shape[0] - 1 - (FAN_SIZE - k) * FAN_SPACING
+                if idx >= 0:
+                    curve.setData(float(pred_t[idx]) - now + steps, preds[idx])
+                else:
+                    curve.setData([], [])
+            h = min(self.horizon, preds.shape[1])
+            tgt_t, tgt_y = predicted_at_target(pred_t, preds, h, self.step_s)
+            shown = tgt_t <= now
+            self._overlay.setData(tgt_t[shown] - now, tgt_y[shown])
+            if shown.any():
+                last = np.flatnonzero(shown)[-1]
+                self._h_marker.setData([tgt_t[last] - now], [tgt_y[last]])
+            recent = tgt_t >= now - ERROR_WINDOW_S
+            self.last_error = horizon_error(tgt_t[recent], tgt_y[recent], meas_t, measured)
+        else:
+            for curve in (self._prediction, self._overlay, *self._fan):
+                curve.setData([], [])
+            self._h_marker.setData([], [])
+            self.last_error = None
+        self.set_error_text(self.last_error)
+        self._follow_yrange(ys)
+
+    def prediction_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._prediction.getData()
+        return (np.empty(0), np.empty(0)) if x is None else (x, y)
+
+    def overlay_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self._overlay.getData()
+        return (np.empty(0), np.empty(0)) if x is None else (x, y)
+
+    def set_error_text(self, err: HorizonError | None) -> None:
+        head = f"H = {self.horizon} steps ({self.horizon_ms:.0f} ms)"
+        if err is None:
+            body = "error: waiting for predictions and measured angle"
+        else:
+            body = (
+                f"MAE {err.mae:.2f}°   NMAE {100 * err.nmae:.1f} %   "
+                f"(last {ERROR_WINDOW_S:.0f} s)"
+            )
+        self._readout.setHtml(
+            f"<div style='font-size:12pt; background-color:rgba(255,255,255,200)'>"
+            f"<b>{head}</b><br>{body}</div>"
+        )
+        self._place_readout()
+
+    def _place_readout(self) -> None:
+        if self._yrange is not None:
+            self._readout.setPos(self.future_s, self._yrange[1])
+
+    def _follow_yrange(self, ys: list[np.ndarray]) -> None:
+        if not ys:
+            return
+        lo = min(float(np.nanmin(y)) for y in ys if y.size)
+        hi = max(float(np.nanmax(y)) for y in ys if y.size)
+        if not np.isfinite(lo) or not np.isfinite(hi):
+            return
+        span = max(hi - lo, 10.0)
+        lo, hi = lo - 0.1 * span, hi + 0.35 * span  # headroom for the readout
+        cur = self._yrange
+        if cur is not None:
+            lo = min(lo, cur[0] + 0.03 * (lo - cur[0]))
+            hi = max(hi, cur[1] + 0.03 * (hi - cur[1]))
+        self._yrange = (lo, hi)
+        self.getPlotItem().setYRange(lo, hi, padding=0)
+        self._place_readout()

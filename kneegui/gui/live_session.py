@@ -1,0 +1,264 @@
+"""Everything the main window drives, wired from the core packages: stream readers + hub
+(acquisition), model + inference worker, recorder, prediction outlet.
+
+Qt-free on purpose: the window calls these methods from the GUI thread and reads snapshots
+at its refresh rate; nothing here blocks for long (readers, hub, writer and inference all
+run in their own threads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kneegui.gui.prediction_worker import PredictionWorker
+
+DISPLAY_MODES = ("raw", "filtered", "envelope")
+
+
+@dataclass
+class ConnectedStream:
+    info: object  # StreamInfoView
+    role: str  # Role member name
+    reader: object  # StreamReader
+    channels: tuple[int, ...] | None = None
+
+
+@dataclass
+class SessionState:
+    """What is connected/loaded/recording (for the status bar and the demo summary)."""
+
+    streams: list[ConnectedStream] = field(default_factory=list)
+    model_path: Path | None = None
+    model_name: str = ""
+    input_set: str = ""
+    recording_path: Path | None = None
+
+
+class LiveSession:
+    """Owns readers, hub, inference worker, recorder and outlet for one window."""
+
+    def __init__(self, model_rate: float = 100.0, buffer_seconds: float = 60.0) -> None:
+        self.model_rate = model_rate
+        self.buffer_seconds = buffer_seconds
+        self.state = SessionState()
+        self.hub = None
+        self.loaded = None  # kneegui.model LoadedModel
+        self.worker: PredictionWorker | None = None
+        self.writer = None
+        self.outlet = None
+        self.filter_settings = None  # kneegui.dsp.FilterSettings
+        self._last_recording_path: Path | None = None
+        self.model_id = ""
+        self.weights_sha256 = ""
+
+    # -- streams -------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.hub is not None
+
+    def connect(self, assignments) -> None:
+        """Open a reader per assigned stream, assign roles in a new hub and start them.
+
+        Raises ``RoleError`` / ``ValueError`` with the acquisition package's message when a
+        stream does not fit its role (nothing stays half-connected)."""
+        from kneegui.acquisition import Hub, Role, StreamReader
+
+        self.disconnect()
+        hub = Hub(model_rate=self.model_rate)
+        if self.filter_settings is not None:
+            hub.set_filter_settings(self.filter_settings)
+        streams: list[ConnectedStream] = []
+        try:
+            for a in assignments:
+                role = Role[a.role]
+                reader = StreamReader(a.info, buffer_seconds=self.buffer_seconds, role=role)
+                streams.append(ConnectedStream(a.info, a.role, reader, a.channels))
+                hub.assign(role, reader, channels=list(a.channels) if a.channels else None)
+            for s in streams:
+                s.reader.start()
+            hub.start()
+        except Exception:
+            for s in streams:
+                s.reader.stop()
+            raise
+        self.hub = hub
+        self.state.streams = streams
+        self._restart_worker()
+
+    def disconnect(self) -> None:
+        if self.writer is not None:
+            self.stop_recording()
+        self._stop_worker()
+        if self.hub is not None:
+            self.hub.stop()
+        for s in self.state.streams:
+            s.reader.stop()
+        self.hub = None
+        self.state.streams = []
+
+    def stream(self, role: str) -> ConnectedStream | None:
+        return next((s for s in self.state.streams if s.role == role), None)
+
+    def reader_rows(self) -> list[tuple[str, str, object, float | None]]:
+        """(name, role, ReaderStatus, nominal rate) per connected stream."""
+        return [
+            (s.info.name, s.role.replace("_", " ").lower(), s.reader.status(),
+             s.info.nominal_srate)
+            for s in self.state.streams
+        ]
+
+    def drain_events(self) -> list:
+        """Acquisition events (gaps, outages, reconnects) since the last call."""
+        events = []
+        for s in self.state.streams:
+            events.extend(s.reader.events())
+        return events
+
+    # -- snapshots for the plots ---------------------------------------------------------
+    def emg_snapshot(self, mode: str, seconds: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """(data [n, ch], timestamps [n], absolute index of data[0]) of the EMG stream."""
+        emg = self.stream("EMG")
+        if emg is None:
+            return np.empty((0, 0)), np.empty(0), 0
+        buf = emg.reader.buffer if mode == "raw" else self.hub.emg_buffer(mode)
+        data, ts = buf.latest_seconds(seconds)
+        return data, ts, buf.total_written - data.shape[0]
+
+    def angle_snapshot(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """(angle [n] degrees, timestamps [n]) of the knee-angle stream."""
+        knee = self.stream("KNEE_ANGLE")
+        if knee is None:
+            return np.empty(0), np.empty(0)
+        data, ts = knee.reader.latest(seconds)
+        col = knee.channels[0] if knee.channels else 0
+        return data[:, col].astype(np.float64) if data.size else np.empty(0), ts
+
+    def prediction_snapshot(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """(prediction times [m], trajectories [m, H]) of the last ``seconds``."""
+        if self.worker is None:
+            return np.empty(0), np.empty((0, 50))
+        preds, ts = self.worker.history.latest_seconds(seconds)
+        return ts, preds
+
+    def emg_quality(self) -> list | None:
+        if self.hub is None:
+            return None
+        return self.hub.emg_quality()
+
+    # -- filters -------------------------------------------------------------------------
+    def set_filter(self, values: dict) -> None:
+        """Apply filter settings (``kneegui.dsp.FilterSettings`` fields) to the live chain."""
+        from kneegui.dsp import FilterSettings
+
+        settings = FilterSettings(**values)
+        if self.hub is not None:
+            self.hub.set_filter_settings(settings)
+        self.filter_settings = settings
+
+    # -- model ---------------------------------------------------------------------------
+    def load_model(self, path: str | Path) -> None:
+        """Load weights + card (raises ``ModelLoadError`` with its message) and predict with
+        them from now on."""
+        from kneegui.model import load_model
+        from kneegui.model.io import weights_digest
+
+        loaded = load_model(path)
+        self.loaded = loaded
+        self.weights_sha256 = weights_digest(loaded.net)
+        self.model_id = f"{loaded.card.name}@{self.weights_sha256[:12]}"
+        self.state.model_path = Path(path)
+        self.state.model_name = loaded.card.name
+        self.state.input_set = loaded.card.input_set
+        self._restart_worker()
+
+    def _restart_worker(self) -> None:
+        from kneegui.model import InferenceEngine
+
+        self._stop_worker()
+        if self.hub is None or self.loaded is None:
+            return
+        card = self.loaded.card
+        worker = PredictionWorker(
+            self.hub, InferenceEngine(self.loaded, threads=1), window=card.window,
+            model_rate=card.model_rate, n_horizons=card.horizons, model_id=self.model_id,
+        )
+        worker.writer = self.writer
+        if self.outlet is not None:
+            self.set_publishing(True)
+        worker.outlet = self.outlet
+        self.worker = worker
+        worker.start()
+
+    def _stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    # -- LSL prediction outlet -----------------------------------------------------------
+    def set_publishing(self, on: bool) -> None:
+        from kneegui.gui.prediction_outlet import PredictionOutlet
+
+        if on:
+            card = self.loaded.card if self.loaded is not None else None
+            self.outlet = PredictionOutlet(
+                n_horizons=card.horizons if card else 50,
+                model_rate=card.model_rate if card else self.model_rate,
+                model_id=self.model_id,
+            )
+        else:
+            if self.outlet is not None:
+                self.outlet.close()
+            self.outlet = None
+        if self.worker is not None:
+            self.worker.outlet = self.outlet
+
+    # -- recording -----------------------------------------------------------------------
+    def start_recording(self, out_dir: str | Path, subject: str, notes: str) -> Path:
+        """Start a session file in ``out_dir`` (never overwrites); returns its path."""
+        import json
+
+        from kneegui.recording import SessionWriter
+
+        if self.hub is None:
+            raise RuntimeError("Connect the streams before recording.")
+        if self.writer is not None:
+            return self.writer.path
+        metadata = {"subject_id": subject, "notes": notes, "app": "kneegui gui"}
+        writer = SessionWriter(out_dir, metadata, self.hub)
+        writer.start()
+        if self.loaded is not None:
+            card = self.loaded.card
+            writer.add_model(self.model_id, json.dumps(card.to_dict()), self.weights_sha256)
+        self.writer = writer
+        if self.worker is not None:
+            self.worker.writer = writer
+        self.state.recording_path = Path(writer.path)
+        return Path(writer.path)
+
+    def stop_recording(self) -> Path | None:
+        writer = self.writer
+        if writer is None:
+            return None
+        if self.worker is not None:
+            self.worker.writer = None
+        self.writer = None
+        writer.stop()
+        self._last_recording_path = Path(writer.path)
+        return Path(writer.path)
+
+    def add_marker(self, label: str) -> bool:
+        """Write an operator marker to /events; False when not recording."""
+        if self.writer is None:
+            return False
+        return bool(self.writer.add_event(label, origin="operator"))
+
+    def recording_status(self):
+        return None if self.writer is None else self.writer.status()
+
+    # -- shutdown ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.disconnect()
+        self.set_publishing(False)

@@ -1,0 +1,623 @@
+"""The operator's main window: streams, live EMG, measured vs predicted knee angle, model,
+recording, banners and a status bar. Reads snapshots on a timer; never blocks."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from kneegui.gui.about import show_about
+from kneegui.gui.banners import BannerArea
+from kneegui.gui.emg_plot import EmgStackPlot
+from kneegui.gui.knee_view import KneeView
+from kneegui.gui.live_metrics import RollingStats
+from kneegui.gui.live_session import DISPLAY_MODES, LiveSession
+from kneegui.gui.model_panel import ModelPanel, find_model_cards
+from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
+from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
+from kneegui.gui.streams_panel import StreamsPanel
+
+#: Seconds without new samples before a connected stream counts as an outage on screen.
+STATUS_PERIOD_S = 0.5
+
+
+def _fmt_ms(value: float | None) -> str:
+    return "—" if value is None else f"{1000 * value:.1f}"
+
+
+def _discover(timeout: float) -> list:
+    from kneegui.acquisition import discover
+
+    return discover(timeout=timeout)
+
+
+def calibration_wizard_available() -> bool:
+    return importlib.util.find_spec("kneegui.gui.calibration_wizard") is not None
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """KneeGUI main window. ``settings`` (QSettings) lets tests keep the user's config clean."""
+
+    def __init__(
+        self,
+        session: LiveSession | None = None,
+        settings: QtCore.QSettings | None = None,
+        discover_fn=_discover,
+        model_dirs: list[Path] | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("KneeGUI — live knee-angle prediction")
+        self.session = session or LiveSession()
+        self.qsettings = settings or QtCore.QSettings("KneeGUI", "KneeGUI")
+        self.display = DisplaySettings()
+        self.mode = "filtered"
+        self.frame_intervals = RollingStats(4000)
+        self._last_frame: float | None = None
+        self._last_status = 0.0
+        self._outages: set[str] = set()
+        self._shown_errors: set[str] = set()
+        self._settings_dialog: SettingsDialog | None = None
+        self._about = None
+        self._model_dirs = model_dirs
+        self.event_log: list = []
+
+        # -- central: banners + plots ----------------------------------------------------
+        self.banners = BannerArea()
+        self.emg_plot = EmgStackPlot(window_s=self.display.window_s)
+        self.knee_view = KneeView(window_s=self.display.window_s)
+        self.plot_splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        self.plot_splitter.addWidget(self.emg_plot)
+        self.plot_splitter.addWidget(self.knee_view)
+        self.plot_splitter.setStretchFactor(0, 3)
+        self.plot_splitter.setStretchFactor(1, 2)
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(4, 4, 4, 0)
+        lay.addWidget(self.banners)
+        lay.addWidget(self.plot_splitter, 1)
+        self.setCentralWidget(central)
+
+        # -- docks -----------------------------------------------------------------------
+        self.streams_panel = StreamsPanel(discover_fn)
+        self.model_panel = ModelPanel()
+        self.recording_panel = RecordingPanel()
+        self.docks = {}
+        for key, title, widget in (
+            ("streams", "Streams", self.streams_panel),
+            ("model", "Model", self.model_panel),
+            ("recording", "Recording", self.recording_panel),
+        ):
+            dock = QtWidgets.QDockWidget(title, self)
+            dock.setObjectName(f"dock_{key}")
+            dock.setWidget(widget)
+            dock.setFeatures(
+                QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
+            )
+            self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+            self.docks[key] = dock
+        self.resizeDocks([self.docks["streams"]], [470], QtCore.Qt.Horizontal)
+
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect_signals()
+        self._restore_settings()
+        self.reload_models()
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(int(1000 / self.display.refresh_hz))
+
+    # ---------------------------------------------------------------- construction
+    def _build_toolbar(self) -> None:
+        tb = self.addToolBar("Display")
+        tb.setObjectName("toolbar_display")
+        tb.setMovable(False)
+        tb.addWidget(QtWidgets.QLabel(" EMG: "))
+        self.mode_combo = QtWidgets.QComboBox()
+        for m in DISPLAY_MODES:
+            self.mode_combo.addItem(m, m)
+        self.mode_combo.setToolTip("Raw, band-passed + notched, or envelope (Ctrl+E cycles)")
+        tb.addWidget(self.mode_combo)
+        tb.addWidget(QtWidgets.QLabel("  Window: "))
+        self.window_spin = QtWidgets.QDoubleSpinBox()
+        self.window_spin.setRange(2.0, 20.0)
+        self.window_spin.setSingleStep(1.0)
+        self.window_spin.setDecimals(0)
+        self.window_spin.setSuffix(" s")
+        tb.addWidget(self.window_spin)
+        tb.addWidget(QtWidgets.QLabel("  Horizon H: "))
+        self.horizon_spin = QtWidgets.QSpinBox()
+        self.horizon_spin.setRange(1, 50)
+        self.horizon_spin.setToolTip("Which prediction horizon is laid over the measured angle")
+        tb.addWidget(self.horizon_spin)
+        self.horizon_ms = QtWidgets.QLabel()
+        tb.addWidget(self.horizon_ms)
+        tb.addSeparator()
+        self.record_action = tb.addAction("● Record")
+        self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.record_action.setToolTip("Start / stop recording (Ctrl+R)")
+        self.marker_action = tb.addAction("Marker")
+        self.marker_action.setShortcut(QtGui.QKeySequence("Ctrl+M"))
+        self.marker_action.setToolTip("Add a marker to the recording (Ctrl+M)")
+        self.settings_action = tb.addAction("Settings…")
+        self.settings_action.setShortcut(QtGui.QKeySequence("Ctrl+,"))
+        self.settings_action.setToolTip("Filter and display settings (Ctrl+,)")
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        file_menu.addAction(self.record_action)
+        file_menu.addAction(self.marker_action)
+        self.quick_marker_actions = []
+        for key, label in QUICK_MARKERS:
+            act = file_menu.addAction(f"Marker “{label}”")
+            act.setShortcut(QtGui.QKeySequence(key))
+            act.triggered.connect(lambda _=False, lab=label: self.add_marker(lab))
+            self.quick_marker_actions.append(act)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("Quit")
+        quit_action.setShortcut(QtGui.QKeySequence.Quit)
+        quit_action.triggered.connect(self.close)
+
+        streams_menu = mb.addMenu("&Streams")
+        self.refresh_action = streams_menu.addAction("Refresh stream list")
+        self.refresh_action.setShortcut(QtGui.QKeySequence("F5"))
+        self.refresh_action.triggered.connect(lambda: self.streams_panel.refresh())
+        self.disconnect_action = streams_menu.addAction("Disconnect")
+        self.disconnect_action.triggered.connect(self.disconnect_streams)
+
+        model_menu = mb.addMenu("&Model")
+        self.publish_action = model_menu.addAction("Publish predictions to LSL")
+        self.publish_action.setCheckable(True)
+        self.publish_action.setShortcut(QtGui.QKeySequence("Ctrl+P"))
+        self.calibrate_action = model_menu.addAction("Calibrate subject…")
+        self.calibrate_action.setShortcut(QtGui.QKeySequence("Ctrl+K"))
+        self.calibrate_action.triggered.connect(self.open_calibration)
+        self.calibrate_action.setVisible(calibration_wizard_available())
+        reload_models = model_menu.addAction("Rescan model folders")
+        reload_models.triggered.connect(self.reload_models)
+
+        view_menu = mb.addMenu("&View")
+        view_menu.addAction(self.settings_action)
+        cycle = view_menu.addAction("Cycle raw / filtered / envelope")
+        cycle.setShortcut(QtGui.QKeySequence("Ctrl+E"))
+        cycle.triggered.connect(
+            lambda: self.mode_combo.setCurrentIndex(
+                (self.mode_combo.currentIndex() + 1) % self.mode_combo.count()
+            )
+        )
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = mb.addMenu("&Help")
+        shortcuts = help_menu.addAction("Keyboard shortcuts")
+        shortcuts.setShortcut(QtGui.QKeySequence("F1"))
+        shortcuts.triggered.connect(self.show_shortcuts)
+        about = help_menu.addAction("About KneeGUI")
+        about.triggered.connect(self.show_about)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.status_streams = QtWidgets.QLabel("no streams")
+        self.status_inference = QtWidgets.QLabel("inference —")
+        self.status_e2e = QtWidgets.QLabel("end-to-end —")
+        self.status_record = QtWidgets.QLabel("")
+        self.status_fps = QtWidgets.QLabel("")
+        for w in (self.status_streams, self.status_inference, self.status_e2e,
+                  self.status_record, self.status_fps):
+            w.setContentsMargins(6, 0, 6, 0)
+            sb.addPermanentWidget(w)
+        self.status_inference.setToolTip("Model inference time per prediction, median / p99")
+        self.status_e2e.setToolTip(
+            "Time from the newest input sample to its prediction being available, median / p99"
+        )
+
+    def _connect_signals(self) -> None:
+        self.mode_combo.currentIndexChanged.connect(self._mode_changed)
+        self.window_spin.valueChanged.connect(self._window_changed)
+        self.horizon_spin.valueChanged.connect(self._horizon_changed)
+        self.record_action.triggered.connect(self.recording_panel.toggle)
+        self.marker_action.triggered.connect(
+            lambda: self.add_marker(self.recording_panel.marker_label.text().strip() or "marker")
+        )
+        self.settings_action.triggered.connect(self.open_settings)
+        self.publish_action.toggled.connect(self.model_panel.publish.setChecked)
+        self.streams_panel.connect_requested.connect(self.connect_streams)
+        self.streams_panel.disconnect_requested.connect(self.disconnect_streams)
+        self.streams_panel.discovery_failed.connect(
+            lambda msg: self.banners.show_message(msg, "error", key="discovery")
+        )
+        self.model_panel.load_requested.connect(self.load_model)
+        self.model_panel.publish_toggled.connect(self.set_publishing)
+        self.recording_panel.record_requested.connect(self.start_recording)
+        self.recording_panel.stop_requested.connect(self.stop_recording)
+        self.recording_panel.marker_requested.connect(self.add_marker)
+
+    # ---------------------------------------------------------------- settings persistence
+    def _restore_settings(self) -> None:
+        s = self.qsettings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1600, 950)
+        state = s.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        sizes = s.value("window/splitter")
+        if sizes is not None:
+            self.plot_splitter.restoreState(sizes)
+        self.display.window_s = float(s.value("display/window_s", self.display.window_s))
+        self.display.refresh_hz = int(s.value("display/refresh_hz", self.display.refresh_hz))
+        for key in self.display.filter:
+            stored = s.value(f"filter/{key}")
+            if stored is None:
+                continue
+            if key == "mains":
+                self.display.filter[key] = None if stored in ("none", "") else float(stored)
+            elif key in ("order", "harmonics"):
+                self.display.filter[key] = int(stored)
+            else:
+                self.display.filter[key] = float(stored)
+        self.mode = str(s.value("display/mode", self.mode))
+        self.mode_combo.setCurrentIndex(max(0, DISPLAY_MODES.index(self.mode)
+                                            if self.mode in DISPLAY_MODES else 1))
+        self.window_spin.setValue(self.display.window_s)
+        self.horizon_spin.setValue(int(s.value("display/horizon", 50)))
+        self._horizon_changed(self.horizon_spin.value())
+        rp = self.recording_panel
+        rp.subject.setText(str(s.value("recording/subject", "")))
+        rp.out_dir.setText(str(s.value("recording/out_dir", rp.out_dir.text())))
+        self._apply_filter(self.display.filter, quiet=True)
+
+    def save_settings(self) -> None:
+        s = self.qsettings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/splitter", self.plot_splitter.saveState())
+        s.setValue("display/window_s", self.display.window_s)
+        s.setValue("display/refresh_hz", self.display.refresh_hz)
+        s.setValue("display/mode", self.mode)
+        s.setValue("display/horizon", self.horizon_spin.value())
+        for key, value in self.display.filter.items():
+            s.setValue(f"filter/{key}", "none" if value is None else value)
+        s.setValue("recording/subject", self.recording_panel.subject.text())
+        s.setValue("recording/out_dir", self.recording_panel.out_dir.text())
+        if self.session.state.model_path is not None:
+            s.setValue("model/path", str(self.session.state.model_path))
+        s.setValue("model/publish", self.model_panel.publish.isChecked())
+        s.sync()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.timer.stop()
+        self.save_settings()
+        self.session.close()
+        super().closeEvent(event)
+
+    # ---------------------------------------------------------------- display controls
+    def _mode_changed(self, index: int) -> None:
+        self.mode = self.mode_combo.itemData(index)
+        self.emg_plot.reset_ranges()
+
+    def _window_changed(self, seconds: float) -> None:
+        self.display.window_s = float(seconds)
+        self.emg_plot.set_window(seconds)
+        self.knee_view.set_window(seconds)
+
+    def _horizon_changed(self, steps: int) -> None:
+        step_s = 1.0 / self.session.model_rate
+        self.knee_view.set_horizon(steps, step_s)
+        self.horizon_ms.setText(f" = {steps * step_s * 1000:.0f} ms ahead ")
+
+    def open_settings(self) -> SettingsDialog:
+        """Open the (non-modal) filter/display settings dialog."""
+        emg = self.session.stream("EMG")
+        nyquist = emg.info.nominal_srate / 2 if emg and emg.info.nominal_srate else None
+        dlg = SettingsDialog(self.display, nyquist, self)
+        dlg.applied.connect(self.apply_display_settings)
+        dlg.setModal(False)
+        dlg.show()
+        self._settings_dialog = dlg
+        return dlg
+
+    def apply_display_settings(self, new: DisplaySettings) -> None:
+        self.display.refresh_hz = new.refresh_hz
+        self.timer.setInterval(int(1000 / new.refresh_hz))
+        self.window_spin.setValue(new.window_s)
+        self._apply_filter(new.filter)
+
+    def _apply_filter(self, values: dict, quiet: bool = False) -> None:
+        try:
+            self.session.set_filter(values)
+        except Exception as exc:  # noqa: BLE001 - invalid values are reported, not fatal
+            self.banners.show_message(
+                f"Filter settings not applied: {exc}. Open Settings (Ctrl+,) and correct them.",
+                "error", key="filter",
+            )
+            return
+        self.display.filter = dict(values)
+        self.emg_plot.reset_ranges()
+        if not quiet:
+            f = values
+            mains = "off" if f["mains"] is None else f"{f['mains']:g} Hz"
+            self.banners.show_message(
+                f"Filter applied: {f['low']:g}–{f['high']:g} Hz band-pass, mains notch {mains}, "
+                f"envelope {f['envelope_cutoff']:g} Hz.", "info", key="filter", timeout_s=4,
+            )
+
+    # ---------------------------------------------------------------- streams
+    def connect_streams(self, assignments: list) -> bool:
+        try:
+            self.session.connect(assignments)
+        except Exception as exc:  # noqa: BLE001 - role/format problems come with a message
+            self.banners.show_message(f"Could not connect: {exc}", "error", key="connect")
+            self.streams_panel.set_connected(False)
+            return False
+        self.banners.dismiss("connect")
+        self.streams_panel.set_connected(True)
+        emg = self.session.stream("EMG")
+        if emg is not None:
+            labels = [emg.info.label(i) for i in range(emg.info.channel_count)]
+            unit = next((u for u in emg.info.channel_units if u), "")
+            self.emg_plot.set_channels(labels, unit)
+        self._outages.clear()
+        self.update_model_state()
+        return True
+
+    def disconnect_streams(self) -> None:
+        if self.session.writer is not None:
+            self.stop_recording()
+        self.session.disconnect()
+        self.streams_panel.set_connected(False)
+        for key in [k for k in self.banners.messages() if k.startswith("outage:")]:
+            self.banners.dismiss(key)
+        self.update_model_state()
+
+    # ---------------------------------------------------------------- model
+    def reload_models(self) -> None:
+        from kneegui.paths import models_dir
+
+        dirs = self._model_dirs
+        if dirs is None:
+            dirs = [models_dir()]
+            try:
+                from kneegui.calibration.store import default_subject_model_dir
+
+                dirs.append(default_subject_model_dir())
+            except ImportError:
+                pass
+        saved = self.qsettings.value("model/path")
+        self.model_panel.set_models(find_model_cards(*dirs), select=saved)
+
+    def load_model(self, path: str) -> bool:
+        p = Path(path)
+        if p.suffix == ".json":
+            p = p.with_suffix(".safetensors")
+        elif p.suffix != ".safetensors":  # a stem, as the calibration wizard gives it
+            p = p.with_name(p.name + ".safetensors")
+        path = str(p)
+        try:
+            self.session.load_model(path)
+        except Exception as exc:  # noqa: BLE001 - ModelLoadError & co carry the advice
+            self.banners.show_message(f"Model not loaded: {exc}", "error", key="model")
+            return False
+        self.banners.dismiss("model")
+        self.model_panel.select_path(path)
+        self.update_model_state()
+        return True
+
+    def update_model_state(self) -> None:
+        st = self.session.state
+        if self.session.loaded is None:
+            self.model_panel.set_state("No model loaded: no predictions.")
+        elif self.session.worker is None:
+            self.model_panel.set_state(
+                f"<b>{st.model_name}</b> ({st.input_set}) loaded; connect streams to predict."
+            )
+        else:
+            self.model_panel.set_state(
+                f"<b>{st.model_name}</b> ({st.input_set}) predicting at "
+                f"{self.session.worker.model_rate:g} Hz in a worker thread."
+            )
+
+    def set_publishing(self, on: bool) -> None:
+        try:
+            self.session.set_publishing(on)
+        except Exception as exc:  # noqa: BLE001
+            self.banners.show_message(f"LSL prediction outlet failed: {exc}", "error",
+                                      key="outlet")
+            on = False
+        for w in (self.publish_action, self.model_panel.publish):
+            w.blockSignals(True)
+            w.setChecked(on)
+            w.blockSignals(False)
+        if on and self.session.outlet is not None:
+            self.banners.show_message(
+                f"Publishing predictions as LSL stream “{self.session.outlet.name}” "
+                f"(type KneeAnglePrediction).", "info", key="outlet", timeout_s=5,
+            )
+
+    def open_calibration(self):
+        """Open the subject calibration wizard on the live hub and the active model."""
+        if self.session.hub is None or self.session.loaded is None:
+            self.banners.show_message(
+                "Calibration needs live EMG + knee-angle streams and a loaded model: connect "
+                "them and load a model first.", "warning", key="calibrate", timeout_s=8,
+            )
+            return None
+        from kneegui.calibration import SubjectModelStore
+        from kneegui.gui.calibration_wizard import CalibrationWizard
+
+        wizard = CalibrationWizard(
+            self.session.hub, SubjectModelStore(), self.session.loaded,
+            session_writer=self.session.writer, parent=self,
+        )
+        wizard.modelAccepted.connect(self._calibrated_model_accepted)
+        wizard.open()
+        self._wizard = wizard
+        return wizard
+
+    def _calibrated_model_accepted(self, stem: str) -> None:
+        self.reload_models()
+        self.load_model(stem)
+
+    # ---------------------------------------------------------------- recording
+    def start_recording(self, out_dir: str, subject: str, notes: str) -> Path | None:
+        if not out_dir:
+            self.banners.show_message("Choose an output folder first.", "error", key="record")
+            return None
+        try:
+            path = self.session.start_recording(out_dir, subject, notes)
+        except Exception as exc:  # noqa: BLE001 - shown, nothing is lost
+            self.banners.show_message(f"Recording not started: {exc}", "error", key="record")
+            return None
+        self.banners.dismiss("record")
+        self.recording_panel.set_recording(True, str(path))
+        self.record_action.setText("■ Stop")
+        return path
+
+    def stop_recording(self) -> Path | None:
+        path = self.session.stop_recording()
+        self.recording_panel.set_recording(False, str(path) if path else None)
+        self.record_action.setText("● Record")
+        if path is not None:
+            self.banners.show_message(f"Session saved: {path}", "info", key="record",
+                                      timeout_s=8)
+        return path
+
+    def add_marker(self, label: str) -> None:
+        if self.session.add_marker(label):
+            self.statusBar().showMessage(f"Marker “{label}” added", 2000)
+        else:
+            self.banners.show_message("Markers go into a recording: press Record first.",
+                                      "warning", key="marker", timeout_s=4)
+
+    # ---------------------------------------------------------------- help
+    def show_about(self) -> None:
+        self._about = show_about(self)
+
+    def show_shortcuts(self) -> None:
+        lines = [
+            "Ctrl+R  record / stop", "Ctrl+M  marker (label from the Recording panel)",
+            *[f"{k}  marker “{v}”" for k, v in QUICK_MARKERS],
+            "F5  refresh streams", "Ctrl+E  raw / filtered / envelope",
+            "Ctrl+,  filter and display settings", "Ctrl+P  publish predictions to LSL",
+            "Ctrl+K  calibrate subject", "Ctrl+Q  quit",
+        ]
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("Keyboard shortcuts")
+        box.setText("\n".join(lines))
+        box.setModal(False)
+        box.show()
+        self._about = box
+
+    # ---------------------------------------------------------------- refresh loop
+    def refresh(self) -> None:
+        """Timer tick: draw the newest snapshots; every 0.5 s also update the status."""
+        t0 = time.perf_counter()
+        if self._last_frame is not None:
+            self.frame_intervals.add(t0 - self._last_frame)
+        self._last_frame = t0
+        if self.session.connected:
+            import pylsl
+
+            now = pylsl.local_clock()
+            self._draw_emg(now)
+            self._draw_knee(now)
+        if t0 - self._last_status >= STATUS_PERIOD_S:
+            self._last_status = t0
+            self.update_status()
+
+    def _draw_emg(self, now: float) -> None:
+        data, ts, first = self.session.emg_snapshot(self.mode, self.display.window_s)
+        if data.size == 0:
+            return
+        if data.shape[1] != self.emg_plot.channel_count:
+            emg = self.session.stream("EMG")
+            self.emg_plot.set_channels([f"ch{i + 1}" for i in range(data.shape[1])]
+                                       if emg is None else
+                                       [emg.info.label(i) for i in range(data.shape[1])])
+        self.emg_plot.update_data(data, ts, now, first)
+
+    def _draw_knee(self, now: float) -> None:
+        window = self.display.window_s
+        angle, ts = self.session.angle_snapshot(max(window, 10.0) + 1.0)
+        pred_t, preds = self.session.prediction_snapshot(max(window, 10.0) + 1.0)
+        self.knee_view.update_data(now, ts, angle, pred_t, np.asarray(preds, dtype=np.float64))
+
+    def update_status(self) -> None:
+        session = self.session
+        rows = session.reader_rows() if session.connected else []
+        if session.connected:
+            self.streams_panel.update_status(rows)
+            self.emg_plot.set_quality(session.emg_quality())
+            self._handle_events(rows)
+        parts = []
+        for _, role, st, _ in rows:
+            ok = bool(getattr(st, "connected", False))
+            rate = getattr(st, "effective_rate", None)
+            parts.append(f"{role}: {'OUTAGE' if not ok else f'{rate:.0f} Hz' if rate else '…'}")
+        self.status_streams.setText(" · ".join(parts) if parts else "no streams")
+        bad = any(not getattr(st, "connected", False) for _, _, st, _ in rows)
+        self.status_streams.setStyleSheet("color:#d7191c; font-weight:bold;" if bad else "")
+        worker = session.worker
+        if worker is not None:
+            inf, e2e = worker.inference_latency, worker.end_to_end_latency
+            self.status_inference.setText(
+                f"inference {_fmt_ms(inf.median())} / {_fmt_ms(inf.percentile(99))} ms"
+            )
+            self.status_e2e.setText(
+                f"end-to-end {_fmt_ms(e2e.median())} / {_fmt_ms(e2e.percentile(99))} ms"
+            )
+            if worker.last_error and worker.last_error not in self._shown_errors:
+                self._shown_errors.add(worker.last_error)
+                self.banners.show_message(worker.last_error, "error", key="inference")
+        else:
+            self.status_inference.setText("inference —")
+            self.status_e2e.setText("end-to-end —")
+        rec = session.recording_status()
+        if rec is not None:
+            self.recording_panel.set_progress(rec.seconds_recorded, rec.file_bytes)
+            self.status_record.setText(f"● REC {rec.seconds_recorded:.0f} s")
+            self.status_record.setStyleSheet("color:#d7191c; font-weight:bold;")
+            if not rec.ok:
+                self.banners.show_message(
+                    f"Recording stopped: {rec.error}. The file keeps everything written up to "
+                    f"then: {rec.path}", "error", key="record",
+                )
+                self.stop_recording()
+        else:
+            self.status_record.setText("")
+        intervals = self.frame_intervals.values()[-60:]
+        if intervals.size:
+            self.status_fps.setText(f"{1.0 / max(np.median(intervals), 1e-3):.0f} fps")
+
+    def _handle_events(self, rows) -> None:
+        """Outage banners from the reader status; errors from the acquisition events."""
+        for s, (name, _, st, _) in zip(self.session.state.streams, rows, strict=False):
+            key = f"outage:{s.info.source_id}"
+            if not getattr(st, "connected", False):
+                if key not in self._outages:
+                    self._outages.add(key)
+                    self.banners.show_message(
+                        f"Stream “{name}” stopped sending (sender outage). Waiting for it to "
+                        "come back; the gap is recorded.", "warning", key=key,
+                    )
+            elif key in self._outages:
+                self._outages.discard(key)
+                self.banners.show_message(f"Stream “{name}” is back.", "info", key=key,
+                                          timeout_s=5)
+        for event in self.session.drain_events():
+            self.event_log.append(event)
+            if event.kind == "error":
+                self.banners.show_message(
+                    f"Stream “{event.stream}”: {event.message}", "error",
+                    key=f"error:{event.source_id}",
+                )
+        del self.event_log[:-500]

@@ -1,0 +1,154 @@
+"""Widget-level tests of the main window parts (real Qt widgets, offscreen)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from kneegui.gui.about import ABOUT_HTML
+from kneegui.gui.banners import BannerArea
+from kneegui.gui.decimate import decimation_factor, peak_decimate
+from kneegui.gui.emg_plot import EmgStackPlot
+from kneegui.gui.knee_view import KneeView
+from kneegui.gui.live_metrics import RollingStats, horizon_error
+from kneegui.gui.prediction_outlet import horizon_labels
+from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
+from kneegui.gui.streams_panel import default_emg_picks
+
+
+def test_peak_decimation_keeps_every_extreme_and_is_anchored():
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((10_000, 3)).astype(np.float32)
+    data[4321, 1] = 50.0  # a single-sample spike must survive
+    ts = np.arange(10_000) / 2000.0
+    factor = decimation_factor(10_000, 1000)
+    assert factor == 20
+    t, y = peak_decimate(data, ts, factor, first_index=0)
+    assert y.shape == (1000, 3)
+    assert y[:, 1].max() == 50.0
+    assert np.allclose(y.max(axis=0), data.max(axis=0))
+    assert np.allclose(y.min(axis=0), data.min(axis=0))
+    assert np.all(np.diff(t) >= 0)
+    # Scrolling by 7 samples: bins stay on multiples of the factor in absolute index.
+    t2, y2 = peak_decimate(data[7:], ts[7:], factor, first_index=7)
+    assert t2[0] == ts[20]  # 13 head samples skipped to reach the next bin start
+    assert np.array_equal(y2[: y.shape[0] - 2], y[2:])
+
+
+def test_emg_plot_draws_decimated_channels_and_quality(qtbot):
+    plot = EmgStackPlot(window_s=5.0, max_points=800)
+    qtbot.addWidget(plot)
+    plot.set_channels(["RF", "BF", "VM", "ST"], "mV")
+    fs = 2000.0
+    ts = 100.0 + np.arange(int(5 * fs)) / fs
+    data = np.sin(ts[:, None] * np.array([1.0, 2.0, 3.0, 4.0])).astype(np.float32)
+    plot.update_data(data, ts, now=ts[-1], first_index=0)
+    x, y = plot.curve_data(2)
+    assert 0 < x.size <= 800
+    assert x[-1] == pytest.approx(0.0) and x[0] == pytest.approx(-5.0, abs=0.01)
+    assert y.max() == pytest.approx(data[:, 2].max())
+
+    class Quality:
+        def __init__(self, status, rms):
+            self.status, self.rms = status, rms
+
+    plot.set_quality([Quality("ok", 0.1), Quality("flat", 0.0), Quality("ok", 0.2), None])
+    assert "flat" in plot.badge_text(1) and "#d7191c" in plot.badge_text(1)
+    assert "no quality data" in plot.badge_text(3)
+    with pytest.raises(ValueError, match="set_channels"):
+        plot.update_data(data[:, :2], ts, now=ts[-1])
+
+
+def test_knee_view_draws_prediction_ahead_of_now_and_scores_horizon(qtbot):
+    view = KneeView(window_s=5.0)
+    qtbot.addWidget(view)
+    view.set_horizon(20, 0.01)
+    now = 50.0
+    meas_t = np.arange(now - 10, now, 0.01)
+    measured = 30 + 20 * np.sin(2 * np.pi * meas_t)
+    pred_t = meas_t.copy()
+    steps = np.arange(1, 51) * 0.01
+    preds = 30 + 20 * np.sin(2 * np.pi * (pred_t[:, None] + steps)) + 1.5  # 1.5° bias
+    view.update_data(now, meas_t, measured, pred_t, preds)
+    x, y = view.prediction_curve()
+    assert x.size == 50 and x[0] > -0.02 and x[-1] == pytest.approx(0.5, abs=0.02)
+    ox, _ = view.overlay_curve()
+    assert ox.size > 0 and ox.max() <= 0.0
+    assert view.last_error is not None
+    assert view.last_error.mae == pytest.approx(1.5, abs=0.05)
+    assert view.last_error.nmae == pytest.approx(1.5 / 40.0, rel=0.05)
+
+
+def test_horizon_error_needs_overlap_and_rolling_stats():
+    assert horizon_error(np.array([5.0, 6.0]), np.array([1.0, 2.0]),
+                         np.array([0.0, 1.0]), np.array([0.0, 1.0])) is None
+    stats = RollingStats(100)
+    assert stats.median() is None
+    for v in range(200):
+        stats.add(v)
+    assert stats.median() == pytest.approx(149.5)
+    assert stats.count == 200
+
+
+def test_banners_replace_by_key_and_dismiss(qtbot):
+    area = BannerArea()
+    qtbot.addWidget(area)
+    area.show_message("first", "warning", key="k")
+    area.show_message("second", "warning", key="k")
+    assert area.messages() == {"k": "second"}
+    area.show_message("gone soon", "info", key="t", timeout_s=0.1)
+    qtbot.waitUntil(lambda: "t" not in area.messages(), timeout=2000)
+    area.dismiss("k")
+    assert area.messages() == {}
+    with pytest.raises(ValueError):
+        area.show_message("x", "fatal")
+
+
+def test_settings_dialog_validates_and_emits(qtbot):
+    dlg = SettingsDialog(DisplaySettings(), nyquist_hz=500.0)
+    qtbot.addWidget(dlg)
+    got = []
+    dlg.applied.connect(got.append)
+    dlg.high.setValue(600.0)
+    assert not dlg.apply() and "Nyquist" in dlg.error.text()
+    dlg.high.setValue(300.0)
+    dlg.mains.setCurrentIndex(1)
+    assert dlg.apply()
+    assert got[-1].filter["high"] == 300.0 and got[-1].filter["mains"] == 60.0
+
+
+def test_about_box_attributes_the_data():
+    assert "EMG dataset in Lower Limb" in ABOUT_HTML
+    assert "10.24432/C5ZW3P" in ABOUT_HTML and "CC BY 4.0" in ABOUT_HTML
+    assert "Sanchez" in ABOUT_HTML and "2014" in ABOUT_HTML
+
+
+def test_channel_picks_and_outlet_labels():
+    assert default_emg_picks(["ST", "x", "VM", "BF", "RF"]) == [4, 3, 2, 0]
+    assert default_emg_picks([f"c{i}" for i in range(16)]) == [0, 1, 2, 3]
+    labels = horizon_labels(50, 100.0)
+    assert labels[0] == "h10ms" and labels[-1] == "h500ms" and len(labels) == 50
+
+
+def test_settings_persist_between_windows(qtbot, tmp_path):
+    from kneegui.gui.main_window import MainWindow
+
+    ini = str(tmp_path / "kneegui.ini")
+    settings = QtCore.QSettings(ini, QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_dirs=[])
+    qtbot.addWidget(win)
+    win.window_spin.setValue(12)
+    win.horizon_spin.setValue(17)
+    win.mode_combo.setCurrentIndex(2)
+    win.recording_panel.subject.setText("S42")
+    win.close()
+    again = MainWindow(settings=QtCore.QSettings(ini, QtCore.QSettings.IniFormat),
+                       discover_fn=lambda t: [], model_dirs=[])
+    qtbot.addWidget(again)
+    assert again.window_spin.value() == 12
+    assert again.horizon_spin.value() == 17
+    assert again.mode == "envelope"
+    assert again.recording_panel.subject.text() == "S42"
+    assert again.knee_view.horizon == 17
+    again.close()
