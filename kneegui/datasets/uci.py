@@ -3,8 +3,9 @@
 Files are found by name (``<number><N|A><mar|pie|sen>.txt``, any depth), never by a fixed list.
 Every quirk of the published export is handled (see ``docs/dataset.md``): three header styles,
 CRLF or LF, the constant 6th column of style C, EMG-empty padding rows at the end, a missing last
-angle, the stray ``7.5V`` token in the padding, the tab-only trailer, duplicated recordings and
-inconsistent goniometer sign/offset.
+angle, the stray ``7.5V`` token in the padding, the tab-only trailer, duplicated recordings,
+inconsistent goniometer sign/offset, and (style B with padding) the 20-row ramp of the 50 Hz angle
+towards an unreliable last sample, which is cut.
 
 Angle normalisation (flexion positive, 0 = extended)::
 
@@ -269,6 +270,24 @@ def read_uci_file(path: str | Path) -> UciRecording:
     return _build_recording(path, number, group, exercise, header, values, stray_rows, start + 1)
 
 
+def _trim_resampled_end_ramp(header: _Header, n: int, flags: set[str]) -> int:
+    """Drop the rows that interpolate towards the unreliable last goniometer sample.
+
+    In style-B files with EMG-empty padding the 50 Hz angle ends with a 20-row ramp towards
+    its last sample, which is then held in the padding. That last sample is often implausible
+    (6Nmar jumps 49 deg in 20 ms, 2450 deg/s), so the rows after the second-to-last real
+    angle sample are cut (at most 20 ms of EMG).
+    """
+    if header.angle_native_fs >= FS:
+        return n
+    factor = int(round(FS / header.angle_native_fs))
+    cut = factor * (header.counts[N_EMG] - 2) + 1
+    if 0 < cut < n:
+        flags.add("angle_end_ramp_trimmed")
+        return cut
+    return n
+
+
 def _build_recording(path, number, group, exercise, header, values, stray_rows, first_line_no):
     flags: set[str] = set()
     emg_nan = np.isnan(values[:, :N_EMG])
@@ -283,8 +302,10 @@ def _build_recording(path, number, group, exercise, header, values, stray_rows, 
     if not emg_present[:n].all():
         i = int(np.argmin(emg_present[:n]))
         raise _fail(path, first_line_no + i, "EMG is empty in the middle of the recording")
+    n_emg_rows = n
     if n < len(values):
         flags.add("emg_empty_rows_trimmed")
+        n = _trim_resampled_end_ramp(header, n, flags)
     if stray_rows:
         flags.add("stray_token_in_padding")
     raw = values[:n, N_EMG].copy()
@@ -299,7 +320,7 @@ def _build_recording(path, number, group, exercise, header, values, stray_rows, 
         flags.add("digital_column_dropped")
     if header.angle_native_fs != FS:
         flags.add(f"angle_resampled_{int(round(header.angle_native_fs))}hz")
-    if header.counts[0] != n:
+    if header.counts[0] != n_emg_rows:
         flags.add("row_count_mismatch")
     emg = values[:n, :N_EMG]
     content_hash = hashlib.sha256(

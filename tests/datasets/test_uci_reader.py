@@ -115,11 +115,25 @@ def test_emg_empty_padding_rows_are_trimmed_and_angle_stays_aligned(uci_dir, all
     rows = [r for r in _raw_rows(path) if any(f.strip() for f in r)]
     with_emg = [r for r in rows if r[0] != ""]
     rec = all_recordings["1Nmar"]
-    assert len(rows) == 5700 and rec.n_samples == len(with_emg) == 5681
-    assert "emg_empty_rows_trimmed" in rec.flags
-    raw = np.array([float(r[4]) for r in with_emg])
+    assert len(rows) == 5700 and len(with_emg) == 5681
+    # 285 angle samples at 50 Hz: rows after the second-to-last one (row 20 * 283) are cut
+    assert rec.n_samples == 20 * (285 - 2) + 1
+    assert {"emg_empty_rows_trimmed", "angle_end_ramp_trimmed"} <= rec.flags
+    raw = np.array([float(r[4]) for r in with_emg[: rec.n_samples]])
     expected = rec.angle_sign * raw - rec.angle_offset_deg
     np.testing.assert_allclose(rec.angle, expected, atol=1e-4)
+
+
+def test_ramp_to_bogus_last_angle_sample_is_cut(uci_dir, all_recordings):
+    """6Nmar's last 50 Hz angle sample jumps ~49 deg; the 20 rows heading there are dropped."""
+    raw_tail = [float(r[4]) for r in _raw_rows(_file(uci_dir, "6Nmar"))[-45:-1]]
+    assert max(abs(np.diff(raw_tail))) > 2.0  # > 2000 deg/s in the file itself
+    padded = [r for r in all_recordings.values() if "emg_empty_rows_trimmed" in r.flags]
+    assert {r.name for r in padded} >= {"1Nmar", "6Nmar", "3Npie"}
+    for rec in padded:
+        assert "angle_end_ramp_trimmed" in rec.flags
+        speed = np.abs(np.diff(rec.angle[-300:])) * rec.fs
+        assert speed.max() < 1000.0, rec.name  # deg/s; knee swing peaks at ~500 deg/s
 
 
 def test_stray_7_5v_token_in_padding_is_tolerated(uci_dir, all_recordings):
