@@ -9,6 +9,7 @@ from kneegui.dsp.chain import (
 )
 from kneegui.dsp.decimate import Decimator, RatePicker
 from kneegui.dsp.filters import BandPass, Envelope, MainsNotch
+from kneegui.dsp.gait import GaitCycle, GaitCycleCounter, GaitParams, GaitSegmenter
 from kneegui.dsp.sos import NYQUIST_FRACTION, clamp_cutoff
 
 __all__ = [
@@ -20,6 +21,10 @@ __all__ = [
     "Envelope",
     "FilterChain",
     "FilterSettings",
+    "GaitCycle",
+    "GaitCycleCounter",
+    "GaitParams",
+    "GaitSegmenter",
     "MainsNotch",
     "RatePicker",
     "clamp_cutoff",
