@@ -137,8 +137,8 @@ class SessionStorage:
             raise FileExistsError(f"{self.path} appeared meanwhile; not overwriting it") from exc
         set_attrs(self.file, root_attrs)
         for group in (layout.STREAMS, layout.DERIVED, layout.CALIBRATION, layout.MODELS):
-            self.file.require_group(group)
-        events = self.file.require_group(layout.EVENTS)
+            self.file.create_group(group, track_order=True)
+        events = self.file.create_group(layout.EVENTS)
         events.attrs["description"] = "operator markers and acquisition/recording events"
         string = layout.string_dtype()
         self.sets[layout.EVENTS] = ColumnSet(

@@ -1,0 +1,47 @@
+"""`kneegui export`: write a session's streams, derived series, predictions and events as CSV.
+
+One CSV per stream (first column time_s = LSL seconds, then one column per channel named by
+its label), derived_<kind>_<stream>.csv, predictions.csv and events.csv. Nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="export a recorded session to CSV files",
+                              description=__doc__)
+    p.add_argument("session", type=Path, metavar="SESSION.h5")
+    p.add_argument("--format", choices=("csv",), default="csv", help="output format (csv)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="directory for the CSV files (created; must not contain them yet)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kneegui.recording import SessionFormatError, open_session
+    from kneegui.recording.csv_export import export_csv
+
+    try:
+        session = open_session(args.session)
+    except SessionFormatError as exc:
+        print(f"kneegui export: {exc}", file=sys.stderr)
+        return 2
+    with session:
+        n_files = len(session.streams) + len(session.derived) + 1 + (
+            session.predictions is not None)
+        with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
+            try:
+                files = export_csv(session, args.out, progress=lambda _name: bar.update())
+            except FileExistsError as exc:
+                print(f"kneegui export: {exc}", file=sys.stderr)
+                return 2
+    for path in files:
+        print(path)
+    return 0

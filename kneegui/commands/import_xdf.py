@@ -1,0 +1,49 @@
+"""`kneegui import-xdf`: convert a LabRecorder .xdf file into a KneeGUI session (.h5).
+
+Keeps every stream (also empty ones), the stream headers (full XML), the clock offsets and the
+original time stamps; `timestamps` are synchronized by pyxdf with clock resets handled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("import-xdf", help="convert an XDF recording to a session file",
+                              description=__doc__)
+    p.add_argument("xdf", type=Path, metavar="FILE.xdf")
+    p.add_argument("--out", required=True, metavar="SESSION.h5_OR_DIR",
+                   help="session file to create (must not exist) or a directory")
+    p.add_argument("--subject", default="", help="subject id to store")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kneegui.recording import OutputExistsError
+    from kneegui.recording.xdf_import import XdfImportError, import_xdf
+
+    bar = tqdm(unit="stream", file=sys.stderr, desc="importing")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        path, streams = import_xdf(args.xdf, args.out, args.subject, progress)
+    except (XdfImportError, OutputExistsError) as exc:
+        bar.close()
+        print(f"kneegui import-xdf: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
+    for s in streams:
+        print(f"  {s.name}: {s.samples} samples x {s.channels} ch {s.channel_format}, "
+              f"{s.clock_offsets} clock offsets", file=sys.stderr)
+    print(path)
+    return 0

@@ -1,0 +1,154 @@
+"""RecordingPump: follows stream readers (and a hub's derived series) and feeds a SessionWriter.
+
+The pump owns one lossless cursor per ring buffer (``read_from(index)``), so readers are never
+blocked or slowed down: if the pump falls so far behind that a ring buffer wrapped, the skipped
+samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder`` event. Reader
+events (gaps, outages, reconnects) become ``acquisition`` events and every reader's clock offset
+is stored about once a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kneegui.recording.writer import SessionWriter, lsl_now
+
+
+@dataclass
+class _Follower:
+    """Cursor state for one ring buffer."""
+
+    key: str
+    source: Any  # a StreamReader (read_from, events, status) or a ring buffer
+    cursor: int
+    is_reader: bool
+    name: str
+    derived: dict[str, Any] = field(default_factory=dict)  # add_derived keyword arguments
+    last_offset: float | None = None
+
+
+class RecordingPump:
+    """Copy every new sample of the followed buffers into ``writer`` from a background thread."""
+
+    def __init__(
+        self,
+        writer: SessionWriter,
+        readers: Iterable[Any] = (),
+        *,
+        derived: Iterable[tuple[str, Any, dict[str, Any]]] = (),
+        poll_interval: float = 0.05,
+        clock_interval: float = 1.0,
+        drain_events: bool = True,
+        preroll: bool = False,
+    ) -> None:
+        """``readers``: StreamReaders; ``derived``: (name, ring buffer, add_derived kwargs).
+
+        ``preroll=True`` also records what the buffers already hold when the pump starts.
+        ``drain_events=False`` leaves reader events to another consumer.
+        """
+        self.writer = writer
+        self.poll_interval = poll_interval
+        self.clock_interval = clock_interval
+        self.drain_events = drain_events
+        self.error: str | None = None
+        self._readers = list(readers)
+        self._derived = list(derived)
+        self._preroll = preroll
+        self._followers: list[_Follower] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_sources(cls, writer: SessionWriter, sources: Any, **kwargs: Any) -> RecordingPump:
+        """Build a pump for a Hub (its readers and derived buffers), one reader or a list."""
+        if hasattr(sources, "recording_sources"):  # acquisition.Hub
+            readers, derived = sources.recording_sources()
+            return cls(writer, readers, derived=derived, **kwargs)
+        if hasattr(sources, "read_from") and hasattr(sources, "info"):
+            return cls(writer, [sources], **kwargs)
+        return cls(writer, list(sources), **kwargs)
+
+    @property
+    def stream_keys(self) -> dict[str, str]:
+        """Reader stream name -> HDF5 name under ``/streams``."""
+        return {f.name: f.key for f in self._followers if f.is_reader}
+
+    def start(self) -> RecordingPump:
+        """Declare the streams on the writer and start following."""
+        for reader in self._readers:
+            key = self.writer.add_stream(reader.info)
+            start = reader.buffer.oldest_index if self._preroll else reader.buffer.total_written
+            self._followers.append(_Follower(key, reader, start, True, reader.info.name))
+        for name, buffer, kwargs in self._derived:
+            start = buffer.oldest_index if self._preroll else buffer.total_written
+            self._followers.append(_Follower(name, buffer, start, False, name, dict(kwargs)))
+        self._thread = threading.Thread(target=self._run, name="kneegui-recording-pump",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Copy what is left in the buffers, then stop (the writer keeps running)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        next_clock = 0.0
+        try:
+            while True:
+                stopping = self._stop.is_set()
+                for follower in self._followers:
+                    self._copy(follower)
+                if self.drain_events:
+                    self._copy_events()
+                now = time.monotonic()
+                if now >= next_clock:
+                    self._copy_clock_offsets()
+                    next_clock = now + self.clock_interval
+                if stopping or not self.writer.recording:
+                    return
+                self._stop.wait(self.poll_interval)
+        except Exception as exc:  # noqa: BLE001 - must be visible, not a silent dead thread
+            self.error = f"recording pump stopped: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                self.writer.add_event(self.error, origin="recorder")
+
+    def _copy(self, f: _Follower) -> None:
+        read = f.source.read_from(f.cursor)
+        if read.lost:
+            self.writer.note_lost(read.lost)
+            t = float(read.timestamps[0]) if len(read.timestamps) else lsl_now()
+            self.writer.add_event(
+                f"recorder fell behind: {read.lost} samples of {f.name} were overwritten in "
+                "the ring buffer before they could be written", t=t, origin="recorder")
+        if len(read.timestamps):
+            if f.is_reader:
+                self.writer.write_samples(f.key, read.data, read.timestamps, block=True,
+                                          timeout=2.0)
+            else:
+                self.writer.add_derived(f.key, read.data, read.timestamps, **f.derived)
+        f.cursor = read.next_index
+
+    def _copy_events(self) -> None:
+        for f in self._followers:
+            if not f.is_reader or not hasattr(f.source, "events"):
+                continue
+            for event in f.source.events():
+                label = f"{event.kind}: {event.message}" if event.message else event.kind
+                self.writer.add_event(label, t=event.t, origin="acquisition")
+
+    def _copy_clock_offsets(self) -> None:
+        for f in self._followers:
+            if not f.is_reader or not hasattr(f.source, "status"):
+                continue
+            offset = float(f.source.status().clock_offset)
+            if offset != f.last_offset:
+                self.writer.add_clock_offset(f.key, lsl_now(), offset)
+                f.last_offset = offset
