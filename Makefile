@@ -29,5 +29,14 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
+# Self-contained app bundle (PyInstaller) -> dist/*.tar.gz + dist/*.deb; see installers/README.md.
+installer: $(STAMP)
+	nice -n 10 $(BIN)/python installers/build.py
+
+# Build (or reuse when up to date), then run the bundle with a clean environment.
+installer-test: $(STAMP)
+	nice -n 10 $(BIN)/python installers/build.py --if-needed
+	$(BIN)/python installers/smoke_test.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
