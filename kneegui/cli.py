@@ -16,6 +16,7 @@ from kneegui import __version__
 #: Subcommand modules, in the order `kneegui --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
+    "gui",
     "streams",
     "simulate",
     "record",

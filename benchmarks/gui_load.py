@@ -1,0 +1,183 @@
+"""GUI under load: 16 EMG channels at 2 kHz + knee angle at 100 Hz (sent from a separate
+process over loopback LSL), the shipped emg+angle model predicting, recording on, for 60 s.
+
+Prints JSON: GUI frame interval median / p99 (target p99 <= 33 ms), CPU of the GUI process
+(percent of one core), and dropped samples (sent - received, target 0), plus latencies.
+
+    .venv/bin/python benchmarks/gui_load.py [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EMG_CHANNELS = 16
+EMG_RATE = 2000.0
+ANGLE_RATE = 100.0
+
+
+def sender_main(tag: str, seconds: float) -> None:
+    """Child process: push EMG + angle in 10 ms chunks for ``seconds``; print counts."""
+    import numpy as np
+    import pylsl
+
+    emg = pylsl.StreamInfo(f"bench-EMG-{tag}", "EMG", EMG_CHANNELS, EMG_RATE, pylsl.cf_float32,
+                           f"bench-emg-{tag}")
+    chans = emg.desc().append_child("channels")
+    labels = ["RF", "BF", "VM", "ST"] + [f"E{i}" for i in range(5, EMG_CHANNELS + 1)]
+    for label in labels:
+        ch = chans.append_child("channel")
+        ch.append_child_value("label", label)
+        ch.append_child_value("unit", "mV")
+    ang = pylsl.StreamInfo(f"bench-knee-{tag}", "Angle", 1, ANGLE_RATE, pylsl.cf_float32,
+                           f"bench-angle-{tag}")
+    ch = ang.desc().append_child("channels").append_child("channel")
+    ch.append_child_value("label", "knee_flexion")
+    ch.append_child_value("unit", "degrees")
+    emg_out = pylsl.StreamOutlet(emg, chunk_size=20)
+    ang_out = pylsl.StreamOutlet(ang, chunk_size=1)
+    # Wait for both consumers (the GUI's readers) before the clock starts.
+    deadline = time.monotonic() + 60
+    while not (emg_out.have_consumers() and ang_out.have_consumers()):
+        if time.monotonic() > deadline:
+            print(json.dumps({"error": "no consumer within 60 s"}), flush=True)
+            return
+        time.sleep(0.05)
+    rng = np.random.default_rng(0)
+    t0 = pylsl.local_clock()
+    n_emg = n_ang = 0
+    while True:
+        time.sleep(0.01)
+        now = pylsl.local_clock()
+        if now - t0 >= seconds:
+            break
+        want = int((now - t0) * EMG_RATE)
+        if want > n_emg:
+            ts = t0 + np.arange(n_emg, want) / EMG_RATE
+            act = np.clip(np.sin(2 * np.pi * 0.9 * ts[:, None]
+                                 + np.linspace(0, np.pi, EMG_CHANNELS)[None, :]), 0, None)
+            x = rng.standard_normal((ts.size, EMG_CHANNELS)) * (0.02 + 0.2 * act)
+            emg_out.push_chunk(x.astype(np.float32), ts)
+            n_emg = want
+        want = int((now - t0) * ANGLE_RATE)
+        if want > n_ang:
+            ts = t0 + np.arange(n_ang, want) / ANGLE_RATE
+            ph = 2 * np.pi * 0.9 * ts
+            y = 30 + 25 * np.sin(ph) + 8 * np.sin(2 * ph + 0.5)
+            ang_out.push_chunk(y.astype(np.float32)[:, None], ts)
+            n_ang = want
+    time.sleep(1.0)  # let the last chunks drain before the outlets close
+    print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)
+
+
+def gui_main(seconds: float) -> dict:
+    import numpy as np
+    import psutil
+    from PySide6 import QtCore
+
+    from kneegui.acquisition.discovery import resolve_source_id
+    from kneegui.gui.app import make_app
+    from kneegui.gui.demo_runner import default_model_path, lab_assignments
+    from kneegui.gui.main_window import MainWindow
+
+    tag = uuid.uuid4().hex[:8]
+    sender = subprocess.Popen(
+        [sys.executable, __file__, "--sender", tag, "--seconds", str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="kneegui_gui_load_"))
+    app = make_app()
+    settings = QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings)
+    win.resize(1920, 1080)
+    win.show()
+    infos = [resolve_source_id(f"bench-{kind}-{tag}", timeout=20)[0] for kind in ("emg", "angle")]
+    assert win.connect_streams(lab_assignments(infos)), win.banners.messages()
+    assert win.load_model(str(default_model_path())), win.banners.messages()
+    win.set_publishing(True)
+    win.window_spin.setValue(10)
+    path = win.start_recording(str(tmp), "bench", "gui_load benchmark")
+    assert path is not None, win.banners.messages()
+    emg_reader = win.session.stream("EMG").reader
+    deadline = time.monotonic() + 30
+    while emg_reader.status().received == 0 and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.005)
+    proc = psutil.Process()
+    cpu0, wall0 = proc.cpu_times(), time.monotonic()
+    win.frame_intervals = type(win.frame_intervals)(100_000)
+    poll = QtCore.QTimer()
+    poll.timeout.connect(lambda: app.quit() if sender.poll() is not None else None)
+    poll.start(200)
+    app.exec()  # the real event loop: the window's 30 Hz timer drives the drawing
+    poll.stop()
+    wall = time.monotonic() - wall0
+    cpu1 = proc.cpu_times()
+    out = json.loads(sender.stdout.read().strip().splitlines()[-1])
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+    statuses = {s.role: s.reader.status() for s in win.session.state.streams}
+    worker = win.session.worker
+    frames = win.frame_intervals.values()
+    rec_path = win.stop_recording()
+    from kneegui.recording import open_session
+
+    with open_session(rec_path) as session:
+        recorded = {s.type: int(s.length) for s in session.streams.values()}
+        n_pred = 0 if session.predictions is None else len(session.predictions.timestamps)
+    win.close()
+    received_emg = statuses["EMG"].received
+    received_ang = statuses["KNEE_ANGLE"].received
+    cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+
+    def pct(v, q):
+        return float(np.percentile(v, q) * 1000) if v.size else None
+
+    return {
+        "benchmark": "gui_load",
+        "seconds": round(wall, 1),
+        "emg": f"{EMG_CHANNELS} ch @ {EMG_RATE:g} Hz",
+        "gui_frame_interval_ms": {"median": pct(frames, 50), "p99": pct(frames, 99),
+                                  "max": pct(frames, 100), "frames": int(frames.size),
+                                  "target_p99": 33.0},
+        "cpu_percent_of_one_core": round(100 * cpu, 1),
+        "samples_sent": {"emg": out.get("emg_sent"), "angle": out.get("angle_sent")},
+        "samples_received": {"emg": received_emg, "angle": received_ang},
+        "dropped_samples": {"emg": out.get("emg_sent", 0) - received_emg,
+                            "angle": out.get("angle_sent", 0) - received_ang, "target": 0},
+        "recorded_samples": recorded,
+        "recorded_predictions": n_pred,
+        "inference_ms": {"median": pct(worker.inference_latency.values(), 50),
+                         "p99": pct(worker.inference_latency.values(), 99)},
+        "end_to_end_ms": {"median": pct(worker.end_to_end_latency.values(), 50),
+                          "p99": pct(worker.end_to_end_latency.values(), 99)},
+        "gaps": {k: v.gaps for k, v in statuses.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("LSLAPICFG", str(REPO / "resources" / "lsl_machine_only.cfg"))
+    if args.sender:
+        sender_main(args.sender, args.seconds)
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    print(json.dumps(gui_main(args.seconds), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""`kneegui demo`: the simulated lab and the main window, the shipped model predicting.
+
+Without a display (no DISPLAY / WAYLAND_DISPLAY) it runs offscreen for ``--duration``
+seconds, records a session into ``--out``, saves ``demo.png`` and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="simulated lab + live window with the shipped model (headless: PNG + summary)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--duration", type=float, default=20.0, metavar="S",
+                   help="seconds to run when headless (default 20)")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), metavar="DIR",
+                   help="folder for the session, demo.png and summary.json (default ./demo_out)")
+    p.add_argument("--model", type=Path, default=None, metavar="PATH",
+                   help="model weights (.safetensors with its .json card); default: the shipped "
+                        "emg+angle model")
+    p.set_defaults(run=run)
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def prepare_environment() -> bool:
+    """Keep LSL on this machine and pick the Qt platform; returns True when headless.
+
+    Must run before pylsl or Qt initialise."""
+    from kneegui.paths import resources_dir
+
+    if not os.environ.get("LSLAPICFG"):
+        os.environ["LSLAPICFG"] = str(resources_dir() / "lsl_machine_only.cfg")
+    headless = not has_display()
+    if headless:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return headless or os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+
+
+def run(args) -> int:
+    if args.duration <= 0:
+        print("kneegui demo: --duration must be > 0 seconds", file=sys.stderr)
+        return 2
+    if args.model is not None and not Path(args.model).exists():
+        print(f"kneegui demo: model file {args.model} not found; pass an existing "
+              ".safetensors file or leave --model out to use the shipped one", file=sys.stderr)
+        return 2
+    headless = prepare_environment()
+    from kneegui.gui.demo_runner import DemoError, run_demo
+
+    try:
+        return run_demo(args.duration, args.out, args.model, headless=headless)
+    except DemoError as exc:
+        print(f"kneegui demo: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"kneegui demo: a core part is missing from this installation ({exc}); "
+              "reinstall kneegui", file=sys.stderr)
+        return 1

@@ -1,0 +1,286 @@
+"""`kneegui demo`: the simulated lab + the main window connected to it, the shipped
+EMG + angle model predicting and publishing. Headless it runs for a fixed time, records a
+session, saves a screenshot and prints a summary; with a display it is the normal app."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from kneegui.gui.app import make_app
+from kneegui.gui.live_metrics import horizon_error, predicted_at_target
+from kneegui.gui.main_window import MainWindow
+from kneegui.gui.streams_panel import Assignment
+
+#: Input set of the model the demo uses by default.
+DEMO_INPUT_SET = "emg+angle"
+
+
+class DemoError(RuntimeError):
+    """The demo could not start; the message says what to do."""
+
+
+def default_model_path() -> Path:
+    """The shipped emg+angle model in ``models/``."""
+    from kneegui.gui.model_panel import find_model_cards
+    from kneegui.paths import models_dir
+
+    cards = [c for c in find_model_cards(models_dir()) if c[2].get("input_set") == DEMO_INPUT_SET]
+    if not cards:
+        raise DemoError(
+            f"no shipped {DEMO_INPUT_SET} model in {models_dir()}; train one with "
+            "`kneegui train` or pass --model PATH"
+        )
+    return cards[0][1]
+
+
+def find_lab_streams(lab, timeout: float = 10.0) -> list:
+    """Resolve the simulated lab's own streams by their source_id (never 'first EMG')."""
+    from kneegui.acquisition.discovery import resolve_source_id
+
+    infos = []
+    deadline = time.monotonic() + timeout
+    for source_id in lab.source_ids:
+        left = max(0.5, deadline - time.monotonic())
+        found = resolve_source_id(source_id, timeout=left)
+        if not found:
+            raise DemoError(
+                f"the simulated lab's stream {source_id} did not appear on LSL within "
+                f"{timeout:g} s; check LSLAPICFG ({_lsl_cfg()})"
+            )
+        infos.append(found[0])
+    return infos
+
+
+def _lsl_cfg() -> str:
+    import os
+
+    return os.environ.get("LSLAPICFG", "unset")
+
+
+def lab_assignments(infos: list) -> list[Assignment]:
+    """EMG -> EMG role (model channels RF, BF, VM, ST), angle -> knee angle."""
+    from kneegui.gui.streams_panel import default_emg_picks, guess_role
+
+    out = []
+    for info in infos:
+        role = guess_role(info)
+        if role is None:
+            continue
+        picks = tuple(default_emg_picks(info.channel_labels)) if role == "EMG" else None
+        out.append(Assignment(info, role, picks))
+    return out
+
+
+@dataclass
+class DemoSummary:
+    """What the headless demo prints (and writes as summary.json)."""
+
+    duration_s: float
+    streams: list[dict] = field(default_factory=list)
+    predictions: int = 0
+    published: int = 0
+    inference_ms: dict = field(default_factory=dict)
+    end_to_end_ms: dict = field(default_factory=dict)
+    nmae: dict = field(default_factory=dict)
+    mae_deg: dict = field(default_factory=dict)
+    gui_frame_ms: dict = field(default_factory=dict)
+    session: str | None = None
+    session_check: dict = field(default_factory=dict)
+    screenshot: str | None = None
+    model: str = ""
+
+    def text(self) -> str:
+        lines = [
+            f"KneeGUI demo: {self.duration_s:.0f} s with the simulated lab, model {self.model}"
+        ]
+        for s in self.streams:
+            lines.append(
+                f"  stream {s['name']!r} ({s['role']}): {s['effective_rate']:.1f} Hz "
+                f"(nominal {s['nominal_rate']:g}), {s['received']} samples, gaps {s['gaps']}, "
+                f"outages {s['outages']}, clock offset {s['clock_offset_ms']:.2f} ms"
+            )
+        lines.append(
+            f"  predictions: {self.predictions} (published on LSL: {self.published})"
+        )
+        lines.append(
+            f"  inference latency: median {self.inference_ms.get('median', float('nan')):.2f} ms, "
+            f"p99 {self.inference_ms.get('p99', float('nan')):.2f} ms"
+        )
+        lines.append(
+            "  end-to-end latency (sample time -> prediction): median "
+            f"{self.end_to_end_ms.get('median', float('nan')):.1f} ms, "
+            f"p99 {self.end_to_end_ms.get('p99', float('nan')):.1f} ms"
+        )
+        for h in ("1", "50"):
+            if h in self.nmae:
+                lines.append(
+                    f"  NMAE at {h} step(s) ({int(h) * 10} ms) vs measured: "
+                    f"{100 * self.nmae[h]:.1f} %  (MAE {self.mae_deg[h]:.2f} deg)"
+                )
+        lines.append(
+            f"  GUI frame interval: median {self.gui_frame_ms.get('median', float('nan')):.1f} ms,"
+            f" p99 {self.gui_frame_ms.get('p99', float('nan')):.1f} ms"
+        )
+        if self.session:
+            chk = self.session_check
+            lines.append(f"  session: {self.session}  {chk}")
+        if self.screenshot:
+            lines.append(f"  screenshot: {self.screenshot}")
+        return "\n".join(lines)
+
+
+def _stats_ms(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {}
+    return {
+        "median": float(1000 * np.median(values)),
+        "p99": float(1000 * np.percentile(values, 99)),
+        "n": int(values.size),
+    }
+
+
+def summarise(window: MainWindow, duration_s: float) -> DemoSummary:
+    """Collect the run's figures from the live session (call before disconnecting)."""
+    session = window.session
+    summary = DemoSummary(duration_s=duration_s, model=session.model_id)
+    for s in session.state.streams:
+        st = s.reader.status()
+        summary.streams.append({
+            "name": s.info.name, "role": s.role.lower(), "source_id": s.info.source_id,
+            "nominal_rate": s.info.nominal_srate, "effective_rate": st.effective_rate,
+            "received": st.received, "gaps": st.gaps, "outages": st.outages,
+            "clock_offset_ms": 1000 * st.clock_offset,
+        })
+    worker = session.worker
+    if worker is not None:
+        summary.predictions = worker.predictions
+        summary.inference_ms = _stats_ms(worker.inference_latency.values())
+        summary.end_to_end_ms = _stats_ms(worker.end_to_end_latency.values())
+        pred_t, preds = session.prediction_snapshot(1e9)
+        angle, ts = session.angle_snapshot(1e9)
+        for h in (1, 50):
+            if preds.shape[0] == 0 or preds.shape[1] < h:
+                continue
+            tgt_t, tgt_y = predicted_at_target(pred_t, preds, h, 1.0 / worker.model_rate)
+            err = horizon_error(tgt_t, tgt_y, ts, angle)
+            if err is not None:
+                summary.nmae[str(h)] = err.nmae
+                summary.mae_deg[str(h)] = err.mae
+    if session.outlet is not None:
+        summary.published = session.outlet.pushed
+    summary.gui_frame_ms = _stats_ms(window.frame_intervals.values())
+    return summary
+
+
+def check_session(path: Path) -> dict:
+    """Re-open the recorded file and count what it holds (proves the session is valid)."""
+    from kneegui.recording import open_session
+
+    with open_session(path) as session:
+        preds = session.predictions
+        return {
+            "complete": bool(session.complete),
+            "streams": {name: int(st.length) for name, st in session.streams.items()},
+            "events": int(len(session.events)),
+            "markers": [lab for _, lab, origin in session.events.as_list()
+                        if origin == "operator"],
+            "predictions": 0 if preds is None else int(len(preds.timestamps)),
+        }
+
+
+class DemoRun(QtCore.QObject):
+    """Drives a timed headless demo from the Qt event loop."""
+
+    def __init__(self, window: MainWindow, lab, duration_s: float, out_dir: Path) -> None:
+        super().__init__()
+        self.window = window
+        self.lab = lab
+        self.duration_s = duration_s
+        self.out_dir = out_dir
+        self.summary: DemoSummary | None = None
+        self.error: str | None = None
+
+    def start(self) -> None:
+        path = self.window.start_recording(str(self.out_dir), "demo", "kneegui demo (simulated)")
+        if path is None:
+            self.error = "; ".join(self.window.banners.messages().values()) or "recording failed"
+            QtWidgets.QApplication.instance().quit()
+            return
+        QtCore.QTimer.singleShot(1000, lambda: self.window.add_marker("demo start"))
+        QtCore.QTimer.singleShot(int(500 * self.duration_s),
+                                 lambda: self.window.add_marker("demo halfway"))
+        QtCore.QTimer.singleShot(int(1000 * self.duration_s), self.finish)
+
+    def finish(self) -> None:
+        try:
+            self.window.add_marker("demo end")
+            summary = summarise(self.window, self.duration_s)
+            png = self.out_dir / "demo.png"
+            self.window.refresh()
+            if not self.window.grab().save(str(png)):
+                raise DemoError(f"could not write the screenshot {png}")
+            summary.screenshot = str(png)
+            path = self.window.stop_recording()
+            if path is not None:
+                summary.session = str(path)
+                summary.session_check = check_session(path)
+            self.summary = summary
+        except Exception as exc:  # noqa: BLE001 - reported as the demo's error
+            self.error = f"{type(exc).__name__}: {exc}"
+        QtWidgets.QApplication.instance().quit()
+
+
+def run_demo(
+    duration_s: float = 20.0,
+    out_dir: Path = Path("demo_out"),
+    model_path: Path | None = None,
+    headless: bool = True,
+    settings: QtCore.QSettings | None = None,
+) -> int:
+    """Run the demo; returns the process exit code."""
+    from kneegui.acquisition import SimulatedLab
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = Path(model_path) if model_path else default_model_path()
+    app = make_app()
+    if settings is None and headless:
+        settings = QtCore.QSettings(str(out_dir / "demo_settings.ini"), QtCore.QSettings.IniFormat)
+    lab = SimulatedLab()
+    lab.start()
+    window = None
+    try:
+        infos = find_lab_streams(lab)
+        window = MainWindow(settings=settings)
+        if headless:
+            window.resize(1920, 1080)
+        window.streams_panel.set_streams(infos)
+        if not window.connect_streams(lab_assignments(infos)):
+            raise DemoError("; ".join(window.banners.messages().values()))
+        if not window.load_model(str(model_path)):
+            raise DemoError("; ".join(window.banners.messages().values()))
+        window.set_publishing(True)
+        window.show()
+        if not headless:
+            app.exec()
+            return 0
+        run = DemoRun(window, lab, duration_s, out_dir)
+        QtCore.QTimer.singleShot(0, run.start)
+        app.exec()
+        if run.error or run.summary is None:
+            print(f"kneegui demo: {run.error or 'no summary'}", file=sys.stderr)
+            return 1
+        print(run.summary.text())
+        (out_dir / "summary.json").write_text(json.dumps(run.summary.__dict__, indent=2))
+        return 0
+    finally:
+        if window is not None:
+            window.close()
+        lab.stop()
