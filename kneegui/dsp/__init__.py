@@ -10,12 +10,14 @@ from kneegui.dsp.chain import (
 from kneegui.dsp.decimate import Decimator, RatePicker
 from kneegui.dsp.filters import BandPass, Envelope, MainsNotch
 from kneegui.dsp.gait import GaitCycle, GaitCycleCounter, GaitParams, GaitSegmenter
+from kneegui.dsp.quality import ChannelQuality, QualityMonitor, QualityThresholds
 from kneegui.dsp.sos import NYQUIST_FRACTION, clamp_cutoff
 
 __all__ = [
     "NYQUIST_FRACTION",
     "BandPass",
     "ChainOutput",
+    "ChannelQuality",
     "Decimator",
     "EmgFeatureExtractor",
     "Envelope",
@@ -26,6 +28,8 @@ __all__ = [
     "GaitParams",
     "GaitSegmenter",
     "MainsNotch",
+    "QualityMonitor",
+    "QualityThresholds",
     "RatePicker",
     "clamp_cutoff",
     "emg_features_offline",
