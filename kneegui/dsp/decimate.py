@@ -10,6 +10,8 @@ timestamps by interpolating the input timestamps the same way.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kneegui.dsp.filters import lowpass_sos
@@ -58,18 +60,43 @@ class RatePicker:
         f = frac.reshape((-1,) + (1,) * (ext.ndim - 1))
         return ext[j0] * (1.0 - f) + ext[j1] * f
 
+    def _process_few(self, x: np.ndarray, t: np.ndarray | None):
+        """Scalar-loop version of the vectorised path for small chunks (identical arithmetic)."""
+        last = self._seen + x.shape[0] - 1
+        rows, times, positions = [], [], []
+        k = self._next_k
+        while True:
+            p = k * self.ratio
+            i = math.floor(p)
+            f = p - i
+            if i + (f > 0) > last:
+                break
+            j0 = i - self._seen  # -1 means the last sample of the previous chunk
+            j1 = min(j0 + 1, x.shape[0] - 1)
+            a = self._prev[0] if j0 < 0 else x[j0]
+            rows.append(a * (1.0 - f) + x[j1] * f)
+            if t is not None:
+                ta = self._prev_t[0] if j0 < 0 else t[j0]
+                times.append(ta * (1.0 - f) + t[j1] * f)
+            positions.append(p)
+            k += 1
+        y = np.array(rows) if rows else np.zeros((0, self.n_channels))
+        t_out = None if t is None else np.array(times, dtype=np.float64)
+        return y, t_out, np.array(positions, dtype=np.float64)
+
     def process(self, x: np.ndarray, t: np.ndarray | None = None):
         """Return output samples (and their timestamps when ``t`` is given)."""
         n = x.shape[0]
-        pos, i0, frac = self._select(n)
-        y = self._interp(self._prev, x, i0, frac)
-        t_out = None
-        if t is not None:
-            t_out = self._interp(self._prev_t, t, i0, frac)
-            if n:
-                self._prev_t = t[-1:].copy()
+        if 0 < n <= 4 * self.ratio:
+            y, t_out, pos = self._process_few(x, t)
+        else:
+            pos, i0, frac = self._select(n)
+            y = self._interp(self._prev, x, i0, frac)
+            t_out = None if t is None else self._interp(self._prev_t, t, i0, frac)
         if n:
             self._prev = x[-1:].copy()
+            if t is not None:
+                self._prev_t = t[-1:].copy()
         self._seen += n
         self._next_k += len(pos)
         self.last_output_positions = pos

@@ -183,3 +183,19 @@ def test_real_gait_envelope_matches_zero_phase_reference(uci_dir):
         assert rs[best] > 0.9, (rec.name, ch, rs[best])
         assert 3 <= best <= 12, (rec.name, ch, best)  # 30..120 ms at 100 Hz
     assert np.all(feats[skip:] > -1e-3)  # an envelope is (almost) non-negative
+
+
+def test_fast_kernel_equals_public_scipy_sosfilt(noise):
+    """SosState calls scipy's compiled sosfilt kernel directly; it must match the public API."""
+    from kneegui.dsp.sos import SosState
+
+    sos = np.vstack([BandPass(2000.0, 3).sos, MainsNotch(2000.0, 3).sos])
+    fast, public = SosState(sos, 3), SosState(sos, 3, use_kernel=False)
+    rng = np.random.default_rng(9)
+    for s in _chunks(len(noise), rng):
+        np.testing.assert_allclose(fast.process(noise[s]), public.process(noise[s]), atol=TOL)
+    from scipy.signal import sosfilt
+
+    np.testing.assert_allclose(
+        SosState(sos, 3).process(noise), sosfilt(sos, noise, axis=0), atol=TOL
+    )
