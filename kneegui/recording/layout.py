@@ -61,10 +61,9 @@ def is_string_format(channel_format: str) -> bool:
 
 
 def sanitize_name(name: str, fallback: str = "stream") -> str:
-    """An HDF5-safe group name: letters, digits, ``_ . -`` only, never empty, no leading dot."""
-    cleaned = _UNSAFE.sub("_", (name or "").strip()).strip("_")
-    cleaned = cleaned.lstrip(".")
-    return cleaned or fallback
+    """An HDF5-safe group name: letters, digits, ``_ . -`` only, never empty or dots only."""
+    cleaned = _UNSAFE.sub("_", (name or "").strip()).strip("_.")
+    return cleaned if any(c.isalnum() for c in cleaned) else fallback
 
 
 def unique_name(base: str, taken: set[str] | frozenset[str]) -> str:

@@ -3,14 +3,22 @@
 Only the writer thread touches a :class:`SessionStorage`. Appends are kept in memory and written
 in one batch by :meth:`SessionStorage.commit`, directly followed by :meth:`SessionStorage.flush`,
 so the file on disk is consistent except during that short burst (see docs/session-format.md,
-"Crash safety"). ``fault_hook(op)`` is called before every commit/flush and may raise (used to
-inject I/O failures in tests).
+"Crash safety").
+
+Disk space for a batch is reserved with ``posix_fallocate`` *before* HDF5 sees the batch, so a
+full disk (or a file-size limit) is detected while the file is still consistent: the batch is
+dropped, the file is closed as last flushed, and it stays readable. ``fault_hook(op)`` is called
+before every reserve/commit/flush with ``op`` in {"reserve", "commit", "flush"} and may raise
+(used to inject I/O failures in tests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,9 @@ from kneegui.recording import layout
 
 FaultHook = Callable[[str], None]
 _TARGET_CHUNK_BYTES = 128 * 1024
+#: Room for HDF5 metadata (B-tree nodes, object headers, heaps) per batch.
+METADATA_MARGIN_BYTES = 1024 * 1024
+_VLEN_POINTER_BYTES = 16
 
 
 def chunk_rows(row_bytes: int, is_string: bool = False) -> int:
@@ -64,12 +75,15 @@ class ColumnSet:
     ) -> None:
         self.datasets: dict[str, h5py.Dataset] = {}
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in columns}
+        self._chunks: dict[str, tuple[int, int]] = {}  # name -> (rows per chunk, chunk bytes)
         self.pending_rows = 0
         for name, (dtype, trailing) in columns.items():
             dtype = np.dtype(dtype)
             is_string = h5py.check_string_dtype(dtype) is not None
-            row_bytes = int(np.prod(trailing, dtype=np.int64)) * dtype.itemsize
+            item = _VLEN_POINTER_BYTES if is_string else dtype.itemsize
+            row_bytes = int(np.prod(trailing, dtype=np.int64)) * item
             rows = chunk_rows(row_bytes, is_string)
+            self._chunks[name] = (rows, rows * row_bytes)
             if name in group:
                 self.datasets[name] = group[name]
                 continue
@@ -90,6 +104,18 @@ class ColumnSet:
     def pending_bytes(self) -> int:
         """Approximate memory held by pending rows."""
         return sum(a.nbytes for parts in self._pending.values() for a in parts)
+
+    def bytes_needed(self) -> int:
+        """Upper bound of the file space the pending rows will take (whole chunks + strings)."""
+        if self.pending_rows == 0:
+            return 0
+        total = 0
+        for name, (rows, chunk_bytes) in self._chunks.items():
+            total += (math.ceil(self.pending_rows / rows) + 1) * chunk_bytes
+            for part in self._pending[name]:
+                if part.dtype == object:
+                    total += sum(len(str(v).encode()) + 32 for v in part.reshape(-1))
+        return total
 
     def append(self, **columns: np.ndarray) -> None:
         """Queue rows (all columns must have the same number of rows)."""
@@ -127,6 +153,7 @@ class SessionStorage:
         self.fault_hook = fault_hook
         self.file: h5py.File | None = None
         self.sets: dict[str, ColumnSet] = {}
+        self._fd: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self, root_attrs: Mapping[str, Any]) -> None:
@@ -146,6 +173,8 @@ class SessionStorage:
             {"timestamp": (np.dtype("f8"), ()), "label": (string, ()), "origin": (string, ())},
         )
         events["timestamp"].attrs["unit"] = "s"
+        self._fd = os.open(self.path, os.O_RDWR)
+        self.reserve(METADATA_MARGIN_BYTES)
         self.flush()
 
     def close(self, final_attrs: Mapping[str, Any] | None = None) -> None:
@@ -159,14 +188,33 @@ class SessionStorage:
             self.flush()
         finally:
             f, self.file = self.file, None
+            end_of_data = f.id.get_filesize()
             f.close()
+            self._close_fd()
+        # give back the space reserved but not used (HDF5 ignores bytes past its end of data)
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size > end_of_data:
+                os.truncate(self.path, end_of_data)
 
     def abandon(self) -> None:
         """Close after a failure without trying to write anything more than HDF5 must."""
         f, self.file = self.file, None
+        end_of_data = None
         if f is not None:
             with contextlib.suppress(Exception):  # the failure was already reported
+                end_of_data = f.id.get_filesize()
                 f.close()
+        self._close_fd()
+        if end_of_data:  # release the reserved space on a full disk
+            with contextlib.suppress(OSError):
+                if self.path.stat().st_size > end_of_data:
+                    os.truncate(self.path, end_of_data)
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- object creation -------------------------------------------------------------------
     def _root(self) -> h5py.File:
@@ -255,8 +303,33 @@ class SessionStorage:
         """Memory held by rows not yet written."""
         return sum(s.pending_bytes for s in self.sets.values())
 
+    def bytes_needed(self) -> int:
+        """File space the next :meth:`commit` + :meth:`flush` may need."""
+        return sum(s.bytes_needed() for s in self.sets.values()) + METADATA_MARGIN_BYTES
+
+    def reserve(self, nbytes: int) -> None:
+        """Make sure ``nbytes`` past HDF5's current end of data are allocated on disk.
+
+        Raises ``OSError`` (ENOSPC, EFBIG...) *before* HDF5 touches the file when space is
+        missing, so the file stays consistent. (HDF5 trims the file to its end of data at every
+        flush, so the reservation is renewed for every batch.)
+        """
+        end = int(self._root().id.get_filesize())
+        target = end + int(nbytes)
+        if self._fd is None or os.fstat(self._fd).st_size >= target:
+            return
+        if self.fault_hook is not None:
+            self.fault_hook("reserve")
+        try:
+            os.posix_fallocate(self._fd, 0, target)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                return  # filesystem cannot reserve: HDF5 reports a full disk itself
+            raise
+
     def commit(self) -> int:
-        """Write all pending rows; returns the number of rows written."""
+        """Reserve space, then write all pending rows; returns the number of rows written."""
+        self.reserve(self.bytes_needed())
         if self.fault_hook is not None:
             self.fault_hook("commit")
         return sum(s.commit() for s in self.sets.values())

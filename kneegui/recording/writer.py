@@ -431,6 +431,8 @@ class SessionWriter:
         reason = os.strerror(code) if isinstance(code, int) else str(exc) or type(exc).__name__
         if code == errno.ENOSPC:
             hint = "free disk space or record to another drive"
+        elif code == errno.EFBIG:
+            hint = "the file system or a limit forbids a larger file; record to another drive"
         elif isinstance(exc, OSError):
             hint = "check the drive and its permissions"
         else:
@@ -443,6 +445,8 @@ class SessionWriter:
             self._state = WriterState.FAILED
             self._error = message
             self._stopped_mono = time.monotonic()
+            self._dropped += self._queued_samples  # accepted but never written
+            self._queued_samples = 0
         self._storage.abandon()
         # discard queued items so producers blocked on a full queue are released
         while True:
