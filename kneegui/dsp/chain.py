@@ -40,6 +40,15 @@ class FilterSettings:
             raise ValueError("envelope cut-off and notch Q must be > 0")
 
 
+def _finite(x: np.ndarray, owner) -> np.ndarray:
+    """Replace NaN/inf by 0 (they would poison the filter state forever) and count them."""
+    if np.isfinite(x).all():
+        return x
+    bad = ~np.isfinite(x)
+    owner.nonfinite_samples += int(bad.sum())
+    return np.where(bad, 0.0, x)
+
+
 def _cleaning_sos(fs: float, n_channels: int, settings: FilterSettings) -> np.ndarray:
     """Band-pass and notch sections as one cascade (same maths as applying them in turn)."""
     parts = [BandPass(fs, n_channels, settings.low, settings.high, settings.order).sos]
@@ -65,9 +74,10 @@ class FilterChain:
         self._clean = SosState(_cleaning_sos(fs, n_channels, self.settings), n_channels)
         env = Envelope(fs, n_channels, self.settings.envelope_cutoff, self.settings.envelope_order)
         self._envelope = SosState(env.sos, n_channels)
+        self.nonfinite_samples = 0  # NaN/inf input values replaced by 0 since construction
 
     def process(self, chunk) -> ChainOutput:
-        filtered = self._clean.process(as_chunk(chunk, self.n_channels))
+        filtered = self._clean.process(_finite(as_chunk(chunk, self.n_channels), self))
         return ChainOutput(filtered, self._envelope.process(np.abs(filtered)))
 
     def reset(self) -> None:
@@ -77,6 +87,8 @@ class FilterChain:
 
 class EmgFeatureExtractor:
     """Raw EMG chunks in, envelope at ``model_rate`` out (causal, stateful).
+
+    NaN/inf input samples are replaced by 0 and counted in ``nonfinite_samples``.
 
     Output sample ``k`` corresponds to input sample position ``k * fs / model_rate`` counted from
     construction or ``reset()`` (see :mod:`kneegui.dsp.decimate`); ``process_with_times`` returns
@@ -101,6 +113,7 @@ class EmgFeatureExtractor:
         smooth = np.vstack([env.sos, anti_alias_sos(fs, model_rate)])
         self._smooth = SosState(smooth, n_channels)
         self._picker = RatePicker(fs, model_rate, n_channels)
+        self.nonfinite_samples = 0  # NaN/inf input values replaced by 0 since construction
 
     @property
     def last_output_positions(self) -> np.ndarray:
@@ -108,7 +121,7 @@ class EmgFeatureExtractor:
         return self._picker.last_output_positions
 
     def _envelope(self, chunk) -> np.ndarray:
-        x = as_chunk(chunk, self.n_channels)
+        x = _finite(as_chunk(chunk, self.n_channels), self)
         return self._smooth.process(np.abs(self._clean.process(x)))
 
     def process(self, chunk) -> np.ndarray:

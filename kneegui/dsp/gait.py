@@ -69,7 +69,10 @@ class GaitCycleCounter:
     def _track_peak(self, x, t, offset: int, lo: int, hi: int) -> None:
         if self._open is None or hi <= lo:
             return
-        k = lo + int(np.argmax(x[lo:hi]))
+        segment = x[lo:hi]
+        if np.isnan(segment).all():
+            return
+        k = lo + int(np.nanargmax(segment))
         if x[k] > self._peak[0]:
             self._peak = (float(x[k]), offset + k, float(t[k]))
 
@@ -82,7 +85,10 @@ class GaitCycleCounter:
         return None
 
     def update(self, angle, timestamps=None) -> list[GaitCycle]:
-        """Feed ``angle`` [n] (degrees, flexion positive); return the cycles completed by it."""
+        """Feed ``angle`` [n] (degrees, flexion positive); return the cycles completed by it.
+
+        NaN samples (dropouts) are neutral: they neither rise, fall nor peak.
+        """
         x = np.asarray(angle, dtype=np.float64).reshape(-1)
         offset = self._seen
         if timestamps is None:

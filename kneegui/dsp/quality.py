@@ -88,7 +88,9 @@ class QualityMonitor:
         x = as_chunk(chunk, self.n_channels)[-self.window :]
         if x.shape[0] == 0:
             return
-        self._rail = np.maximum(self._rail, np.abs(x).max(axis=0))
+        magnitude = np.abs(x)
+        magnitude[~np.isfinite(magnitude)] = 0.0  # NaN/inf never define the rail
+        self._rail = np.maximum(self._rail, magnitude.max(axis=0))
         n = x.shape[0]
         end = self._pos + n
         if end <= self.window:
@@ -113,6 +115,8 @@ class QualityMonitor:
         if self._filled < max(8, th.min_fill * self.window):
             note = f"collecting data ({self._filled}/{self.window} samples)"
             return [ChannelQuality(0.0, 0.0, False, 0.0, "warn", note)] * self.n_channels
+        nonfinite = (~np.isfinite(w)).mean(axis=0)
+        w = np.where(np.isfinite(w), w, 0.0)
         centred = w - w.mean(axis=0)
         rms = np.sqrt(np.mean(centred**2, axis=0))
         repeated = np.mean(np.diff(w, axis=0) == 0, axis=0)
@@ -131,7 +135,7 @@ class QualityMonitor:
         out = []
         for c in range(self.n_channels):
             flat = bool(repeated[c] >= th.flat_repeat or rms[c] <= th.flat_std)
-            status, reason = self._judge(flat, clip[c], mains_ratio[c], repeated[c])
+            status, reason = self._judge(flat, clip[c], mains_ratio[c], repeated[c], nonfinite[c])
             out.append(
                 ChannelQuality(
                     float(rms[c]),
@@ -145,9 +149,11 @@ class QualityMonitor:
             )
         return out
 
-    def _judge(self, flat: bool, clip: float, mains: float, repeated: float):
+    def _judge(self, flat: bool, clip: float, mains: float, repeated: float, nonfinite: float):
         th = self.thresholds
         bad, warn = [], []
+        if nonfinite > 0:
+            bad.append(f"{nonfinite:.1%} of samples are NaN/inf: check the amplifier stream")
         if flat:
             bad.append("flat line: no signal, check electrode and cable")
         if clip >= th.clip_bad:

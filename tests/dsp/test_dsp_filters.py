@@ -199,3 +199,17 @@ def test_fast_kernel_equals_public_scipy_sosfilt(noise):
     np.testing.assert_allclose(
         SosState(sos, 3).process(noise), sosfilt(sos, noise, axis=0), atol=TOL
     )
+
+
+def test_nan_input_is_zeroed_and_counted_instead_of_poisoning_the_state(noise):
+    x = noise.copy()
+    x[100:110, 0] = np.nan
+    x[200, 1] = np.inf
+    ex = EmgFeatureExtractor(2000.0, 3)
+    y = ex.process(x)
+    assert np.isfinite(y).all() and ex.nonfinite_samples == 11
+    clean = x.copy()
+    clean[~np.isfinite(clean)] = 0.0
+    np.testing.assert_allclose(y, emg_features_offline(clean, 2000.0), atol=TOL)
+    chain = FilterChain(2000.0, 3)
+    assert np.isfinite(chain.process(x).envelope).all() and chain.nonfinite_samples == 11

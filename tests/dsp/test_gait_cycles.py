@@ -113,3 +113,16 @@ def test_bad_parameters_are_explained():
         GaitParams(rise_deg=20.0, fall_deg=25.0)
     with pytest.raises(ValueError, match="one timestamp per sample"):
         GaitCycleCounter(100.0).update(np.zeros(10), np.zeros(9))
+
+
+def test_nan_dropouts_are_neutral():
+    fs = 100.0
+    t = np.arange(int(10 * 1.2 * fs)) / fs
+    walk = 30.0 - 30.0 * np.cos(2 * np.pi * t / 1.2)
+    gappy = walk.copy()
+    gappy[300:310] = np.nan  # inside a swing peak region
+    gappy[700:705] = np.nan
+    clean = GaitSegmenter(fs).segment(walk)
+    with_gaps = GaitSegmenter(fs).segment(gappy)
+    assert [(c.start, c.end) for c in with_gaps] == [(c.start, c.end) for c in clean]
+    assert all(np.isfinite(c.peak_deg) for c in with_gaps)

@@ -96,3 +96,15 @@ def test_window_slides_and_warns_until_filled():
     np.testing.assert_array_equal(mon.window_data(), x[-500:])
     with pytest.raises(ValueError, match=r"shape \[n, 2\]"):
         mon.update(np.zeros((5, 3)))
+
+
+def test_nan_samples_make_the_channel_bad_without_breaking_the_others():
+    x = _emg_like(2000, ch=2)
+    x[500:520, 1] = np.nan
+    mon = QualityMonitor(FS, 2)
+    _feed(mon, x[:1000])
+    good, broken = mon.metrics()
+    assert good.status == "ok" and np.isfinite(good.rms)
+    assert broken.status == "bad" and "NaN" in broken.reason and np.isfinite(broken.rms)
+    _feed(mon, x[1000:])  # the NaNs have left the window
+    assert mon.metrics()[1].status == "ok"
