@@ -58,6 +58,8 @@ _CHANNEL_RE = re.compile(
     r"^Channel\s+\S+:\s*'(?P<label>[^']*)',\s*(?P<count>\d+)\s+values,"
     r"\s*engineering units:\s*(?P<unit>[^,]*),(?P<rest>.*)$"
 )
+_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_LETTER_RE = re.compile(r"[A-DF-Za-df-z]")  # any letter except the exponent e/E
 _RESAMPLED_RE = re.compile(r"extrapolated from\s+(\d+(?:\.\d+)?)\s+to\s+(\d+(?:\.\d+)?)")
 
 
@@ -164,9 +166,9 @@ def _parse_body_slow(path: Path, body: list[str], first_line_no: int, n_cols: in
             tok = tok.strip()
             if not tok:
                 continue
-            try:
+            if _NUMBER_RE.match(tok):
                 values[i, j] = float(tok)
-            except ValueError:
+            else:
                 if emg_empty:
                     stray_rows.append(i)
                     continue
@@ -174,7 +176,7 @@ def _parse_body_slow(path: Path, body: list[str], first_line_no: int, n_cols: in
                     path,
                     first_line_no + i,
                     f"column {j + 1} holds {tok!r}, which is not a number; fix or remove that line",
-                ) from None
+                )
     return values, stray_rows
 
 
@@ -195,9 +197,11 @@ def _parse_body(path: Path, body: list[str], first_line_no: int, n_cols: int):
                 f"expected {n_cols} tab-separated columns, found {line.count(chr(9)) + 1}",
             )
     nan = math.nan
-    tokens = "\t".join(body).split("\t")
+    joined = "\t".join(body)
+    if _LETTER_RE.search(joined):  # "7.5V", but also "nan"/"inf" that float() would accept
+        return _parse_body_slow(path, body, first_line_no, n_cols)
     try:
-        flat = [float(t) if t else nan for t in tokens]
+        flat = [float(t) if t else nan for t in joined.split("\t")]
     except ValueError:
         return _parse_body_slow(path, body, first_line_no, n_cols)
     return np.asarray(flat, dtype=np.float64).reshape(len(body), n_cols), []

@@ -300,3 +300,22 @@ def test_missing_folder_and_empty_folder(tmp_path):
         find_uci_files(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="no UCI TXT files"):
         load_uci_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("token", ["nan", "inf", "-Infinity", "1,5"])
+def test_non_numeric_words_that_float_accepts_are_rejected(tmp_path, token):
+    rows = _gait_rows(30)
+    fields = rows[7].split("\t")
+    fields[2] = token
+    rows[7] = "\t".join(fields)
+    path = _write_style_a(tmp_path / "4Amar.txt", rows)
+    with pytest.raises(UciFormatError, match=rf"4Amar\.txt, line 15: column 3 holds '{token}'"):
+        read_uci_file(path)
+
+
+def test_header_count_mismatch_is_flagged_not_fatal(tmp_path):
+    path = _write_style_a(tmp_path / "5Amar.txt", _gait_rows(3000))
+    text = path.read_text().replace("3000 values", "3100 values")
+    path.write_text(text, newline="")
+    rec = read_uci_file(path)
+    assert rec.n_samples == 3000 and "row_count_mismatch" in rec.flags
