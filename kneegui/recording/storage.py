@@ -77,6 +77,7 @@ class ColumnSet:
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in columns}
         self._chunks: dict[str, tuple[int, int]] = {}  # name -> (rows per chunk, chunk bytes)
         self.pending_rows = 0
+        self.pending_bytes = 0
         for name, (dtype, trailing) in columns.items():
             dtype = np.dtype(dtype)
             is_string = h5py.check_string_dtype(dtype) is not None
@@ -100,11 +101,6 @@ class ColumnSet:
         """Rows already written to the file (not counting pending rows)."""
         return int(next(iter(self.datasets.values())).shape[0])
 
-    @property
-    def pending_bytes(self) -> int:
-        """Approximate memory held by pending rows."""
-        return sum(a.nbytes for parts in self._pending.values() for a in parts)
-
     def bytes_needed(self) -> int:
         """Upper bound of the file space the pending rows will take (whole chunks + strings)."""
         if self.pending_rows == 0:
@@ -127,6 +123,7 @@ class ColumnSet:
             return
         for name, values in columns.items():
             self._pending[name].append(values)
+            self.pending_bytes += values.nbytes
         self.pending_rows += n
 
     def commit(self) -> int:
@@ -142,6 +139,7 @@ class ColumnSet:
             ds[start : start + n_new] = block
             parts.clear()
         self.pending_rows = 0
+        self.pending_bytes = 0
         return n_new
 
 
