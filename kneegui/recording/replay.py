@@ -5,7 +5,8 @@ Every recorded stream gets an outlet with the original name, type, rate, format 
 original one plus :data:`SOURCE_SUFFIX`, so a replay never collides with the live device while
 tools that reconnect by source_id still find the replay again after a restart. Sample time stamps
 are the recorded ones shifted to "now" (and divided by ``speed``), so inter-sample timing, gaps
-and cross-stream alignment are preserved.
+and cross-stream alignment are preserved. At ``speed`` != 1 the advertised nominal rate is
+scaled by ``speed`` too, so consumers see a consistent stream.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def _copy_desc(src: ET.Element, dst: Any) -> None:
             dst.append_child_value(child.tag, child.text or "")
 
 
-def make_stream_info(stream: RecordedStream) -> Any:
-    """A ``pylsl.StreamInfo`` reproducing the recorded stream's header and ``<desc>``."""
+def make_stream_info(stream: RecordedStream, speed: float = 1.0) -> Any:
+    """A ``pylsl.StreamInfo`` reproducing the recorded stream's header and ``<desc>``.
+
+    The nominal rate is multiplied by ``speed`` (samples really arrive that fast).
+    """
     import pylsl
 
     fmt = stream.channel_format.lower()
@@ -52,7 +56,7 @@ def make_stream_info(stream: RecordedStream) -> Any:
         raise ValueError(f"stream {stream.name!r} has unknown channel format {fmt!r}")
     info = pylsl.StreamInfo(
         str(stream.attrs.get("name", stream.name)), stream.type, stream.channel_count,
-        stream.nominal_srate, _FORMATS[fmt], replay_source_id(stream))
+        stream.nominal_srate * speed, _FORMATS[fmt], replay_source_id(stream))
     desc = parse_desc(stream.info_xml)
     if desc is not None and len(desc):
         _copy_desc(desc, info.desc())
@@ -137,7 +141,7 @@ class Replayer:
         if not self.tracks:
             for name in self._names:
                 stream = self.session.streams[name]
-                outlet = pylsl.StreamOutlet(make_stream_info(stream), chunk_size=0,
+                outlet = pylsl.StreamOutlet(make_stream_info(stream, self.speed), chunk_size=0,
                                             max_buffered=360)
                 self.tracks.append(_Track(stream, outlet, stream.timestamps))
         return [t.outlet.get_info() for t in self.tracks]
