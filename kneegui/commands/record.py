@@ -111,8 +111,8 @@ def _wait(writer: Any, duration: float | None, quiet: bool) -> None:
 
     start = time.monotonic()
     with tqdm(total=duration, unit="s", disable=quiet, file=sys.stderr,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s {postfix}" if duration
-              else "{desc}{n:.0f} s {postfix}") as bar:
+              bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} s {postfix}" if duration
+              else "recording {n:.1f} s {postfix}") as bar:
         while writer.recording:
             elapsed = time.monotonic() - start
             if duration is not None and elapsed >= duration:

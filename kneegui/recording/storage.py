@@ -338,8 +338,12 @@ class SessionStorage:
             self.fault_hook("flush")
         self._root().flush()
 
+    def data_size(self) -> int:
+        """Bytes of HDF5 data in the file (without space reserved ahead); writer thread only."""
+        return int(self._root().id.get_filesize()) if self.file is not None else 0
+
     def file_size(self) -> int:
-        """Bytes on disk right now."""
+        """Bytes on disk right now (may include space reserved for the next batch)."""
         try:
             return self.path.stat().st_size
         except OSError:

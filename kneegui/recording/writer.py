@@ -81,7 +81,7 @@ class WriterStatus:
     lost_samples: int
     events_written: int
     predictions_written: int
-    file_bytes: int
+    file_bytes: int  # bytes of data in the file (as of the last flush while recording)
     last_flush_lsl: float | None
     seconds_recorded: float
     error: str | None
@@ -140,6 +140,7 @@ class SessionWriter:
         self._events_written = 0
         self._predictions_written = 0
         self._last_flush: float | None = None
+        self._data_bytes = 0
         self._started_mono: float | None = None
         self._stopped_mono: float | None = None
         self._opened = threading.Event()
@@ -198,7 +199,8 @@ class SessionWriter:
                 lost_samples=self._lost,
                 events_written=self._events_written,
                 predictions_written=self._predictions_written,
-                file_bytes=self._storage.file_size(),
+                file_bytes=self._data_bytes if self._state is WriterState.RECORDING
+                else self._storage.file_size(),
                 last_flush_lsl=self._last_flush,
                 seconds_recorded=seconds,
                 error=self._error,
@@ -407,7 +409,9 @@ class SessionWriter:
         pending = {k: s.pending_rows for k, s in self._storage.sets.items()}
         self._storage.commit()
         self._storage.flush()
+        data_bytes = self._storage.data_size()
         with self._lock:
+            self._data_bytes = data_bytes
             for key, rows in pending.items():
                 if key.startswith(layout.STREAMS + "/") and not key.endswith("/clock_offsets"):
                     name = key[len(layout.STREAMS) + 1:]
