@@ -2,9 +2,13 @@
 
 The pump owns one lossless cursor per ring buffer (``read_from(index)``), so readers are never
 blocked or slowed down: if the pump falls so far behind that a ring buffer wrapped, the skipped
-samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder`` event. Reader
-events (gaps, outages, reconnects) become ``acquisition`` events and every reader's clock offset
-is stored about once a second.
+samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder`` event. Every
+reader's clock offset is stored about once a second.
+
+Reader events are a drain-once queue. With ``drain_events=True`` (the CLI, where nobody else
+reads them) they become ``acquisition`` events (gaps, outages, reconnects, errors). With
+``drain_events=False`` (default for a Hub: the GUI owns the queue) the pump instead finds gaps in
+the recorded time stamps of regular-rate streams itself and logs them as ``recorder`` events.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 
 from kneegui.recording.writer import SessionWriter, lsl_now
 
+#: A time-stamp step larger than this many sample periods is logged as a gap.
+GAP_PERIODS = 1.5
+
 
 @dataclass
 class _Follower:
@@ -30,6 +37,8 @@ class _Follower:
     name: str
     derived: dict[str, Any] = field(default_factory=dict)  # add_derived keyword arguments
     last_offset: float | None = None
+    period: float = 0.0  # 1 / nominal rate (0: irregular)
+    last_ts: float | None = None
 
 
 class RecordingPump:
@@ -68,6 +77,7 @@ class RecordingPump:
         """Build a pump for a Hub (its readers and derived buffers), one reader or a list."""
         if hasattr(sources, "recording_sources"):  # acquisition.Hub
             readers, derived = sources.recording_sources()
+            kwargs.setdefault("drain_events", False)
             return cls(writer, readers, derived=derived, **kwargs)
         if hasattr(sources, "read_from") and hasattr(sources, "info"):
             return cls(writer, [sources], **kwargs)
@@ -83,7 +93,9 @@ class RecordingPump:
         for reader in self._readers:
             key = self.writer.add_stream(reader.info)
             start = reader.buffer.oldest_index if self._preroll else reader.buffer.total_written
-            self._followers.append(_Follower(key, reader, start, True, reader.info.name))
+            rate = float(reader.info.nominal_srate or 0.0)
+            self._followers.append(_Follower(key, reader, start, True, reader.info.name,
+                                             period=1.0 / rate if rate > 0 else 0.0))
         for name, buffer, kwargs in self._derived:
             start = buffer.oldest_index if self._preroll else buffer.total_written
             self._followers.append(_Follower(name, buffer, start, False, name, dict(kwargs)))
@@ -129,12 +141,28 @@ class RecordingPump:
                 f"recorder fell behind: {read.lost} samples of {f.name} were overwritten in "
                 "the ring buffer before they could be written", t=t, origin="recorder")
         if len(read.timestamps):
+            if f.is_reader and not self.drain_events and f.period:
+                self._log_gaps(f, read.timestamps)
             if f.is_reader:
                 self.writer.write_samples(f.key, read.data, read.timestamps, block=True,
                                           timeout=2.0)
             else:
                 self.writer.add_derived(f.key, read.data, read.timestamps, **f.derived)
         f.cursor = read.next_index
+
+    def _log_gaps(self, f: _Follower, ts: Any) -> None:
+        """Log jumps of more than 1.5 sample periods as gap events."""
+        import numpy as np
+
+        prev = f.last_ts if f.last_ts is not None else float(ts[0])
+        steps = np.diff(ts, prepend=prev)
+        for i in np.flatnonzero(steps > GAP_PERIODS * f.period).tolist():
+            before = prev if i == 0 else float(ts[i - 1])
+            missing = int(round(float(steps[i]) / f.period)) - 1
+            self.writer.add_event(
+                f"gap: {missing} samples missing in {f.name} ({steps[i] * 1000:.1f} ms)",
+                t=before, origin="recorder")
+        f.last_ts = float(ts[-1])
 
     def _copy_events(self) -> None:
         for f in self._followers:
