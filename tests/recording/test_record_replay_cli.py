@@ -130,3 +130,40 @@ def test_replay_cli_loops_until_interrupted(tmp_path):
     assert len(values) >= 120  # more than two passes of 50 samples
     np.testing.assert_array_equal(values[:120], np.tile(np.arange(50), 3)[:120])
     assert np.all(np.diff(stamps) > 0)  # each pass continues the time line
+
+
+def _limit_file_size() -> None:
+    """In the child: a 1.2 MB file-size limit; EFBIG instead of SIGXFSZ (kept across exec)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_200_000, 1_200_000))
+
+
+def test_record_cli_reports_a_write_failure_and_exits_1(tmp_path):
+    sid = f"kneegui-test-full-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo("Full EMG", "EMG", 16, 2000.0,
+                                                 pylsl.cf_float32, sid))
+    stop = threading.Event()
+
+    def push() -> None:
+        while not stop.is_set():
+            outlet.push_chunk(np.ones((40, 16), np.float32))
+            time.sleep(0.02)
+
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
+    out = tmp_path / "full.h5"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "kneegui", "record", "--out", str(out), "--duration", "20",
+             "--streams", sid, "--quiet"], capture_output=True, text=True, timeout=60,
+            preexec_fn=_limit_file_size)
+    finally:
+        stop.set()
+        pusher.join()
+    assert done.returncode == 1, done.stderr
+    assert "recording stopped" in done.stderr and "File too large" in done.stderr
+    assert "Traceback" not in done.stderr
+    with open_session(out) as s:  # the file is still a readable session
+        assert not s.complete and "Full_EMG" in s.streams
