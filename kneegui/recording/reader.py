@@ -290,8 +290,12 @@ class Session:
         self.close()
 
 
-def open_session(path: str | Path) -> Session:
-    """Open a KneeGUI session file for reading (see module docstring for errors)."""
+def open_session(path: str | Path, live: bool = False) -> Session:
+    """Open a KneeGUI session file for reading (see module docstring for errors).
+
+    A file that is still being recorded is locked by its writer; ``live=True`` opens it anyway
+    (without HDF5 file locking) and shows the data as of the writer's last flush (best effort).
+    """
     path = Path(path)
     if not path.exists():
         raise SessionFormatError(f"{path} does not exist; check the path")
@@ -302,8 +306,12 @@ def open_session(path: str | Path) -> Session:
             f"{path} is not an HDF5 file, so not a KneeGUI session (if it is an .xdf recording, "
             "convert it with `kneegui import-xdf`)")
     try:
-        file = h5py.File(path, "r")
+        file = h5py.File(path, "r", locking=False) if live else h5py.File(path, "r")
     except OSError as exc:
+        if "lock" in str(exc).lower():
+            raise SessionFormatError(
+                f"{path} is being recorded right now (the writer holds its lock); stop the "
+                "recording first, or open it with live=True for a best-effort look") from exc
         raise SessionFormatError(
             f"{path} is a damaged HDF5 file and cannot be opened ({exc}); "
             "try `h5clear -s` or recover it with the HDF5 tools") from exc

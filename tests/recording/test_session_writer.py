@@ -197,3 +197,26 @@ def test_foreign_and_damaged_files_give_clear_errors(tmp_path):
     damaged.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(SessionFormatError, match="damaged"):
         open_session(damaged)
+
+
+def test_a_file_being_recorded_is_reported_as_such_and_readable_live(tmp_path):
+    import subprocess
+    import sys
+
+    writer = SessionWriter(tmp_path).start()
+    key = writer.add_stream(EMG)
+    writer.write_samples(key, np.ones((10, 4)), np.arange(10.0))
+    time.sleep(0.8)  # one flush
+    code = ("import sys; from kneegui.recording import open_session, SessionFormatError\n"
+            "try:\n    open_session(sys.argv[1])\nexcept SessionFormatError as e:\n"
+            "    print(e)\n"
+            "print(open_session(sys.argv[1], live=True).streams[sys.argv[2]].length)")
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(writer.path), key],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        writer.stop()
+    assert out.returncode == 0, out.stderr
+    message, length = out.stdout.strip().splitlines()
+    assert "being recorded right now" in message and "live=True" in message
+    assert length == "10"
