@@ -118,6 +118,16 @@ def check_help(exe: Path, env: dict[str, str], cwd: Path) -> list[str]:
     return expected
 
 
+LSL_CONFIG_LOG = re.compile(r"Configuration loaded from (\S*lsl_machine_only\.cfg)")
+
+
+def check_lsl_config(stderr: str, lsl_cfg: Path, what: str) -> None:
+    """liblsl logs which config file it read: it must be the bundle's machine-only one."""
+    found = LSL_CONFIG_LOG.findall(stderr)
+    check(bool(found) and all(Path(f).resolve() == lsl_cfg.resolve() for f in found),
+          f"{what}: liblsl did not load {lsl_cfg} (logged: {found})\n{stderr}")
+
+
 def check_streams(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> None:
     """The bundled liblsl discovers a real stream this harness publishes on the machine."""
     os.environ["LSLAPICFG"] = str(lsl_cfg)  # the harness's own pylsl uses the same scope
@@ -135,13 +145,16 @@ def check_streams(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> N
             print(f"  attempt {attempt}: {name} not listed yet")
         check(name in result.stdout,
               f"`kneegui streams` did not list the test stream {name}:\n{result.stdout}")
+        check_lsl_config(result.stderr, lsl_cfg, "streams with LSLAPICFG")
         print(f"  streams: bundled liblsl found the harness's stream {name}")
     finally:
         del outlet
 
 
-def check_demo(exe: Path, env: dict[str, str], cwd: Path) -> None:
-    """Headless demo: loads the shipped model, streams, predicts, writes PNG + session."""
+def check_demo(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> None:
+    """Headless demo: loads the shipped model, streams, predicts, writes PNG + session.
+
+    LSLAPICFG is left unset: the app must find the bundle's machine-only config itself."""
     cwd.mkdir(parents=True, exist_ok=True)
     result = run_app(exe, ["demo", "--duration", "5"], env, cwd, timeout=300,
                      must_map=("liblsl", "libtorch_cpu", "libQt6Core"))
@@ -150,8 +163,56 @@ def check_demo(exe: Path, env: dict[str, str], cwd: Path) -> None:
     sessions = [p for p in produced if p.suffix in (".h5", ".hdf5") and p.stat().st_size > 0]
     check(bool(pngs), f"demo wrote no PNG in {cwd}: {produced}\n{result.stdout}{result.stderr}")
     check(bool(sessions), f"demo wrote no session in {cwd}: {produced}\n{result.stdout}")
+    check_lsl_config(result.stderr, lsl_cfg, "demo without LSLAPICFG")
     print(f"  demo wrote {', '.join(str(p.relative_to(cwd)) for p in pngs + sessions)}")
     print("  demo summary: " + " | ".join(result.stdout.strip().splitlines()[-6:]))
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split("."))
+
+
+def check_abi_floor(bundle: Path) -> None:
+    """No bundled binary needs a newer glibc / libstdc++ than the .deb's Depends declare
+    (libc6 (>= X); libstdc++6 (>= 12) provides GLIBCXX_3.4.30)."""
+    control = (ROOT / "installers" / "debian" / "control.in").read_text()
+    glibc_floor = version_tuple(re.search(r"libc6 \(>= ([0-9.]+)\)", control).group(1))
+    check("libstdc++6 (>= 12)" in control, "control.in must declare libstdc++6 (>= 12)")
+    glibcxx_floor = (3, 4, 30)
+    elves = [p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()
+             and p.open("rb").read(4) == b"\x7fELF"]
+    worst: dict[str, tuple[tuple[int, ...], str]] = {}
+    for chunk in range(0, len(elves), 50):
+        files = [str(p) for p in elves[chunk:chunk + 50]]
+        out = subprocess.run(["objdump", "-T", *files], capture_output=True, text=True).stdout
+        current = ""
+        for line in out.splitlines():
+            if line.endswith("file format elf64-x86-64"):
+                current = line.split(":")[0]
+            for kind, ver in re.findall(r"\b(GLIBC|GLIBCXX)_([0-9.]+)\b", line):
+                v = version_tuple(ver)
+                if v > worst.get(kind, ((), ""))[0]:
+                    worst[kind] = (v, current)
+    glibc, glibc_file = worst["GLIBC"]
+    check(glibc <= glibc_floor,
+          f"{glibc_file} needs GLIBC {glibc} > the declared libc6 (>= {glibc_floor})")
+    if "GLIBCXX" in worst:
+        cxx, cxx_file = worst["GLIBCXX"]
+        check(cxx <= glibcxx_floor, f"{cxx_file} needs GLIBCXX {cxx} > {glibcxx_floor}")
+    for lib in ("libstdc++.so.6", "libgcc_s.so.1", "libexpat.so.1"):
+        check(not list(bundle.rglob(lib)), f"{lib} must come from the system, not the bundle")
+    print(f"  {len(elves)} ELF files need at most GLIBC {'.'.join(map(str, glibc))}"
+          f" ({Path(glibc_file).name}), GLIBCXX {'.'.join(map(str, worst['GLIBCXX'][0]))}")
+
+
+def check_fresh() -> None:
+    """The artefacts were built from the current sources (else a check could pass or fail
+    for a stale bundle)."""
+    from build import FINGERPRINT, input_fingerprint
+
+    check(FINGERPRINT.is_file() and FINGERPRINT.read_text() == input_fingerprint(),
+          "sources changed since the installer was built: run `make installer-test` again "
+          "(it rebuilds) or `make installer`")
 
 
 def smoke(exe: Path, work: Path, commands: list[str] | None = None) -> list[str]:
@@ -172,7 +233,7 @@ def smoke(exe: Path, work: Path, commands: list[str] | None = None) -> list[str]
     else:
         not_tested.append("streams")
     if "demo" in commands:
-        check_demo(exe, lsl_env, work / "demo-run")
+        check_demo(exe, env, work / "demo-run", lsl_cfg)
     else:
         not_tested.append("demo")
     return not_tested
@@ -182,12 +243,15 @@ def main() -> int:
     tarball, deb = artefacts(version())
     for path in (tarball, deb):
         check(path.is_file(), f"{path} missing: run `make installer` first")
+    check_fresh()
     with tempfile.TemporaryDirectory(prefix="kneegui-smoke-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"tarball {tarball.name}:")
         with tarfile.open(tarball) as tar:
             tar.extractall(tmp / "tar", filter="tar")
-        not_tested = smoke(tmp / "tar" / f"kneegui-{version()}" / "kneegui", tmp / "tar-run")
+        bundle = tmp / "tar" / f"kneegui-{version()}"
+        check_abi_floor(bundle)
+        not_tested = smoke(bundle / "kneegui", tmp / "tar-run")
 
         print(f"deb {deb.name}:")
         root = tmp / "deb-root"
@@ -206,6 +270,9 @@ def main() -> int:
         if shutil.which("desktop-file-validate"):
             subprocess.run(["desktop-file-validate",
                             str(root / "usr/share/applications/kneegui.desktop")], check=True)
+            print("  desktop entry: desktop-file-validate passed")
+        else:
+            print("  desktop entry: NOT validated (desktop-file-validate not installed)")
         smoke(launcher, tmp / "deb-run")
     if not_tested:
         print(f"NOT TESTED (module not on main yet): {', '.join(not_tested)}")
