@@ -1,1 +1,32 @@
-"""KneeGUI acquisition package."""
+"""KneeGUI acquisition: LSL discovery, stream readers, ring buffers, the hub and a simulated lab.
+
+Qt-free. pylsl is imported lazily (inside functions), so importing this package is cheap.
+"""
+
+from kneegui.acquisition.discovery import (
+    StreamInfoView,
+    discover,
+    full_info,
+    resolve_name,
+    resolve_source_id,
+)
+from kneegui.acquisition.events import AcquisitionEvent, ReaderStatus
+from kneegui.acquisition.reader import StreamReader
+from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
+from kneegui.acquisition.roles import Role, RoleError, check_role
+
+__all__ = [
+    "AcquisitionEvent",
+    "CursorRead",
+    "ReaderStatus",
+    "RingBuffer",
+    "Role",
+    "RoleError",
+    "StreamInfoView",
+    "StreamReader",
+    "check_role",
+    "discover",
+    "full_info",
+    "resolve_name",
+    "resolve_source_id",
+]

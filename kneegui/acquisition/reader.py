@@ -1,0 +1,482 @@
+"""One LSL inlet per stream, read in its own thread into a clock-corrected ring buffer.
+
+Timestamps in the buffer are local-clock seconds: sender timestamp, dejittered (regular
+streams), plus the ``time_correction`` offset, forced strictly increasing (see
+:mod:`kneegui.acquisition.clock`). Gaps are detected on the raw sender timestamps.
+
+Outages and reconnects: the inlet is opened with ``recover=False`` so that a vanished sender
+surfaces as ``LostError`` instead of being retried invisibly. A reader whose sender is lost, or
+silent for longer than ``outage_timeout``, reports a ``disconnected`` event and looks for a
+stream with the same ``source_id`` every ``reconnect_interval`` seconds; when data flows
+again (from the same outlet or a new one) it reports ``reconnected`` with the outage length.
+No exception leaves the thread: failures become ``error`` events and ``status().last_error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+
+from kneegui.acquisition import events as ev
+from kneegui.acquisition.clock import ClockOffset, Dejitter, make_increasing
+from kneegui.acquisition.discovery import StreamInfoView, resolve_source_id
+from kneegui.acquisition.events import AcquisitionEvent, EventQueue, ReaderStatus
+from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
+from kneegui.acquisition.roles import Role, RoleError, check_role
+
+#: Samples held for an irregular-rate stream per second of ``buffer_seconds``.
+IRREGULAR_SAMPLES_PER_SECOND = 100
+#: A jump between consecutive sender timestamps larger than this many periods is a gap ...
+GAP_PERIODS = 1.5
+#: ... unless the sender's chunk-timing jitter is larger: then a step must exceed one period
+#: plus JITTER_FACTOR times the running mean |deviation| of the steps between chunks.
+JITTER_FACTOR = 4.0
+#: Starting guess of that mean deviation (typical of senders that stamp chunks on push).
+INITIAL_JITTER = 1e-3
+#: Minimal step between consecutive output timestamps, seconds.
+MIN_STEP = 1e-7
+
+
+class StreamReader:
+    """Reads one LSL stream into a :class:`RingBuffer` from a background thread.
+
+    The constructor checks the stream against ``role`` and raises :class:`RoleError` when it
+    does not fit. ``channels`` picks the role's channels (indices or labels); the buffer always
+    holds every channel of the stream.
+    """
+
+    def __init__(
+        self,
+        info: StreamInfoView,
+        buffer_seconds: float = 60.0,
+        role: Role | None = None,
+        channels: Sequence[int | str] | None = None,
+        *,
+        outage_timeout: float = 1.0,
+        reconnect_interval: float = 0.5,
+        clock_interval: float = 5.0,
+        pull_timeout: float = 0.05,
+    ):
+        self.info = info
+        self.role = role
+        picks = check_role(info, role, channels) if role else list(range(info.channel_count))
+        self.channels = picks
+        if info.channel_format == "undefined" or info.channel_count < 1:
+            raise RoleError(f"stream {info.describe()} has no readable channels")
+        rate = info.nominal_srate
+        capacity = (
+            int(np.ceil(buffer_seconds * rate))
+            if rate > 0
+            else int(buffer_seconds * IRREGULAR_SAMPLES_PER_SECOND)
+        )
+        self.buffer = RingBuffer(max(capacity, 16), info.channel_count, info.numpy_dtype)
+        period = 1.0 / rate if rate > 0 else 0.0
+        self.outage_timeout = max(outage_timeout, 25 * period)
+        self.reconnect_interval = reconnect_interval
+        self.clock_interval = clock_interval
+        self.pull_timeout = pull_timeout
+        self._max_chunk = max(64, int(rate * 0.5)) if rate > 0 else 1024
+
+        self._events = EventQueue()
+        self._lock = threading.Lock()  # guards the status fields below
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._opened = threading.Event()
+        self._inlet = None
+        self._inlet_uid = ""
+        self._tried_handle = False
+        self._clock = ClockOffset()
+        self._dejitter = Dejitter(rate) if rate > 0 else None
+        self._period = period
+        # status
+        self._connected = False
+        self._ever_connected = False
+        self._received = 0
+        self._gaps = 0
+        self._outages = 0
+        self._reconnects = 0
+        self._last_error: str | None = None
+        self._arrivals: deque[tuple[float, int]] = deque()
+        self._delays: deque[float] = deque(maxlen=4096)
+        self._delay_log: deque[float] | None = None
+        # timing state (reader thread only)
+        self._last_raw: float | None = None
+        self._step_jitter = INITIAL_JITTER  # mean |step - period| at chunk boundaries
+        self._last_out: float | None = None
+        self._last_arrival = 0.0
+        self._outage_since: float | None = None  # local time the last sample was stamped
+        self._next_clock = 0.0
+        self._next_reconnect = 0.0
+        self._rate_since = 0.0  # monotonic time of the first sample of this connection
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> StreamReader:
+        """Open the inlet and start the reader thread (returns self)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lsl-reader-{self.info.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and close the inlet."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+        self._close_inlet()
+        with self._lock:
+            self._connected = False
+
+    def __enter__(self) -> StreamReader:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_until_open(self, timeout: float = 5.0) -> bool:
+        """Block until the inlet is subscribed (data pushed from then on will arrive)."""
+        return self._opened.wait(timeout)
+
+    def wait_for_samples(self, n: int = 1, timeout: float = 5.0) -> bool:
+        """Block until ``n`` samples were received in total (True) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.buffer.total_written >= n:
+                return True
+            time.sleep(0.005)
+        return self.buffer.total_written >= n
+
+    # ------------------------------------------------------------------ reading API
+    def latest(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """(data, timestamps) of the newest ``seconds`` of the stream (copies)."""
+        return self.buffer.latest_seconds(seconds)
+
+    def since(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(data, timestamps) of every held sample stamped after ``t`` (copies)."""
+        return self.buffer.since(t)
+
+    def read_from(self, index: int, max_samples: int | None = None) -> CursorRead:
+        """Lossless cursor read, see :meth:`RingBuffer.read_from`."""
+        return self.buffer.read_from(index, max_samples)
+
+    def events(self) -> list[AcquisitionEvent]:
+        """Events since the last call (drains the queue; one consumer should own it)."""
+        return self._events.drain()
+
+    def status(self) -> ReaderStatus:
+        now = time.monotonic()
+        with self._lock:
+            window = 2.0
+            while self._arrivals and self._arrivals[0][0] < now - window:
+                self._arrivals.popleft()
+            span = min(window, max(now - self._rate_since, 1e-3))
+            rate = sum(n for _, n in self._arrivals) / span if self._thread else 0.0
+            delay = float(np.median(self._delays)) if self._delays else float("nan")
+            return ReaderStatus(
+                name=self.info.name,
+                source_id=self.info.source_id,
+                role=self.role.name if self.role else None,
+                connected=self._connected,
+                received=self._received,
+                effective_rate=rate,
+                nominal_rate=self.info.nominal_srate,
+                gaps=self._gaps,
+                outages=self._outages,
+                reconnects=self._reconnects,
+                clock_offset=self._clock.offset,
+                clock_jitter=self._clock.jitter,
+                delay=delay,
+                last_error=self._last_error,
+                running=self._thread is not None and self._thread.is_alive(),
+            )
+
+    def record_delays(self, enabled: bool = True) -> None:
+        """Keep every per-chunk delay (for benchmarks); drain with :meth:`drain_delays`."""
+        with self._lock:
+            self._delay_log = deque() if enabled else None
+
+    def drain_delays(self) -> list[float]:
+        """Per-chunk delays (local arrival - corrected stamp of the chunk's last sample)."""
+        with self._lock:
+            if self._delay_log is None:
+                return []
+            out = list(self._delay_log)
+            self._delay_log.clear()
+            return out
+
+    # ------------------------------------------------------------------ thread
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception as exc:  # noqa: BLE001 - nothing may escape the thread
+                self._report_error(f"{type(exc).__name__}: {exc}")
+                self._close_inlet()
+                self._stop.wait(0.2)
+
+    def _step(self) -> None:
+        import pylsl
+        from pylsl.util import LostError
+
+        if self._inlet is None:
+            if not self._connect():
+                self._stop.wait(self.reconnect_interval)
+            return
+        try:
+            data, ts = self._inlet.pull_chunk(
+                timeout=self.pull_timeout,
+                max_samples=self._max_chunk,
+                min_samples=1,
+                as_numpy=True,
+            )
+        except LostError:
+            self._begin_outage("the sender was lost")
+            self._close_inlet()
+            return
+        now = pylsl.local_clock()
+        if len(ts):
+            self._ingest(data, np.asarray(ts, dtype=np.float64))
+        else:
+            self._check_silence(now)
+        if now >= self._next_clock:
+            self._refresh_clock(timeout=0.5)
+
+    # ------------------------------------------------------------------ connecting
+    def _connect(self, target: StreamInfoView | None = None) -> bool:
+        """Open an inlet on ``target``, else on this stream or a new outlet with its source_id."""
+        import pylsl
+
+        if target is None and not self._tried_handle and self.info.handle is not None:
+            target = self.info
+        self._tried_handle = True
+        if target is None:
+            target = self._find_sender()
+            if target is None:
+                return False
+        inlet = pylsl.StreamInlet(
+            target.handle, max_buflen=max(30, int(self.buffer.capacity / max(1, self._rate()))),
+            recover=False,
+        )
+        try:
+            inlet.open_stream(timeout=2.0)
+        except Exception as exc:  # noqa: BLE001
+            self._report_error(f"could not open stream {self.info.describe()}: {exc}")
+            del inlet
+            return False
+        self._inlet = inlet
+        self._inlet_uid = target.uid
+        self._clock.reset()
+        # the first estimate takes ~0.6 s; samples wait in liblsl's buffer meanwhile
+        self._refresh_clock(timeout=2.0)
+        self._opened.set()
+        self._last_arrival = pylsl.local_clock()
+        return True
+
+    def _find_sender(self) -> StreamInfoView | None:
+        """A stream with our source_id and the same shape, or None."""
+        if not self.info.source_id:
+            self._report_error(
+                f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
+            )
+            return None
+        for candidate in resolve_source_id(self.info.source_id, timeout=0.3):
+            if (
+                candidate.channel_count == self.info.channel_count
+                and candidate.channel_format == self.info.channel_format
+            ):
+                return candidate
+            self._report_error(
+                f"a stream with source_id {self.info.source_id} came back as "
+                f"{candidate.describe()}, which does not match {self.info.describe()}; "
+                "not reconnected"
+            )
+        return None
+
+    def _close_inlet(self) -> None:
+        inlet, self._inlet = self._inlet, None
+        if inlet is not None:
+            with contextlib.suppress(Exception):
+                inlet.close_stream()
+            del inlet
+
+    def _rate(self) -> float:
+        return self.info.nominal_srate if self.info.nominal_srate > 0 else 1.0
+
+    def _refresh_clock(self, timeout: float) -> None:
+        import pylsl
+
+        self._next_clock = pylsl.local_clock() + self.clock_interval
+        try:
+            value = self._inlet.time_correction(timeout=timeout)
+        except Exception:  # noqa: BLE001 - a slow answer keeps the previous offset
+            return
+        with self._lock:
+            self._clock.add(value)
+
+    # ------------------------------------------------------------------ outages
+    def _check_silence(self, now: float) -> None:
+        """Declare an outage when a regular stream stays silent; look for a new outlet."""
+        if self._outage_since is None:
+            silent = now - self._last_arrival
+            if self._ever_connected and self._period > 0 and silent > self.outage_timeout:
+                self._begin_outage(f"no data for {now - self._last_arrival:.1f} s")
+            return
+        if now >= self._next_reconnect:
+            self._next_reconnect = now + self.reconnect_interval
+            sender = self._find_sender()
+            if sender is not None and sender.uid != self._inlet_uid:
+                self._close_inlet()  # the old outlet is gone for good; use the new one
+                self._connect(sender)
+
+    def _begin_outage(self, why: str) -> None:
+        if self._outage_since is not None:
+            return
+        self._outage_since = self._last_out if self._last_out is not None else 0.0
+        with self._lock:
+            self._connected = False
+            self._outages += 1
+        self._events.put(
+            AcquisitionEvent(
+                ev.DISCONNECTED,
+                self.info.name,
+                self.info.source_id,
+                self._outage_since,
+                message=f"stream {self.info.describe()} disconnected: {why}",
+            )
+        )
+
+    # ------------------------------------------------------------------ ingest
+    def _ingest(self, data: np.ndarray, raw: np.ndarray) -> None:
+        import pylsl
+
+        arrival = pylsl.local_clock()
+        if data.dtype == object:
+            data = np.vectorize(_decode, otypes=[object])(data)
+        offset = self._clock.offset
+        first_time = not self._ever_connected
+        if self._outage_since is not None or first_time:
+            self._resume(raw[0] + offset, first_time)
+            self._last_raw = None  # the outage itself was reported; look for gaps after it
+            if self._dejitter is not None:
+                self._dejitter.reset()
+        segments = self._split_at_gaps(raw, offset)
+        out = np.empty_like(raw)
+        for a, b, restart in segments:
+            if self._dejitter is not None:
+                if restart:
+                    self._dejitter.reset()
+                out[a:b] = self._dejitter.process(raw[a:b]) + offset
+            else:
+                out[a:b] = raw[a:b] + offset
+        out = make_increasing(out, self._last_out, MIN_STEP)
+        self.buffer.write(data, out)
+        done = pylsl.local_clock()
+        self._last_raw = float(raw[-1])
+        self._last_out = float(out[-1])
+        self._last_arrival = arrival
+        delay = done - (float(raw[-1]) + offset)
+        with self._lock:
+            self._received += raw.shape[0]
+            self._arrivals.append((time.monotonic(), raw.shape[0]))
+            self._delays.append(delay)
+            if self._delay_log is not None:
+                self._delay_log.append(delay)
+
+    def _resume(self, first_stamp: float, first_time: bool) -> None:
+        """First data of a connection: report it."""
+        if first_time:
+            kind, duration, msg = ev.CONNECTED, 0.0, f"receiving {self.info.describe()}"
+            t = float(first_stamp)
+        else:
+            t = float(self._outage_since or first_stamp)
+            duration = max(0.0, float(first_stamp) - t)
+            kind = ev.RECONNECTED
+            msg = f"stream {self.info.describe()} is back after {duration:.2f} s"
+            with self._lock:
+                self._reconnects += 1
+        missing = int(round(duration / self._period)) - 1 if self._period and duration else 0
+        self._events.put(
+            AcquisitionEvent(
+                kind, self.info.name, self.info.source_id, t, duration, max(0, missing), msg
+            )
+        )
+        self._outage_since = None
+        self._ever_connected = True
+        self._rate_since = time.monotonic()
+        with self._lock:
+            self._connected = True
+
+    def _split_at_gaps(self, raw: np.ndarray, offset: float) -> list[tuple[int, int, bool]]:
+        """Report gaps/clock jumps (raw sender timestamps); return contiguous segments.
+
+        Each segment is ``(start, stop, restart_dejitter)``.
+        """
+        if self._period == 0:
+            return [(0, raw.shape[0], False)]
+        previous = raw[0] - self._period if self._last_raw is None else self._last_raw
+        steps = np.diff(raw, prepend=previous)
+        tolerance = max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
+        deviation = steps - self._period
+        bad = np.flatnonzero(np.abs(deviation) > tolerance)
+        if bad.size == 0 or bad[0] != 0:
+            # learn the sender's chunk-boundary jitter from boundaries that are not gaps
+            self._step_jitter += 0.05 * (abs(float(deviation[0])) - self._step_jitter)
+        if bad.size == 0:
+            return [(0, raw.shape[0], False)]
+        bounds = [0]
+        for i in bad.tolist():
+            before = float(previous if i == 0 else raw[i - 1])
+            step = float(steps[i])
+            if step > 0:
+                missing = int(round(step / self._period)) - 1
+                kind = ev.GAP
+                msg = f"{missing} samples missing in {self.info.name} ({step * 1000:.1f} ms)"
+                with self._lock:
+                    self._gaps += 1
+            else:
+                missing = 0
+                kind = ev.CLOCK_JUMP
+                msg = f"timestamps of {self.info.name} went back by {-step * 1000:.1f} ms"
+            self._events.put(
+                AcquisitionEvent(
+                    kind,
+                    self.info.name,
+                    self.info.source_id,
+                    before + offset,
+                    max(step, 0.0),
+                    max(missing, 0),
+                    msg,
+                )
+            )
+            if i > 0:
+                bounds.append(i)
+        bounds.append(raw.shape[0])
+        first_restarts = bool(bad[0] == 0)
+        return [
+            (a, b, k > 0 or first_restarts)
+            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        ]
+
+    def _report_error(self, message: str) -> None:
+        import pylsl
+
+        with self._lock:
+            self._last_error = message
+        self._events.put(
+            AcquisitionEvent(
+                ev.ERROR, self.info.name, self.info.source_id, pylsl.local_clock(), message=message
+            )
+        )
+
+
+def _decode(value: object) -> object:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

@@ -1,0 +1,192 @@
+"""A preallocated, thread-safe ring buffer of samples and their timestamps.
+
+One writer (a reader thread) and any number of readers. Writes copy only the new chunk into
+the preallocated storage (at most two slice assignments); every read returns a fresh copy, so
+callers may keep or modify what they get.
+
+Two ways to read:
+
+* snapshots for display and models: :meth:`RingBuffer.latest`, :meth:`RingBuffer.latest_seconds`,
+  :meth:`RingBuffer.since`;
+* a lossless cursor for consumers that must see every sample (recorder, hub):
+  :meth:`RingBuffer.read_from` with an absolute sample index. Index ``i`` names the ``i``-th
+  sample ever written (0-based), so ``total_written`` is the index of the next sample.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import NamedTuple
+
+import numpy as np
+
+
+class CursorRead(NamedTuple):
+    """What :meth:`RingBuffer.read_from` returns."""
+
+    data: np.ndarray  # [n, channels]
+    timestamps: np.ndarray  # [n] float64
+    next_index: int  # pass this to the next read_from call
+    lost: int  # requested samples that had already been overwritten
+
+
+class RingBuffer:
+    """Fixed-capacity circular storage of ``[n, channels]`` samples plus float64 timestamps.
+
+    Timestamps are expected to be non-decreasing (the stream readers guarantee it); the
+    time-based reads (:meth:`since`, :meth:`latest_seconds`) rely on that.
+    """
+
+    def __init__(self, capacity: int, n_channels: int, dtype: np.dtype | type | str = np.float32):
+        if capacity < 1:
+            raise ValueError(f"ring buffer capacity must be >= 1 sample, got {capacity}")
+        if n_channels < 1:
+            raise ValueError(f"ring buffer needs >= 1 channel, got {n_channels}")
+        self.capacity = int(capacity)
+        self.n_channels = int(n_channels)
+        self.dtype = np.dtype(dtype)
+        self._data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
+        self._ts = np.zeros(self.capacity, dtype=np.float64)
+        self._total = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ writing
+    def write(self, data: np.ndarray, timestamps: np.ndarray) -> None:
+        """Append ``data[n, channels]`` with ``timestamps[n]``.
+
+        A chunk longer than the capacity keeps only its newest ``capacity`` samples (the older
+        ones count as written and then overwritten, so cursor readers see them as ``lost``).
+        """
+        data = np.asarray(data)
+        if data.ndim == 1:
+            data = data.reshape(-1, self.n_channels)
+        timestamps = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        n = data.shape[0]
+        if data.ndim != 2 or data.shape[1] != self.n_channels:
+            raise ValueError(
+                f"chunk has shape {data.shape}, ring buffer expects [n, {self.n_channels}]"
+            )
+        if timestamps.shape[0] != n:
+            raise ValueError(f"{n} samples but {timestamps.shape[0]} timestamps")
+        if n == 0:
+            return
+        with self._lock:
+            skipped = max(0, n - self.capacity)
+            if skipped:
+                data, timestamps = data[skipped:], timestamps[skipped:]
+            start = (self._total + skipped) % self.capacity
+            m = data.shape[0]
+            first = min(m, self.capacity - start)
+            self._data[start : start + first] = data[:first]
+            self._ts[start : start + first] = timestamps[:first]
+            if first < m:
+                self._data[: m - first] = data[first:]
+                self._ts[: m - first] = timestamps[first:]
+            self._total += n
+
+    def clear(self) -> None:
+        """Forget the contents (``total_written`` keeps counting, cursors see a loss)."""
+        with self._lock:
+            self._total += self.capacity  # every held sample becomes "overwritten"
+
+    # ------------------------------------------------------------------ state
+    @property
+    def total_written(self) -> int:
+        """Number of samples ever written: the absolute index of the next sample."""
+        with self._lock:
+            return self._total
+
+    @property
+    def oldest_index(self) -> int:
+        """Absolute index of the oldest sample still held."""
+        with self._lock:
+            return self._oldest()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return min(self._total, self.capacity)
+
+    def last_timestamp(self) -> float | None:
+        """Timestamp of the newest sample, or None when empty."""
+        with self._lock:
+            if self._total == 0:
+                return None
+            return float(self._ts[(self._total - 1) % self.capacity])
+
+    # ------------------------------------------------------------------ reading
+    def latest(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the newest ``min(n, held)`` samples and their timestamps, oldest first."""
+        with self._lock:
+            n = max(0, min(int(n), self._total, self.capacity))
+            return self._copy(self._total - n, self._total)
+
+    def latest_seconds(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        """Samples whose timestamp is within ``seconds`` of the newest sample (inclusive)."""
+        with self._lock:
+            if self._total == 0:
+                return self._copy(0, 0)
+            newest = self._ts[(self._total - 1) % self.capacity]
+            start = self._first_index_at_or_after(newest - seconds, strict=False)
+            return self._copy(start, self._total)
+
+    def since(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Samples with timestamp strictly greater than ``t`` (use the last seen timestamp)."""
+        with self._lock:
+            start = self._first_index_at_or_after(t, strict=True)
+            return self._copy(start, self._total)
+
+    def read_from(self, index: int, max_samples: int | None = None) -> CursorRead:
+        """Lossless cursor read: every sample from absolute ``index`` on (at most ``max_samples``).
+
+        If some requested samples were already overwritten, reading starts at the oldest held
+        sample and ``lost`` says how many were skipped. An index beyond ``total_written`` is an
+        error (it would silently skip future samples).
+        """
+        index = int(index)
+        with self._lock:
+            if index > self._total:
+                raise ValueError(
+                    f"cursor index {index} is ahead of the {self._total} samples written"
+                )
+            oldest = self._oldest()
+            lost = max(0, oldest - index)
+            start = max(index, oldest)
+            stop = self._total if max_samples is None else min(self._total, start + max_samples)
+            data, ts = self._copy(start, stop)
+            return CursorRead(data, ts, stop, lost)
+
+    # ------------------------------------------------------------------ internals
+    def _oldest(self) -> int:
+        return max(0, self._total - self.capacity)
+
+    def _copy(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Copy absolute indices [start, stop) out of the ring (lock held)."""
+        n = stop - start
+        if n <= 0:
+            return (
+                np.empty((0, self.n_channels), dtype=self.dtype),
+                np.empty(0, dtype=np.float64),
+            )
+        p = start % self.capacity
+        first = min(n, self.capacity - p)
+        if first == n:
+            return self._data[p : p + n].copy(), self._ts[p : p + n].copy()
+        data = np.concatenate((self._data[p:], self._data[: n - first]))
+        ts = np.concatenate((self._ts[p:], self._ts[: n - first]))
+        return data, ts
+
+    def _first_index_at_or_after(self, t: float, strict: bool) -> int:
+        """Absolute index of the first held sample with ts > t (strict) or ts >= t (lock held)."""
+        oldest = self._oldest()
+        n = self._total - oldest
+        if n == 0:
+            return self._total
+        side = "right" if strict else "left"
+        p = oldest % self.capacity
+        first = min(n, self.capacity - p)
+        seg1 = self._ts[p : p + first]
+        k = int(np.searchsorted(seg1, t, side=side))
+        if k < first:
+            return oldest + k
+        seg2 = self._ts[: n - first]
+        return oldest + first + int(np.searchsorted(seg2, t, side=side))

@@ -1,0 +1,204 @@
+"""StreamReader on real LSL loopback streams: data, timestamps, gaps, outages, reconnects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pylsl
+import pytest
+
+from kneegui.acquisition import Role, RoleError, StreamReader, discover, resolve_source_id
+from kneegui.acquisition import events as ev
+from kneegui.acquisition.roles import check_model_emg_picks
+
+SENDER = Path(__file__).with_name("lsl_sender_process.py")
+
+
+def _push_realtime(outlet, data: np.ndarray, rate: float, t0: float, chunk: int) -> np.ndarray:
+    """Push ``data`` in chunks paced by the clock, with exact stamps; return the stamps."""
+    stamps = t0 + np.arange(data.shape[0]) / rate
+    for a in range(0, data.shape[0], chunk):
+        b = min(a + chunk, data.shape[0])
+        while pylsl.local_clock() < stamps[b - 1]:
+            time.sleep(0.0005)
+        outlet.push_chunk(data[a:b], stamps[a:b].tolist())
+    return stamps
+
+
+def test_metadata_round_trip(make_outlet, uid):
+    labels, units = ["RF", "BF", "VM", "ST"], ["mV"] * 4
+    make_outlet(f"meta-{uid}", f"EMG{uid}", 4, 1000.0, "float32", f"src-{uid}", labels, units)
+    views = discover(timeout=1.0, stream_type=f"EMG{uid}")
+    assert len(views) == 1
+    v = views[0]
+    assert (v.name, v.type, v.channel_count, v.nominal_srate) == (
+        f"meta-{uid}",
+        f"EMG{uid}",
+        4,
+        1000.0,
+    )
+    assert v.channel_format == "float32"
+    assert v.source_id == f"src-{uid}"
+    assert v.channel_labels == tuple(labels)
+    assert v.channel_units == tuple(units)
+    assert v.hostname and v.uid
+    assert "<label>VM</label>" in v.xml
+    as_json = v.to_dict()
+    assert as_json["channel_labels"] == labels and "handle" not in as_json
+    assert resolve_source_id(f"src-{uid}", timeout=1.0)[0].uid == v.uid
+
+
+def test_float64_8_channels_at_2148_hz_are_read_exactly(make_outlet, uid):
+    rate = 2148.0
+    outlet = make_outlet(f"f64-{uid}", "EMG", 8, rate, "double64", f"f64-{uid}")
+    info = resolve_source_id(f"f64-{uid}", timeout=2.0)[0]
+    reader = StreamReader(info, buffer_seconds=5.0, role=Role.EMG).start()
+    try:
+        assert reader.wait_until_open(2.0)
+        rng = np.random.default_rng(0)
+        data = rng.normal(size=(int(rate * 0.8), 8)) * 1e3  # float64 values need 64 bits
+        stamps = _push_realtime(outlet, data, rate, pylsl.local_clock() + 0.01, chunk=22)
+        assert reader.wait_for_samples(data.shape[0], timeout=3.0)
+        got, got_ts = reader.read_from(0)[:2]
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, data)
+        status = reader.status()
+        # loopback: the clock offset is ~0, so the stamps come back as sent (dejittered exactly)
+        np.testing.assert_allclose(got_ts, stamps + status.clock_offset, atol=2e-6)
+        assert abs(status.clock_offset) < 1e-3 and status.clock_jitter >= 0.0
+        assert status.gaps == 0 and status.outages == 0 and status.connected
+        assert status.received == data.shape[0]
+        assert 0.8 * rate < status.effective_rate < 1.2 * rate
+        assert status.delay < 0.05
+    finally:
+        reader.stop()
+    kinds = [e.kind for e in reader.events()]
+    assert kinds == [ev.CONNECTED]
+
+
+def test_gap_and_silent_sender_are_reported(make_outlet, uid):
+    rate = 1000.0
+    outlet = make_outlet(f"gap-{uid}", "EMG", 2, rate, "float32", f"gap-{uid}")
+    info = resolve_source_id(f"gap-{uid}", timeout=2.0)[0]
+    reader = StreamReader(info, 5.0, Role.EMG, outage_timeout=0.3).start()
+    try:
+        assert reader.wait_until_open(2.0)
+        t0 = pylsl.local_clock()
+        first = np.ones((200, 2), np.float32)
+        _push_realtime(outlet, first, rate, t0, 10)
+        # 50 samples never sent: the next stamp jumps by 51 periods
+        _push_realtime(outlet, first, rate, t0 + 250 / rate, 10)
+        time.sleep(0.6)  # silent sender (outlet alive): outage after 0.3 s
+        assert not reader.status().connected
+        _push_realtime(outlet, first, rate, pylsl.local_clock(), 10)
+        assert reader.wait_for_samples(600, timeout=2.0)
+        time.sleep(0.05)
+        status = reader.status()
+    finally:
+        reader.stop()
+    events = reader.events()
+    gaps = [e for e in events if e.kind == ev.GAP]
+    assert len(gaps) == 1, events
+    assert gaps[0].missing == 50
+    assert gaps[0].duration == pytest.approx(0.051, abs=1e-4)
+    assert [e.kind for e in events if e.kind != ev.GAP] == [
+        ev.CONNECTED,
+        ev.DISCONNECTED,
+        ev.RECONNECTED,
+    ]
+    back = events[-1]
+    assert 0.55 < back.duration < 2.0
+    assert status.gaps == 1 and status.outages == 1 and status.reconnects == 1
+    assert status.connected and status.last_error is None
+    _, ts = reader.latest(10.0)
+    assert np.all(np.diff(ts) > 0)
+
+
+def test_killed_sender_restarted_with_same_source_id_is_resumed(uid):
+    source_id = f"kill-{uid}"
+    args = [sys.executable, str(SENDER), source_id, f"kill-{uid}", "1000", "3"]
+    sender = subprocess.Popen([*args, "0"], stdout=subprocess.PIPE)
+    try:
+        assert sender.stdout.readline().strip() == b"ready"
+        info = resolve_source_id(source_id, timeout=3.0)[0]
+        reader = StreamReader(info, 10.0, Role.EMG, outage_timeout=0.5).start()
+        assert reader.wait_for_samples(300, timeout=3.0)
+        sender.kill()
+        sender.wait()
+        killed_at = pylsl.local_clock()
+        time.sleep(0.8)
+        assert not reader.status().connected
+        sender = subprocess.Popen([*args, "100000"], stdout=subprocess.PIPE)
+        assert sender.stdout.readline().strip() == b"ready"
+        n_before = reader.buffer.total_written
+        assert reader.wait_for_samples(n_before + 300, timeout=5.0)
+        status = reader.status()
+        data, ts = reader.latest(30.0)
+    finally:
+        sender.kill()
+        sender.wait()
+        reader.stop()
+    events = reader.events()
+    kinds = [e.kind for e in events]
+    assert kinds[0] == ev.CONNECTED
+    assert ev.DISCONNECTED in kinds and ev.RECONNECTED in kinds
+    outage = next(e for e in events if e.kind == ev.RECONNECTED)
+    assert outage.t <= killed_at
+    assert outage.duration > 0.7
+    assert outage.missing > 0
+    assert status.outages == 1 and status.reconnects == 1 and status.connected
+    assert status.running and status.last_error is None
+    assert not [e for e in events if e.kind == ev.ERROR]
+    # data from both sender lives, in order, with increasing timestamps
+    counter = data[:, 0]
+    assert counter.min() < 100000 <= counter.max()
+    assert np.all(np.diff(ts) > 0)
+    after = counter[counter >= 100000]
+    np.testing.assert_array_equal(np.diff(after), 1)
+
+
+def test_wrong_streams_are_refused_with_clear_messages(make_outlet, uid):
+    make_outlet(f"txt-{uid}", "Markers", 1, 0.0, "string", f"txt-{uid}")
+    make_outlet(f"kin-{uid}", "Kinematics", 6, 200.0, "float32", f"kin-{uid}",
+                labels=["hip", "knee", "ankle", "hip_r", "knee_r", "ankle_r"])
+    make_outlet(f"emg2-{uid}", "EMG", 2, 1000.0, "int16", f"emg2-{uid}")
+    make_outlet(f"irr-{uid}", "EMG", 4, 0.0, "float32", f"irr-{uid}")
+    text = resolve_source_id(f"txt-{uid}", 2.0)[0]
+    kin = resolve_source_id(f"kin-{uid}", 2.0)[0]
+    emg2 = resolve_source_id(f"emg2-{uid}", 2.0)[0]
+    irregular = resolve_source_id(f"irr-{uid}", 2.0)[0]
+
+    with pytest.raises(RoleError, match="carries text; a text stream can only be used as MARKERS"):
+        StreamReader(text, role=Role.EMG)
+    with pytest.raises(RoleError, match="has 6 channels; choose the one that holds the knee"):
+        StreamReader(kin, role=Role.KNEE_ANGLE)
+    with pytest.raises(RoleError, match="pick exactly one"):
+        StreamReader(kin, role=Role.KNEE_ANGLE, channels=["knee", "ankle"])
+    with pytest.raises(RoleError, match="no channel labelled 'elbow'"):
+        StreamReader(kin, role=Role.KNEE_ANGLE, channels=["elbow"])
+    with pytest.raises(RoleError, match="declares an irregular rate"):
+        StreamReader(irregular, role=Role.EMG)
+    with pytest.raises(RoleError, match="has 2 channels, but the model needs 4"):
+        check_model_emg_picks(emg2, None)
+    # what fits is accepted
+    assert StreamReader(kin, role=Role.KNEE_ANGLE, channels=["knee"]).channels == [1]
+    assert StreamReader(emg2, role=Role.EMG).buffer.dtype == np.int16
+    assert StreamReader(text, role=Role.MARKERS).buffer.dtype == object
+
+
+def test_marker_strings_are_read(make_outlet, uid):
+    outlet = make_outlet(f"mk-{uid}", "Markers", 1, 0.0, "string", f"mk-{uid}")
+    info = resolve_source_id(f"mk-{uid}", 2.0)[0]
+    with StreamReader(info, 10.0, Role.MARKERS) as reader:
+        assert reader.wait_until_open(2.0)
+        now = pylsl.local_clock()
+        outlet.push_sample(["heel strike"], now)
+        outlet.push_sample(["toe off"], now + 0.1)
+        assert reader.wait_for_samples(2, timeout=2.0)
+        data, ts = reader.latest(60.0)
+    assert data[:, 0].tolist() == ["heel strike", "toe off"]
+    assert ts[1] - ts[0] == pytest.approx(0.1, abs=1e-6)
