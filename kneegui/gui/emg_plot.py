@@ -154,11 +154,16 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         else:
             status = str(getattr(quality, "status", "?"))
             rms = getattr(quality, "rms", None)
+            reason = str(getattr(quality, "reason", "") or "")
             color = STATUS_COLORS[status_color_key(status)]
             rms_text = "" if rms is None else f" {rms:.3g} {self._unit}".rstrip()
+            if len(reason) > 26:
+                reason = reason[:25] + "…"
             html = (
                 f"<b>{name}</b><br><span style='color:{color}'>&#9679; {status}</span>"
                 f"<span style='color:#333'>{rms_text}</span>"
             )
+            if reason:
+                html += f"<br><span style='color:{color}; font-size:9pt'>{reason}</span>"
         self._labels[i].setText(html, size="10pt")
 

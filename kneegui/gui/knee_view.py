@@ -162,12 +162,18 @@ class KneeView(pg.PlotWidget):
             self._readout.setPos(self.future_s, self._yrange[1])
 
     def _follow_yrange(self, ys: list[np.ndarray]) -> None:
+        """Fit the measured angle; predictions widen the view only up to half its span more
+        (a wild prediction must not squash the measured curve)."""
+        ys = [y[np.isfinite(y)] for y in ys]
+        ys = [y for y in ys if y.size]
         if not ys:
             return
-        lo = min(float(np.nanmin(y)) for y in ys if y.size)
-        hi = max(float(np.nanmax(y)) for y in ys if y.size)
-        if not np.isfinite(lo) or not np.isfinite(hi):
-            return
+        base = ys[0]
+        lo, hi = float(base.min()), float(base.max())
+        span = max(hi - lo, 10.0)
+        for y in ys[1:]:
+            lo = max(min(lo, float(y.min())), lo - 0.5 * span)
+            hi = min(max(hi, float(y.max())), hi + 0.5 * span)
         span = max(hi - lo, 10.0)
         lo, hi = lo - 0.1 * span, hi + 0.35 * span  # headroom for the readout
         cur = self._yrange

@@ -52,6 +52,8 @@ class LiveSession:
         self.filter_settings = None  # kneegui.dsp.FilterSettings
         self._last_recording_path: Path | None = None
         self.model_id = ""
+        self._quality: tuple | None = None  # (reader, QualityMonitor, last timestamp)
+        self._assignments: list = []
         self.weights_sha256 = ""
 
     # -- streams -------------------------------------------------------------------------
@@ -64,29 +66,44 @@ class LiveSession:
 
         Raises ``RoleError`` / ``ValueError`` with the acquisition package's message when a
         stream does not fit its role (nothing stays half-connected)."""
-        from kneegui.acquisition import Hub, Role, StreamReader
+        from kneegui.acquisition.hub import Hub
+        from kneegui.acquisition.reader import StreamReader
+        from kneegui.acquisition.roles import Role
 
         self.disconnect()
-        hub = Hub(model_rate=self.model_rate)
-        if self.filter_settings is not None:
-            hub.set_filter_settings(self.filter_settings)
+        hub = Hub(
+            model_rate=self.model_rate,
+            feature_settings=self._feature_settings(),
+            filter_settings=self.filter_settings,
+        )
         streams: list[ConnectedStream] = []
         try:
             for a in assignments:
                 role = Role[a.role]
-                reader = StreamReader(a.info, buffer_seconds=self.buffer_seconds, role=role)
-                streams.append(ConnectedStream(a.info, a.role, reader, a.channels))
-                hub.assign(role, reader, channels=list(a.channels) if a.channels else None)
-            for s in streams:
-                s.reader.start()
-            hub.start()
+                channels = list(a.channels) if a.channels else None
+                reader = StreamReader(a.info, buffer_seconds=self.buffer_seconds, role=role,
+                                      channels=channels)
+                assigned = hub.assign(role, reader, channels=channels)
+                streams.append(ConnectedStream(a.info, a.role, reader, tuple(assigned.channels)))
+            hub.start()  # starts the readers too
         except Exception:
+            hub.stop()
             for s in streams:
                 s.reader.stop()
             raise
         self.hub = hub
         self.state.streams = streams
+        self._assignments = list(assignments)
+        self._quality = None
         self._restart_worker()
+
+    def _feature_settings(self):
+        """The EMG feature settings the loaded model was trained with (default otherwise)."""
+        from kneegui.dsp import FilterSettings
+
+        stored = dict(self.loaded.card.dsp_settings) if self.loaded is not None else {}
+        known = set(FilterSettings.__dataclass_fields__)
+        return FilterSettings(**{k: v for k, v in stored.items() if k in known})
 
     def disconnect(self) -> None:
         if self.writer is not None:
@@ -98,6 +115,7 @@ class LiveSession:
             s.reader.stop()
         self.hub = None
         self.state.streams = []
+        self._quality = None
 
     def stream(self, role: str) -> ConnectedStream | None:
         return next((s for s in self.state.streams if s.role == role), None)
@@ -119,13 +137,26 @@ class LiveSession:
 
     # -- snapshots for the plots ---------------------------------------------------------
     def emg_snapshot(self, mode: str, seconds: float) -> tuple[np.ndarray, np.ndarray, int]:
-        """(data [n, ch], timestamps [n], absolute index of data[0]) of the EMG stream."""
+        """(data [n, 4], timestamps [n], absolute index of data[0]) of the model EMG channels:
+        raw (from the reader), or filtered / envelope (from the hub's live filter chain)."""
         emg = self.stream("EMG")
-        if emg is None:
+        if emg is None or self.hub is None:
             return np.empty((0, 0)), np.empty(0), 0
         buf = emg.reader.buffer if mode == "raw" else self.hub.emg_buffer(mode)
+        total = buf.total_written
         data, ts = buf.latest_seconds(seconds)
-        return data, ts, buf.total_written - data.shape[0]
+        if mode == "raw" and emg.channels:
+            data = data[:, list(emg.channels)]
+        return data, ts, total - data.shape[0]
+
+    def emg_labels(self) -> tuple[list[str], str]:
+        """Labels of the displayed EMG channels and their unit."""
+        emg = self.stream("EMG")
+        if emg is None:
+            return [], ""
+        picks = emg.channels or tuple(range(emg.info.channel_count))
+        units = [emg.info.channel_units[i] for i in picks if i < len(emg.info.channel_units)]
+        return [emg.info.label(i) for i in picks], next((u for u in units if u), "")
 
     def angle_snapshot(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         """(angle [n] degrees, timestamps [n]) of the knee-angle stream."""
@@ -144,16 +175,32 @@ class LiveSession:
         return ts, preds
 
     def emg_quality(self) -> list | None:
-        if self.hub is None:
+        """``kneegui.dsp.ChannelQuality`` per displayed EMG channel (raw data since the last
+        call fed to a ``dsp.QualityMonitor``; cheap, called twice a second)."""
+        emg = self.stream("EMG")
+        if emg is None:
             return None
-        return self.hub.emg_quality()
+        if self._quality is None or self._quality[0] is not emg.reader:
+            from kneegui.dsp import QualityMonitor
+
+            mains = None if self.filter_settings is None else self.filter_settings.mains
+            monitor = QualityMonitor(emg.info.nominal_srate or 1000.0, len(emg.channels),
+                                     window_s=1.0, mains=mains or 50.0)
+            self._quality = (emg.reader, monitor, None)
+        reader, monitor, last_t = self._quality
+        data, ts = reader.latest(1.0) if last_t is None else reader.since(last_t)
+        if len(ts):
+            monitor.update(np.asarray(data[:, list(emg.channels)], dtype=np.float64))
+            self._quality = (reader, monitor, float(ts[-1]))
+        return monitor.metrics()
 
     # -- filters -------------------------------------------------------------------------
     def set_filter(self, values: dict) -> None:
         """Apply filter settings (``kneegui.dsp.FilterSettings`` fields) to the live chain."""
         from kneegui.dsp import FilterSettings
 
-        settings = FilterSettings(**values)
+        settings = FilterSettings(**{k: v for k, v in values.items()
+                                     if k in FilterSettings.__dataclass_fields__})
         if self.hub is not None:
             self.hub.set_filter_settings(settings)
         self.filter_settings = settings
@@ -166,13 +213,23 @@ class LiveSession:
         from kneegui.model.io import weights_digest
 
         loaded = load_model(path)
-        self.loaded = loaded
+        previous, self.loaded = self.loaded, loaded
+        rebuild = self.hub is not None and self.hub.feature_settings != self._feature_settings()
+        if rebuild and self.writer is not None:
+            self.loaded = previous
+            raise RuntimeError(
+                "this model uses other EMG feature settings than the running one; stop the "
+                "recording before switching to it"
+            )
         self.weights_sha256 = weights_digest(loaded.net)
         self.model_id = f"{loaded.card.name}@{self.weights_sha256[:12]}"
         self.state.model_path = Path(path)
         self.state.model_name = loaded.card.name
         self.state.input_set = loaded.card.input_set
-        self._restart_worker()
+        if rebuild:
+            self.connect(self._assignments)  # the model wants other EMG features
+        else:
+            self._restart_worker()
 
     def _restart_worker(self) -> None:
         from kneegui.model import InferenceEngine

@@ -99,7 +99,7 @@ class MainWindow(QtWidgets.QMainWindow):
             )
             self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
             self.docks[key] = dock
-        self.resizeDocks([self.docks["streams"]], [470], QtCore.Qt.Horizontal)
+        self.resizeDocks([self.docks["streams"]], [520], QtCore.Qt.Horizontal)
 
         self._build_toolbar()
         self._build_menus()
@@ -361,10 +361,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.banners.dismiss("connect")
         self.streams_panel.set_connected(True)
-        emg = self.session.stream("EMG")
-        if emg is not None:
-            labels = [emg.info.label(i) for i in range(emg.info.channel_count)]
-            unit = next((u for u in emg.info.channel_units if u), "")
+        labels, unit = self.session.emg_labels()
+        if labels:
             self.emg_plot.set_channels(labels, unit)
         self._outages.clear()
         self.update_model_state()
@@ -539,10 +537,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if data.size == 0:
             return
         if data.shape[1] != self.emg_plot.channel_count:
-            emg = self.session.stream("EMG")
-            self.emg_plot.set_channels([f"ch{i + 1}" for i in range(data.shape[1])]
-                                       if emg is None else
-                                       [emg.info.label(i) for i in range(data.shape[1])])
+            labels, unit = self.session.emg_labels()
+            if len(labels) != data.shape[1]:
+                labels = [f"ch{i + 1}" for i in range(data.shape[1])]
+            self.emg_plot.set_channels(labels, unit)
         self.emg_plot.update_data(data, ts, now, first)
 
     def _draw_knee(self, now: float) -> None:

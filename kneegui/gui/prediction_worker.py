@@ -52,6 +52,7 @@ class PredictionWorker:
         self.writer = None  # kneegui.recording.SessionWriter while recording
         self.outlet = None  # PredictionOutlet while publishing
         self.errors = 0
+        self.skipped = 0
         self.last_error: str | None = None
         self.ticks = 0
         self._last_t = -np.inf
@@ -106,6 +107,12 @@ class PredictionWorker:
         t_last = float(frame.t[-1])
         if t_last <= self._last_t:
             return False  # no new model step since the last prediction
+        if not np.isfinite(frame.emg_env).all() or (
+            frame.angle is not None and not np.isfinite(frame.angle).all()
+        ):
+            self._last_t = t_last
+            self.skipped += 1  # a stream is out: no prediction rather than a wrong one
+            return False
         t0 = time.perf_counter()
         trajectory = np.asarray(self.engine.predict(frame), dtype=np.float32).reshape(-1)
         self.inference_latency.add(time.perf_counter() - t0)

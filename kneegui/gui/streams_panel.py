@@ -74,8 +74,10 @@ class StreamsPanel(QtWidgets.QWidget):
     disconnect_requested = QtCore.Signal()
     discovery_failed = QtCore.Signal(str)
 
-    INFO_COLUMNS = ("Name", "Type", "Ch", "Rate", "Source ID", "Host", "Role")
-    STATUS_COLUMNS = ("Stream", "Role", "Rate", "Gaps", "Outages", "Offset", "Jitter", "State")
+    INFO_COLUMNS = ("Role", "Name", "Type", "Ch", "Rate", "Source ID", "Host")
+    ROLE_COLUMN = 0
+    STATUS_COLUMNS = ("Stream", "Role", "Rate", "Gaps / outages", "Clock offset ± jitter",
+                      "State")
 
     def __init__(self, discover_fn: Callable[[float], list], parent=None) -> None:
         super().__init__(parent)
@@ -117,7 +119,10 @@ class StreamsPanel(QtWidgets.QWidget):
         self.status_table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         hdr = self.status_table.horizontalHeader()
         hdr.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
+        hdr.setSectionResizeMode(0, QtWidgets.QHeaderView.Interactive)
+        hdr.resizeSection(0, 120)
         hdr.setStretchLastSection(True)
+        self.status_table.setTextElideMode(QtCore.Qt.ElideMiddle)
 
         self.hint = QtWidgets.QLabel("Press Refresh to look for streams.")
         self.hint.setStyleSheet("color:#555;")
@@ -129,7 +134,9 @@ class StreamsPanel(QtWidgets.QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(buttons)
         lay.addWidget(self.hint)
-        lay.addWidget(self.table, 2)
+        self.table.setMinimumHeight(90)
+        self.status_table.setMinimumHeight(110)
+        lay.addWidget(self.table, 1)
         lay.addWidget(QtWidgets.QLabel("EMG channels for the model:"))
         lay.addWidget(self.channel_list)
         lay.addWidget(QtWidgets.QLabel("Connected streams:"))
@@ -172,15 +179,17 @@ class StreamsPanel(QtWidgets.QWidget):
                 f"{info.nominal_srate:g} Hz" if info.nominal_srate else "irregular",
                 info.source_id, info.hostname,
             )
-            for col, text in enumerate(cells):
-                self.table.setItem(row, col, QtWidgets.QTableWidgetItem(str(text)))
+            for col, text in enumerate(cells, start=1):
+                item = QtWidgets.QTableWidgetItem(str(text))
+                item.setToolTip(info.describe())
+                self.table.setItem(row, col, item)
             combo = QtWidgets.QComboBox()
             for label, role in ROLE_CHOICES:
                 combo.addItem(label, role)
             guessed = guess_role(info)
             combo.setCurrentIndex([r for _, r in ROLE_CHOICES].index(guessed))
             combo.currentIndexChanged.connect(self._fill_channel_list)
-            self.table.setCellWidget(row, len(cells), combo)
+            self.table.setCellWidget(row, self.ROLE_COLUMN, combo)
         self.hint.setText(
             f"{len(self._infos)} stream(s) found. Check the roles, then Connect."
             if self._infos else "No streams found. Is the sender running? Refresh to retry."
@@ -191,12 +200,12 @@ class StreamsPanel(QtWidgets.QWidget):
         return list(self._infos)
 
     def role_of_row(self, row: int) -> str | None:
-        return self.table.cellWidget(row, len(self.INFO_COLUMNS) - 1).currentData()
+        return self.table.cellWidget(row, self.ROLE_COLUMN).currentData()
 
     def set_role(self, source_id: str, role: str | None) -> None:
         for row, info in enumerate(self._infos):
             if info.source_id == source_id:
-                combo = self.table.cellWidget(row, len(self.INFO_COLUMNS) - 1)
+                combo = self.table.cellWidget(row, self.ROLE_COLUMN)
                 combo.setCurrentIndex([r for _, r in ROLE_CHOICES].index(role))
 
     def _emg_info(self):
@@ -256,15 +265,17 @@ class StreamsPanel(QtWidgets.QWidget):
             rate = getattr(st, "effective_rate", None)
             rate_text = "—" if rate is None else f"{rate:.1f}"
             if nominal:
-                rate_text += f" / {nominal:g} Hz"
+                rate_text += f"/{nominal:g} Hz"
             offset = getattr(st, "clock_offset", None)
             jitter = getattr(st, "clock_jitter", None)
             connected = bool(getattr(st, "connected", False))
+            clock = "—" if offset is None else f"{1000 * offset:.2f}"
+            if jitter is not None and offset is not None:
+                clock += f" ± {1000 * jitter:.2f}"
             cells = (
-                name, role, rate_text, str(getattr(st, "gaps", "—")),
-                str(getattr(st, "outages", "—")),
-                "—" if offset is None else f"{1000 * offset:.2f} ms",
-                "—" if jitter is None else f"{1000 * jitter:.2f} ms",
+                name, role, rate_text,
+                f"{getattr(st, 'gaps', '—')} / {getattr(st, 'outages', '—')}",
+                clock + (" ms" if offset is not None else ""),
             )
             for c, text in enumerate(cells):
                 self._set_status_cell(r, c, text)
