@@ -11,12 +11,17 @@ from kneegui.acquisition.discovery import (
     resolve_source_id,
 )
 from kneegui.acquisition.events import AcquisitionEvent, ReaderStatus
+from kneegui.acquisition.hub import AlignedFrame, Assignment, Hub, HubStatus
 from kneegui.acquisition.reader import StreamReader
 from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
 from kneegui.acquisition.roles import Role, RoleError, check_role
 
 __all__ = [
     "AcquisitionEvent",
+    "AlignedFrame",
+    "Assignment",
+    "Hub",
+    "HubStatus",
     "CursorRead",
     "ReaderStatus",
     "RingBuffer",

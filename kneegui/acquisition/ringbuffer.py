@@ -120,6 +120,13 @@ class RingBuffer:
             n = max(0, min(int(n), self._total, self.capacity))
             return self._copy(self._total - n, self._total)
 
+    def tail(self, n: int) -> CursorRead:
+        """Like :meth:`latest`, with ``next_index`` = ``total_written`` read atomically."""
+        with self._lock:
+            n = max(0, min(int(n), self._total, self.capacity))
+            data, ts = self._copy(self._total - n, self._total)
+            return CursorRead(data, ts, self._total, 0)
+
     def latest_seconds(self, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         """Samples whose timestamp is within ``seconds`` of the newest sample (inclusive)."""
         with self._lock:

@@ -1,0 +1,423 @@
+"""The hub: roles -> one model-rate time base, plus live filtered EMG for display and recording.
+
+Every tick (at the model rate, own thread) the hub reads the NEW samples of each assigned
+reader through its lossless cursor, then
+
+* EMG: runs the display/recording :class:`~kneegui.dsp.FilterChain` (full rate, into
+  :meth:`Hub.emg_buffer` ``"filtered"`` / ``"envelope"``) and the model's
+  :class:`~kneegui.dsp.EmgFeatureExtractor` (envelope at the model rate, each feature stamped
+  with the EMG stream's own clock through ``process_with_times``);
+* every role: keeps a short history of (timestamp, value) and linearly interpolates it onto the
+  common grid ``t_k = k / model_rate`` (local LSL clock). Alignment uses the timestamps only,
+  never arrival order.
+
+A grid point is emitted once every role has a sample at or after it. If a role stays behind
+for more than ``max_wait`` seconds of local time (its sender is out), the grid moves on and that
+role's values are NaN for those points; NaN also marks points inside a hole longer than
+``max_hole`` seconds in a role's data. Aligned rows go into a ring buffer read with
+:meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (lossless cursor).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kneegui.acquisition.events import ReaderStatus
+from kneegui.acquisition.reader import StreamReader
+from kneegui.acquisition.ringbuffer import RingBuffer
+from kneegui.acquisition.roles import (
+    MODEL_EMG_CHANNELS,
+    Role,
+    RoleError,
+    check_model_emg_picks,
+    check_role,
+)
+from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
+
+#: Roles placed on the aligned grid, in column order.
+ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A reader doing a role; ``channels`` are the stream channel indices the role uses."""
+
+    role: Role
+    reader: StreamReader
+    channels: list[int]
+
+
+@dataclass(frozen=True)
+class AlignedFrame:
+    """Model inputs on the common grid (rows oldest first).
+
+    ``emg_env`` has the 4 model EMG channels (``[m, 0]`` when no EMG is assigned); roles that
+    are not assigned are None. NaN marks a role with no data around that grid point.
+    ``next_index``/``lost`` are set by :meth:`Hub.aligned_from` (cursor reads).
+    """
+
+    t: np.ndarray  # [m] float64, local LSL clock
+    emg_env: np.ndarray  # [m, 4] float32
+    angle: np.ndarray | None  # [m] float32, degrees
+    kinematics: np.ndarray | None  # [m, k] float32
+    force: np.ndarray | None  # [m, f] float32
+    next_index: int = 0
+    lost: int = 0
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    running: bool
+    model_rate: float
+    aligned: int  # grid points emitted since start
+    incomplete: int  # grid points emitted with NaN for at least one role
+    lost_samples: int  # reader samples overwritten before the hub read them
+    waiting_for: list[str]  # roles the grid is waiting for right now
+    last_error: str | None
+
+
+@dataclass
+class _Track:
+    """Per-role state of the hub thread."""
+
+    role: Role
+    reader: StreamReader
+    picks: list[int]
+    cursor: int = 0
+    t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    v: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    extractor: EmgFeatureExtractor | None = None
+    chain: FilterChain | None = None
+
+    def append(self, t: np.ndarray, v: np.ndarray) -> None:
+        if t.shape[0] == 0:
+            return
+        self.t = np.concatenate((self.t, t)) if self.t.size else t
+        self.v = np.concatenate((self.v, v)) if self.v.size else v
+
+    @property
+    def last_t(self) -> float:
+        return float(self.t[-1]) if self.t.size else -math.inf
+
+    def values_at(self, grid: np.ndarray, max_hole: float) -> np.ndarray:
+        """Linear interpolation at ``grid``; NaN outside the data or across a long hole."""
+        out = np.full((grid.shape[0], len(self.picks)), np.nan)
+        if self.t.size == 0:
+            return out
+        hi = np.searchsorted(self.t, grid, side="left")
+        exact = (hi < self.t.size) & (self.t[np.minimum(hi, self.t.size - 1)] == grid)
+        inside = (hi > 0) & (hi < self.t.size)
+        lo = np.maximum(hi - 1, 0)
+        hic = np.minimum(hi, self.t.size - 1)
+        span = self.t[hic] - self.t[lo]
+        ok = inside & (span <= max_hole) & (span > 0)
+        w = np.zeros(grid.shape[0])
+        w[ok] = (grid[ok] - self.t[lo[ok]]) / span[ok]
+        interp = self.v[lo] * (1.0 - w[:, None]) + self.v[hic] * w[:, None]
+        out[ok] = interp[ok]
+        out[exact] = self.v[hic[exact]]
+        return out
+
+    def forget_before(self, t: float) -> None:
+        """Drop samples no longer needed to interpolate at times >= ``t``."""
+        if self.t.size < 2:
+            return
+        keep_from = max(0, int(np.searchsorted(self.t, t, side="right")) - 1)
+        if keep_from:
+            self.t = self.t[keep_from:]
+            self.v = self.v[keep_from:]
+
+
+class Hub:
+    """Assigns roles to stream readers and aligns them on the model-rate grid."""
+
+    def __init__(
+        self,
+        model_rate: float = 100.0,
+        *,
+        feature_settings: FilterSettings | None = None,
+        filter_settings: FilterSettings | None = None,
+        aligned_seconds: float = 600.0,
+        display_seconds: float = 60.0,
+        max_wait: float = 0.5,
+        max_hole: float = 0.1,
+    ):
+        if model_rate <= 0:
+            raise ValueError(f"model rate must be > 0 Hz, got {model_rate}")
+        self.model_rate = float(model_rate)
+        #: settings of the model features (must match what the model was trained with)
+        self.feature_settings = feature_settings or FilterSettings()
+        self._filter_settings = filter_settings or FilterSettings()
+        self._pending_settings: FilterSettings | None = None
+        self.aligned_seconds = aligned_seconds
+        self.display_seconds = display_seconds
+        self.max_wait = max_wait
+        self.max_hole = max_hole
+        self._assignments: dict[Role, Assignment] = {}
+        self._tracks: list[_Track] = []
+        self._aligned: RingBuffer | None = None
+        self._columns: dict[Role, slice] = {}
+        self._emg_buffers: dict[str, RingBuffer] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_k: int | None = None
+        self._incomplete = 0
+        self._lost = 0
+        self._waiting: list[str] = []
+        self._last_error: str | None = None
+
+    # ------------------------------------------------------------------ roles
+    def assign(
+        self, role: Role, reader: StreamReader, channels: Sequence[int | str] | None = None
+    ) -> Assignment:
+        """Give ``reader`` a role. EMG: ``channels`` are the 4 model channels (default first 4).
+
+        Raises :class:`RoleError` when the stream does not fit the role.
+        """
+        if self._thread is not None:
+            raise RuntimeError("assign roles before Hub.start()")
+        if role is Role.EMG:
+            picks = check_model_emg_picks(reader.info, channels)
+        else:
+            picks = check_role(reader.info, role, channels)
+        assignment = Assignment(role, reader, picks)
+        self._assignments[role] = assignment
+        return assignment
+
+    def assignment(self, role: Role) -> Assignment | None:
+        return self._assignments.get(role)
+
+    @property
+    def readers(self) -> list[StreamReader]:
+        """The assigned readers (each once)."""
+        out: list[StreamReader] = []
+        for a in self._assignments.values():
+            if a.reader not in out:
+                out.append(a.reader)
+        return out
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Hub:
+        """Start any assigned reader that is not running, then the alignment thread."""
+        if self._thread is not None:
+            return self
+        aligned = [r for r in ALIGNED_ROLES if r in self._assignments]
+        if not aligned:
+            raise RoleError("assign at least an EMG or a knee-angle stream before starting")
+        self._build(aligned)
+        for reader in self.readers:
+            reader.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="kneegui-hub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, stop_readers: bool = True) -> None:
+        """Stop the hub thread (and, by default, the assigned readers)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        self._thread = None
+        if stop_readers:
+            for reader in self.readers:
+                reader.stop()
+
+    def _build(self, aligned: list[Role]) -> None:
+        col = 0
+        for role in aligned:
+            a = self._assignments[role]
+            track = _Track(role, a.reader, a.channels, cursor=a.reader.buffer.total_written)
+            if role is Role.EMG:
+                fs = a.reader.info.nominal_srate
+                track.extractor = EmgFeatureExtractor(
+                    fs, len(a.channels), self.model_rate, self.feature_settings
+                )
+                track.chain = FilterChain(fs, len(a.channels), self._filter_settings)
+                capacity = int(math.ceil(self.display_seconds * fs))
+                self._emg_buffers = {
+                    mode: RingBuffer(capacity, len(a.channels), np.float32)
+                    for mode in ("filtered", "envelope")
+                }
+            self._tracks.append(track)
+            self._columns[role] = slice(col, col + len(a.channels))
+            col += len(a.channels)
+        capacity = int(self.aligned_seconds * self.model_rate)
+        self._aligned = RingBuffer(capacity, col, np.float32)
+
+    # ------------------------------------------------------------------ settings
+    def set_filter_settings(self, settings: FilterSettings) -> None:
+        """Change the display/recording EMG filters live (applied at the next tick).
+
+        The model features keep ``feature_settings`` (the model was trained with them).
+        """
+        with self._lock:
+            self._filter_settings = settings
+            self._pending_settings = settings
+
+    @property
+    def filter_settings(self) -> FilterSettings:
+        return self._filter_settings
+
+    # ------------------------------------------------------------------ outputs
+    def emg_buffer(self, mode: str) -> RingBuffer:
+        """Full-rate ``"filtered"`` or ``"envelope"`` EMG of the 4 model channels."""
+        if mode not in ("filtered", "envelope"):
+            raise ValueError(f"EMG buffer mode must be 'filtered' or 'envelope', got {mode!r}")
+        if mode not in self._emg_buffers:
+            raise RuntimeError("no EMG stream is running in the hub (assign EMG and start())")
+        return self._emg_buffers[mode]
+
+    def aligned_count(self) -> int:
+        """Grid points emitted so far (the cursor index of the next one)."""
+        return 0 if self._aligned is None else self._aligned.total_written
+
+    def latest_aligned(self, n: int) -> AlignedFrame | None:
+        """The newest ``n`` aligned rows (fewer at start-up), or None before the first."""
+        if self._aligned is None:
+            return None
+        r = self._aligned.tail(n)
+        if r.timestamps.size == 0:
+            return None
+        return self._frame(r.data, r.timestamps, r.next_index, 0)
+
+    def aligned_from(self, index: int, max_rows: int | None = None) -> AlignedFrame | None:
+        """Lossless cursor read of aligned rows from absolute ``index`` (see RingBuffer)."""
+        if self._aligned is None:
+            return None
+        r = self._aligned.read_from(index, max_rows)
+        return self._frame(r.data, r.timestamps, r.next_index, r.lost)
+
+    def _frame(self, data: np.ndarray, t: np.ndarray, next_index: int, lost: int) -> AlignedFrame:
+        def part(role: Role) -> np.ndarray | None:
+            cols = self._columns.get(role)
+            return None if cols is None else data[:, cols]
+
+        emg = part(Role.EMG)
+        angle = part(Role.KNEE_ANGLE)
+        return AlignedFrame(
+            t=t,
+            emg_env=np.zeros((t.shape[0], 0), np.float32) if emg is None else emg,
+            angle=None if angle is None else angle[:, 0],
+            kinematics=part(Role.KINEMATICS),
+            force=part(Role.FORCE),
+            next_index=next_index,
+            lost=lost,
+        )
+
+    def statuses(self) -> list[ReaderStatus]:
+        return [r.status() for r in self.readers]
+
+    def status(self) -> HubStatus:
+        with self._lock:
+            return HubStatus(
+                running=self._thread is not None and self._thread.is_alive(),
+                model_rate=self.model_rate,
+                aligned=self.aligned_count(),
+                incomplete=self._incomplete,
+                lost_samples=self._lost,
+                waiting_for=list(self._waiting),
+                last_error=self._last_error,
+            )
+
+    # ------------------------------------------------------------------ thread
+    def _run(self) -> None:
+        period = 1.0 / self.model_rate
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # noqa: BLE001 - the hub keeps running; status shows it
+                with self._lock:
+                    self._last_error = f"{type(exc).__name__}: {exc}"
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_tick = time.monotonic()  # fell behind: do not burst
+
+    def step(self, now: float | None = None) -> int:
+        """One tick: read new samples, emit the grid points that are ready; returns how many."""
+        import pylsl
+
+        for track in self._tracks:
+            self._read_new(track)
+        now = pylsl.local_clock() if now is None else now
+        return self._emit(now)
+
+    def _read_new(self, track: _Track) -> None:
+        r = track.reader.read_from(track.cursor)
+        track.cursor = r.next_index
+        if r.lost:
+            with self._lock:
+                self._lost += r.lost
+        if r.timestamps.size == 0:
+            return
+        values = r.data[:, track.picks].astype(np.float64)
+        if track.role is Role.EMG:
+            with self._lock:
+                pending, self._pending_settings = self._pending_settings, None
+            if pending is not None:
+                fs = track.reader.info.nominal_srate
+                track.chain = FilterChain(fs, len(track.picks), pending)
+            out = track.chain.process(values)
+            self._emg_buffers["filtered"].write(out.filtered.astype(np.float32), r.timestamps)
+            self._emg_buffers["envelope"].write(out.envelope.astype(np.float32), r.timestamps)
+            features, t_features = track.extractor.process_with_times(values, r.timestamps)
+            track.append(t_features, features)
+        else:
+            track.append(r.timestamps, values)
+
+    def _emit(self, now: float) -> int:
+        rate = self.model_rate
+        if self._next_k is None:
+            if any(tr.t.size == 0 for tr in self._tracks):
+                self._note_waiting()
+                return 0
+            start = max(float(tr.t[0]) for tr in self._tracks)
+            self._next_k = math.ceil(start * rate)
+        ready_until = min(tr.last_t for tr in self._tracks)
+        forced_until = now - self.max_wait
+        last_k = math.floor(max(ready_until, forced_until) * rate)
+        if last_k < self._next_k:
+            self._note_waiting()
+            return 0
+        ks = np.arange(self._next_k, last_k + 1)
+        grid = ks / rate
+        row = np.empty((grid.shape[0], self._aligned.n_channels), np.float32)
+        incomplete = np.zeros(grid.shape[0], bool)
+        for track in self._tracks:
+            values = track.values_at(grid, self._hole_limit(track))
+            row[:, self._columns[track.role]] = values
+            incomplete |= np.isnan(values).any(axis=1)
+            track.forget_before(float(grid[-1]))
+        self._aligned.write(row, grid)
+        self._next_k = int(last_k) + 1
+        with self._lock:
+            self._incomplete += int(incomplete.sum())
+        self._note_waiting()
+        return int(grid.shape[0])
+
+    def _hole_limit(self, track: _Track) -> float:
+        """Longest interpolation span for a role (at least 2 of its own sample periods)."""
+        rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
+        return max(self.max_hole, 2.0 / rate) if rate > 0 else self.max_wait
+
+    def _note_waiting(self) -> None:
+        target = (self._next_k or 0) / self.model_rate
+        waiting = [tr.role.name for tr in self._tracks if tr.last_t < target or tr.t.size == 0]
+        with self._lock:
+            self._waiting = waiting
+
+
+__all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "Assignment", "Hub", "HubStatus"]

@@ -1,0 +1,129 @@
+"""Hub: streams with different rates, clock offsets and arrival delays align by timestamp."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from kneegui.acquisition import Hub, Role, RoleError, StreamReader, resolve_source_id
+from kneegui.dsp import FilterSettings
+
+
+def _signal(t: np.ndarray) -> np.ndarray:
+    return 20.0 * np.sin(2 * np.pi * 0.7 * t) + 5.0 * np.sin(2 * np.pi * 1.3 * t + 0.5)
+
+
+def _pusher(outlet, rate, channels, t0, t_end, stamp_shift=0.0, delay=0.0, chunk_s=0.02):
+    """Push _signal(true time) stamped at true time + stamp_shift, each chunk ``delay`` late."""
+
+    def run():
+        k = 0
+        while True:
+            n = max(1, int(round(chunk_s * rate)))
+            t_true = t0 + (k + np.arange(n)) / rate
+            if t_true[0] > t_end:
+                return
+            while pylsl.local_clock() < t_true[-1] + delay:
+                time.sleep(0.001)
+            values = np.stack([_signal(t_true) * (c + 1) for c in range(channels)], axis=1)
+            outlet.push_chunk(values.astype(np.float32), (t_true + stamp_shift).tolist())
+            k += n
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+def test_two_rates_offset_and_late_arrival_align_by_timestamp(make_outlet, uid):
+    # knee angle at 500 Hz, on time; kinematics (2 ch) at 120 Hz whose sender stamps its
+    # samples 0.25 s ahead of true time and whose chunks arrive 0.2 s late; EMG at 1000 Hz
+    angle_out = make_outlet(f"ang-{uid}", "Angle", 1, 500.0, "float32", f"ang-{uid}")
+    kin_out = make_outlet(f"kin-{uid}", "Kin", 2, 120.0, "float32", f"kin-{uid}")
+    emg_out = make_outlet(f"emg-{uid}", "EMG", 4, 1000.0, "float32", f"emg-{uid}")
+    shift = 0.25
+    readers = {
+        role: StreamReader(resolve_source_id(sid, 2.0)[0], 10.0, role)
+        for role, sid in (
+            (Role.KNEE_ANGLE, f"ang-{uid}"),
+            (Role.KINEMATICS, f"kin-{uid}"),
+            (Role.EMG, f"emg-{uid}"),
+        )
+    }
+    hub = Hub(model_rate=100.0, filter_settings=FilterSettings(mains=None))
+    for role, reader in readers.items():
+        hub.assign(role, reader)
+    hub.start()
+    try:
+        for reader in readers.values():
+            assert reader.wait_until_open(3.0)
+        t0 = pylsl.local_clock() + 0.05
+        t_end = t0 + 1.6
+        threads = [
+            _pusher(angle_out, 500.0, 1, t0, t_end),
+            _pusher(kin_out, 120.0, 2, t0, t_end, stamp_shift=shift, delay=0.2),
+        ]
+        rng = np.random.default_rng(1)
+        emg = rng.normal(scale=0.1, size=(1700, 4)).astype(np.float32)
+        stamps = t0 + np.arange(1700) / 1000.0
+        for a in range(0, 1700, 10):
+            while pylsl.local_clock() < stamps[a + 9]:
+                time.sleep(0.001)
+            emg_out.push_chunk(emg[a : a + 10], stamps[a : a + 10].tolist())
+        for th in threads:
+            th.join(5.0)
+        time.sleep(0.4)
+        frame = hub.latest_aligned(1000)
+        status = hub.status()
+        # loopback time_correction measures a few tens of microseconds; stamps include it
+        offset = {role: r.status().clock_offset for role, r in readers.items()}
+    finally:
+        hub.stop()
+    assert frame is not None and len(frame) > 100
+    # the grid is exact multiples of 10 ms on the local clock
+    np.testing.assert_allclose(np.diff(frame.t), 0.01, atol=1e-9)
+    np.testing.assert_allclose(frame.t * 100, np.round(frame.t * 100), atol=1e-6)
+    # the grid starts when every role has data: the kinematics stamps start `shift` late
+    assert frame.t[0] >= t0 + shift - 1e-9
+    ok = ~np.isnan(frame.angle) & ~np.isnan(frame.kinematics).any(axis=1)
+    assert ok.sum() > 100
+    t = frame.t[ok]
+    assert all(abs(v) < 1e-3 for v in offset.values())
+    t_angle = t - offset[Role.KNEE_ANGLE]
+    np.testing.assert_allclose(frame.angle[ok], _signal(t_angle), atol=1e-3)
+    # kinematics values follow their own stamps: value at grid t is the signal at t - shift
+    t_kin = t - shift - offset[Role.KINEMATICS]
+    # linear interpolation of 120 Hz samples errs by up to (1/120)^2 / 8 * max|f''| = 6e-3;
+    # a timing error of 1 ms would already cost up to 0.13
+    np.testing.assert_allclose(frame.kinematics[ok, 0], _signal(t_kin), atol=8e-3)
+    np.testing.assert_allclose(frame.kinematics[ok, 1], 2 * _signal(t_kin), atol=16e-3)
+    assert frame.emg_env.shape == (len(frame), 4)
+    assert np.isfinite(frame.emg_env[ok]).all() and (frame.emg_env[ok][-50:] > 0).all()
+    assert status.lost_samples == 0 and status.last_error is None
+    # the cursor API returns the same rows
+    again = hub.aligned_from(frame.next_index - len(frame), max_rows=len(frame))
+    np.testing.assert_array_equal(again.t, frame.t)
+    np.testing.assert_array_equal(again.angle, frame.angle)
+    assert again.next_index == frame.next_index and again.lost == 0
+    # display buffers: full-rate filtered EMG of the 4 model channels
+    filtered, ts = hub.emg_buffer("filtered").latest(2000)
+    assert filtered.shape == (1700, 4)
+    np.testing.assert_allclose(ts, stamps, atol=2e-6)
+
+
+def test_hub_refuses_unfit_assignments(make_outlet, uid):
+    make_outlet(f"e2-{uid}", "EMG", 2, 1000.0, "float32", f"e2-{uid}")
+    make_outlet(f"k3-{uid}", "Kin", 3, 100.0, "float32", f"k3-{uid}")
+    e2 = StreamReader(resolve_source_id(f"e2-{uid}", 2.0)[0], role=Role.EMG)
+    k3 = StreamReader(resolve_source_id(f"k3-{uid}", 2.0)[0], role=Role.KINEMATICS)
+    hub = Hub()
+    with pytest.raises(RoleError, match="the model needs 4"):
+        hub.assign(Role.EMG, e2)
+    with pytest.raises(RoleError, match="choose the one that holds the knee angle"):
+        hub.assign(Role.KNEE_ANGLE, k3)
+    with pytest.raises(RoleError, match="assign at least an EMG or a knee-angle stream"):
+        hub.start()
+    assert hub.assign(Role.KNEE_ANGLE, k3, channels=[2]).channels == [2]
