@@ -151,6 +151,29 @@ def check_streams(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> N
         del outlet
 
 
+def uci_dir() -> Path:
+    """The shared UCI data, as tests/conftest.py finds it."""
+    default = ROOT.parent / "shared/data/uci_lower_limb_emg"
+    path = Path(os.environ.get("KNEEGUI_UCI_DIR", default))
+    check((path / "N_TXT").is_dir(), f"UCI data not found at {path}; set KNEEGUI_UCI_DIR")
+    return path
+
+
+def check_training(exe: Path, env: dict[str, str], cwd: Path) -> None:
+    """torch autograd in the bundle: a 1-epoch training on real UCI gait files, then the
+    saved model loads (`kneegui models info`)."""
+    stem = cwd / "tiny_model"
+    run_app(exe, ["train", "--data", str(uci_dir()), "--out", str(stem), "--groups", "N",
+                  "--epochs", "1", "--windows-per-epoch", "64", "--threads", "1"],
+            env, cwd, timeout=300, must_map=("libtorch_cpu",))
+    weights = stem.with_suffix(".safetensors")
+    check(weights.is_file() and stem.with_suffix(".json").is_file(),
+          f"train wrote no {weights} + .json card")
+    info = run_app(exe, ["models", "info", str(weights)], env, cwd, timeout=120).stdout
+    check("emg+angle" in info, f"`kneegui models info` did not describe the model:\n{info}")
+    print("  train + models info: 1-epoch model trained, saved and loaded in the bundle")
+
+
 def check_demo(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> None:
     """Headless demo: loads the shipped model, streams, predicts, writes PNG + session.
 
@@ -228,6 +251,10 @@ def smoke(exe: Path, work: Path, commands: list[str] | None = None) -> list[str]
     check(lsl_cfg.is_file(), f"{lsl_cfg} missing from the bundle")
     lsl_env = clean_env(home, LSLAPICFG=str(lsl_cfg))
     not_tested = []
+    if {"train", "models"} <= set(commands):
+        check_training(exe, env, work)
+    else:
+        not_tested.append("train + models")
     if "streams" in commands:
         check_streams(exe, lsl_env, work, lsl_cfg)
     else:
