@@ -1,7 +1,7 @@
 """Few-cycle subject calibration: the protocol state machine, walking capture, fine-tune +
 validation, and the subject model store. Qt-free; used by the wizard and `kneegui calibrate`."""
 
-from kneegui.calibration.capture import CalibrationData, CycleRef, Segment, WalkingCapture
+from kneegui.calibration.capture import CalibrationCapture, CycleRef, Segment, WalkingCapture
 from kneegui.calibration.events import EventKind, ProtocolEvent, Stage
 from kneegui.calibration.protocol import (
     CalibrationConfig,
@@ -15,7 +15,7 @@ from kneegui.calibration.tuning import CalibrationOutcome, HoldoutMetrics, Tunin
 
 __all__ = [
     "CalibrationConfig",
-    "CalibrationData",
+    "CalibrationCapture",
     "CalibrationOutcome",
     "CalibrationProtocol",
     "ChannelCheck",

@@ -36,7 +36,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class CalibrationData:
+class CalibrationCapture:
     """What the walking capture produced: the input of fine-tuning and of validation.
 
     ``train_cycles`` adapt the model; ``holdout_cycle`` is never trained on (it starts at least
@@ -207,7 +207,7 @@ class WalkingCapture:
         n = int(seconds * self.model_rate)
         return Segment(seg.t[-n:], seg.emg_env[-n:], seg.angle[-n:])
 
-    def result(self, baseline: dict[str, list[float]] | None = None) -> CalibrationData:
+    def result(self, baseline: dict[str, list[float]] | None = None) -> CalibrationCapture:
         """Freeze the capture. Raises ``ValueError`` unless :attr:`complete`."""
         if not self.complete:
             raise ValueError(
@@ -215,7 +215,7 @@ class WalkingCapture:
                 f"{'a' if self.holdout else 'no'} held-back cycle"
             )
         assert self.holdout is not None
-        return CalibrationData(
+        return CalibrationCapture(
             model_rate=self.model_rate,
             segments=[s.freeze() for s in self._segments],
             train_cycles=list(self.train),

@@ -13,6 +13,7 @@ any thread. Nothing is saved unless :meth:`accept` is called.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from kneegui.calibration.capture import CalibrationData, CycleDetectorFactory, WalkingCapture
+from kneegui.calibration.capture import CalibrationCapture, CycleDetectorFactory, WalkingCapture
 from kneegui.calibration.events import EventKind, ProtocolEvent, Stage
 from kneegui.calibration.tuning import CalibrationOutcome, FinetuneFn, TuningCancelled
 
@@ -107,7 +108,7 @@ class CalibrationProtocol:
         self.baseline: dict[str, list[float]] = {}
         self._baseline: _Baseline | None = None
         self.capture: WalkingCapture | None = None
-        self.calibration: CalibrationData | None = None
+        self.calibration: CalibrationCapture | None = None
         self.outcome: CalibrationOutcome | None = None
         self.error: str | None = None
         self.saved_path: str | None = None
@@ -331,6 +332,15 @@ class CalibrationProtocol:
             )
             self._enter(Stage.FAILED, "Calibration ended: no gait detected.")
 
+    def retry_capture(self) -> None:
+        """After 'no gait', start a fresh walking capture (same subject, same checks)."""
+        with self._lock:
+            if not (self.stage == Stage.FAILED and self.error == "no_gait"):
+                raise ProtocolError("a capture can only be retried after 'no gait detected'")
+            self.error = None
+            self.stage = Stage.BASELINE
+            self.start_capture()
+
     def _finish_capture(self) -> None:
         assert self.capture is not None
         self.calibration = self.capture.result(self.baseline)
@@ -358,9 +368,9 @@ class CalibrationProtocol:
             self._worker.start()
 
     def _run_finetune(self) -> None:
-        fn = self._finetune_fn or _default_finetune_fn()
         calib = self.calibration
-        assert calib is not None
+        assert calib is not None and self.subject is not None
+        fn = self._finetune_fn or _default_finetune_fn(self.subject.subject_id)
 
         def progress(epoch: int, train_loss: float, val_loss: float) -> None:
             if not self._cancel.is_set():
@@ -461,7 +471,7 @@ def _default_detector_factory() -> CycleDetectorFactory:
     return dsp_cycle_detector
 
 
-def _default_finetune_fn() -> FinetuneFn:
+def _default_finetune_fn(subject: str) -> FinetuneFn:
     from kneegui.calibration.tuning import finetune_and_validate
 
-    return finetune_and_validate
+    return functools.partial(finetune_and_validate, subject=subject)

@@ -7,18 +7,19 @@ the tested targets. The held-back cycle is never seen by fine-tuning.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from kneegui.calibration.capture import CalibrationData
+from kneegui.calibration.capture import CalibrationCapture
 
 ProgressFn = Callable[[int, float, float], None]
 #: ``fn(base_model, calibration, progress, cancel) -> CalibrationOutcome``; raises
 #: :class:`TuningCancelled` (or returns None) when ``cancel`` is set.
-FinetuneFn = Callable[[Any, CalibrationData, ProgressFn, threading.Event], "CalibrationOutcome"]
+FinetuneFn = Callable[[Any, CalibrationCapture, ProgressFn, threading.Event], "CalibrationOutcome"]
 
 
 class TuningCancelled(Exception):  # noqa: N818 - reads better at the raise site
@@ -114,7 +115,7 @@ class CalibrationOutcome:
         }
 
 
-def holdout_windows(loaded: Any, calib: CalibrationData) -> tuple[int, np.ndarray]:
+def holdout_windows(loaded: Any, calib: CalibrationCapture) -> tuple[int, np.ndarray]:
     """(segment, window ends) whose targets start inside the held-back cycle."""
     card = loaded.card
     ref = calib.holdout_cycle
@@ -125,7 +126,7 @@ def holdout_windows(loaded: Any, calib: CalibrationData) -> tuple[int, np.ndarra
     return ref.segment, ends
 
 
-def holdout_predictions(loaded: Any, calib: CalibrationData) -> tuple[np.ndarray, np.ndarray]:
+def holdout_predictions(loaded: Any, calib: CalibrationCapture) -> tuple[np.ndarray, np.ndarray]:
     """(predicted [n, H] degrees, measured [n, H] degrees) on the held-back cycle."""
     from kneegui.model.predict import model_inputs, predict_windows
 
@@ -144,15 +145,15 @@ def holdout_predictions(loaded: Any, calib: CalibrationData) -> tuple[np.ndarray
 
 
 def metrics_from(pred: np.ndarray, measured: np.ndarray) -> HoldoutMetrics:
-    """Per-horizon MAE (degrees) and NMAE over a set of windows."""
-    err = np.abs(np.asarray(pred, np.float64) - measured)
-    mae = err.mean(axis=0)
-    span = max(float(measured.max() - measured.min()), 1e-6)
-    return HoldoutMetrics(nmae=[float(v) for v in mae / span], mae=[float(v) for v in mae],
-                          n_windows=len(measured))
+    """Per-horizon MAE (degrees) and NMAE (the model package's definition) over some windows."""
+    from kneegui.model.metrics import horizon_metrics
+
+    m = horizon_metrics(pred, measured, float(np.ptp(measured)))
+    return HoldoutMetrics(nmae=[float(v) for v in m["nmae"]],
+                          mae=[float(v) for v in m["mae_deg"]], n_windows=len(measured))
 
 
-def validate(base: Any, tuned: Any, calib: CalibrationData) -> tuple[
+def validate(base: Any, tuned: Any, calib: CalibrationCapture) -> tuple[
     HoldoutMetrics, HoldoutMetrics, HoldoutTrace
 ]:
     """Before/after metrics of the base and tuned models on the held-back cycle."""
@@ -166,3 +167,55 @@ def validate(base: Any, tuned: Any, calib: CalibrationData) -> tuple[
     trace = HoldoutTrace(t=t, measured=measured_a[:, -1], before=pred_b[:, -1],
                          after=pred_a[:, -1], horizon=h)
     return metrics_from(pred_b, measured), metrics_from(pred_a, measured_a), trace
+
+
+def finetune_input(calib: CalibrationCapture, horizons: int, window: int, subject: str | None):
+    """The model package's ``CalibrationData``: training cycles only, never the held-back cycle.
+
+    Segments holding training cycles are joined (an outage pause is the only place a window can
+    span a join). Data after the last training cycle is kept only up to ``horizons`` samples and
+    never closer than ``window`` samples to the held-back cycle.
+    """
+    from kneegui.model.finetune import CalibrationData
+
+    last = calib.train_cycles[-1]
+    used = sorted({c.segment for c in calib.train_cycles})
+    stop = last.end + horizons
+    if calib.holdout_cycle.segment == last.segment:
+        stop = min(stop, max(last.end, calib.holdout_cycle.start - window))
+    emg, angle, cycles, offset = [], [], [], 0
+    for k in used:
+        seg = calib.segments[k]
+        n = min(len(seg.t), stop) if k == last.segment else len(seg.t)
+        emg.append(seg.emg_env[:n])
+        angle.append(seg.angle[:n])
+        cycles += [(offset + c.start, offset + c.end) for c in calib.train_cycles if c.segment == k]
+        offset += n
+    return CalibrationData(
+        emg_env=np.concatenate(emg), angle=np.concatenate(angle), cycles=cycles, subject=subject
+    )
+
+
+def finetune_and_validate(
+    base: Any,
+    calib: CalibrationCapture,
+    progress: ProgressFn,
+    cancel: threading.Event,
+    subject: str | None = None,
+    settings: Any = None,
+) -> CalibrationOutcome:
+    """Fine-tune ``base`` on the training cycles, then compare both on the held-back cycle."""
+    from kneegui.model.finetune import finetune
+
+    t0 = time.perf_counter()
+    card = base.card
+    data = finetune_input(calib, card.horizons, card.window, subject)
+    result = finetune(base, data, progress=progress, cancel=cancel, settings=settings)
+    if result.cancelled or cancel.is_set():
+        raise TuningCancelled("fine-tuning cancelled")
+    before, after, trace = validate(base, result.model, calib)
+    return CalibrationOutcome(
+        tuned_model=result.model, before=before, after=after,
+        epochs=len(result.history) - 1, history=list(result.history), trace=trace,
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,229 @@
+"""The calibration protocol on real UCI data with a real model pretrained without the subject.
+
+Frames are fed like the hub delivers them (model-rate chunks); the protocol's clock follows
+the data time, so time-outs are tested without waiting in real time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from calibration_helpers import pretrained_without, subject_frames
+
+from kneegui.calibration import (
+    CalibrationConfig,
+    CalibrationProtocol,
+    ChannelCheck,
+    EventKind,
+    ProtocolError,
+    Stage,
+    SubjectInfo,
+    SubjectModelStore,
+)
+from kneegui.calibration.tuning import CalibrationOutcome, finetune_input, validate
+
+CHUNK = 5  # 50 ms of frames per feed, like a 20 Hz hub poll
+
+
+@pytest.fixture(scope="session")
+def base_and_subject(uci_dir, tmp_path_factory):
+    base, target = pretrained_without(uci_dir, tmp_path_factory.getbasetemp())
+    return base, subject_frames(target)
+
+
+class DataClock:
+    """The protocol's clock = time of the last fed frame (simulated real time)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_protocol(base, clock=None, **config):
+    events = []
+    p = CalibrationProtocol(base, config=CalibrationConfig(**config), on_event=events.append,
+                            clock=clock or time.monotonic)
+    p.start(SubjectInfo("T01", "A"))
+    p.update_quality([ChannelCheck(c, "ok") for c in ("RF", "BF", "VM", "ST")])
+    p.confirm_sensors()
+    p.start_capture()
+    return p, events
+
+
+def feed(p, subj, start=0, stop=None, clock=None):
+    stop = len(subj.t) if stop is None else stop
+    i = start
+    while i < stop and p.stage == Stage.CAPTURE:
+        j = min(i + CHUNK, stop)
+        if clock is not None:
+            clock.now = subj.t[j - 1]
+        p.feed(subj.t[i:j], subj.emg_env[i:j], subj.angle[i:j])
+        p.tick()  # like CapturePump.poll
+        i = j
+    return i
+
+
+def kinds(events):
+    return [e.kind for e in events]
+
+
+def test_stream_loss_pauses_and_resumes_then_calibrated_model_beats_base(
+    base_and_subject, tmp_path
+):
+    base, subj = base_and_subject
+    clock = DataClock()
+    clock.now = subj.t[0]
+    p, events = make_protocol(base, clock=clock, train_cycles=5)
+    # 3 s of walking, then the EMG sender drops out for 4 s of the recording
+    i = feed(p, subj, 0, 300, clock)
+    p.stream_lost("stream 'EMG' disconnected")
+    assert p.paused and EventKind.PAUSED in kinds(events)
+    clock.now += 3.0
+    p.tick()
+    active_before_resume = p.capture_seconds
+    assert active_before_resume == pytest.approx(3.0 - 0.01, abs=0.1)  # pause time not counted
+    feed(p, subj, i + 400, None, clock)
+    assert EventKind.RESUMED in kinds(events)
+    assert p.stage == Stage.FINETUNE, [e.message for e in events][-5:]
+    calib = p.calibration
+    assert len(calib.segments) == 2
+    for c in [*calib.train_cycles, calib.holdout_cycle]:  # no cycle spans the gap
+        seg = calib.segments[c.segment]
+        assert np.all(np.diff(seg.t[c.start : c.end]) < 0.02)
+    assert p.wait(120)
+    assert p.stage == Stage.VALIDATION
+    out = p.outcome
+    assert out.after.n_windows > 20
+    assert out.after.mean_nmae < out.before.mean_nmae
+    progress = [e for e in events if e.kind == EventKind.FINETUNE_PROGRESS]
+    assert len(progress) == out.epochs > 0
+
+    store = SubjectModelStore(root=tmp_path / "models", shipped_dir=tmp_path / "none")
+    path = p.accept(store)
+    assert p.stage == Stage.ACCEPTED
+    assert store.active_path() is not None and str(store.active_path()) == str(
+        store.find(path).path.resolve())
+    card = store.load(path).card
+    assert card.subject == "T01" and card.base_model == base.model_id
+    assert card.training["calibration"]["data_sha256"] == calib.data_hash()
+    held = card.metrics["calibration_holdout"]
+    assert held["improved"] and held["after"]["nmae_1"] == out.after.nmae_1
+
+
+def test_no_gait_gives_a_message_and_saves_nothing(base_and_subject, uci_dir, tmp_path):
+    """A real standing/sitting recording: no gait cycles, hint after 20 s, 'no gait' at timeout."""
+    from kneegui.datasets.uci import load_uci_dataset
+    from kneegui.dsp.gait import GaitSegmenter
+
+    base, _ = base_and_subject
+    still = next(r for r in load_uci_dataset(uci_dir, exercises=("sen", "pie"))
+                 if r.duration_s > 22 and not GaitSegmenter(r.fs).segment(r.angle))
+    subj = subject_frames(still)
+    clock = DataClock()
+    clock.now = subj.t[0]
+    p, events = make_protocol(base, clock=clock, capture_timeout_s=21.0)
+    feed(p, subj, clock=clock)
+    assert EventKind.NO_GAIT_HINT in kinds(events)
+    assert p.stage == Stage.FAILED and p.error == "no_gait"
+    msg = next(e for e in events if e.kind == EventKind.NO_GAIT).message
+    assert "nothing was saved" in msg and "0 of 6 cycles" in msg
+    store = SubjectModelStore(root=tmp_path / "models", shipped_dir=tmp_path / "none")
+    with pytest.raises(ProtocolError):
+        p.accept(store)
+    assert not (tmp_path / "models").exists()
+    p.retry_capture()  # the operator can try again
+    assert p.stage == Stage.CAPTURE
+
+
+def test_cancel_during_finetune_stops_within_1s_and_keeps_the_model(base_and_subject, tmp_path):
+    from kneegui.model.io import weights_digest
+
+    base, subj = base_and_subject
+    digest = weights_digest(base.net)
+    started = threading.Event()
+    p, events = make_protocol(base, train_cycles=5)
+    p._on_event = lambda e: (events.append(e),  # noqa: SLF001
+                             e.kind == EventKind.FINETUNE_PROGRESS and started.set())
+    feed(p, subj)
+    assert p.stage == Stage.FINETUNE
+    assert started.wait(60), "no fine-tune progress"
+    t0 = time.perf_counter()
+    p.cancel()
+    assert p.wait(1.0), "fine-tune thread still running 1 s after cancel"
+    assert time.perf_counter() - t0 < 1.0
+    assert p.stage == Stage.CANCELLED and p.outcome is None
+    assert weights_digest(base.net) == digest
+    with pytest.raises(ProtocolError):
+        p.accept(SubjectModelStore(root=tmp_path / "m", shipped_dir=tmp_path / "none"))
+    assert not (tmp_path / "m").exists()
+
+
+def test_worse_model_is_reported_and_not_activated_by_default(
+    base_and_subject, uci_dir, tmp_path
+):
+    """Re-calibrating an already adapted subject with another subject's walk (mixed-up
+    recordings) gives a worse model: shown as such, saved only on request, never activated."""
+    from kneegui.datasets.uci import load_uci_dataset
+    from kneegui.model.finetune import FinetuneSettings, finetune
+
+    base, subj = base_and_subject
+    quick = FinetuneSettings(recipes=("head",), max_epochs=8, patience=3)
+    own, _ = make_protocol(base, train_cycles=5, auto_finetune=False)
+    feed(own, subj)
+    adapted = finetune(base, finetune_input(own.calibration, base.card.horizons,
+                                            base.card.window, "T01"), settings=quick).model
+    other = max((r for r in load_uci_dataset(uci_dir, exercises=("mar",))
+                 if r.subject != subj.recording.subject), key=lambda r: r.duration_s)
+    wrong_capture, _ = make_protocol(base, train_cycles=5, auto_finetune=False)
+    feed(wrong_capture, subject_frames(other))
+    assert wrong_capture.calibration is not None
+
+    def finetune_on_wrong_subject(base_model, calib, progress, cancel) -> CalibrationOutcome:
+        data = finetune_input(wrong_capture.calibration, base_model.card.horizons,
+                              base_model.card.window, "T01")
+        result = finetune(base_model, data, progress=progress, cancel=cancel, settings=quick)
+        before, after, trace = validate(base_model, result.model, calib)
+        return CalibrationOutcome(result.model, before, after, len(result.history) - 1,
+                                  result.history, trace)
+
+    store = SubjectModelStore(root=tmp_path / "models", shipped_dir=tmp_path / "none")
+    previous = store.save(adapted, "T01")
+    store.set_active(previous)
+    events = []
+    p = CalibrationProtocol(adapted, config=CalibrationConfig(train_cycles=5),
+                            on_event=events.append, finetune_fn=finetune_on_wrong_subject)
+    p.start(SubjectInfo("T01"))
+    p.confirm_sensors()
+    p.start_capture()
+    feed(p, subj)
+    assert p.wait(120) and p.stage == Stage.VALIDATION
+    out = p.outcome
+    assert not out.improved, out.summary()
+    assert out.after.mean_nmae > out.before.mean_nmae
+    assert "NOT better" in out.summary()
+    assert not p.recommend_activation
+    path = p.accept(store)  # kept for inspection, but not activated
+    assert store.active_path() == previous.resolve()
+    saved = store.load(path).card
+    assert saved.metrics["calibration_holdout"]["improved"] is False
+    assert any(e.kind == EventKind.SAVED and not e.data["activated"] for e in events)
+
+
+def test_sensor_check_blocks_a_bad_channel_unless_overridden(base_and_subject):
+    base, _ = base_and_subject
+    p = CalibrationProtocol(base)
+    with pytest.raises(ValueError, match="subject id"):
+        SubjectInfo("../etc")
+    p.start(SubjectInfo("T02"))
+    assert p.update_quality([ChannelCheck("RF", "ok"), ChannelCheck("BF", "bad", "flat line")])
+    with pytest.raises(ProtocolError, match="BF: flat line"):
+        p.confirm_sensors()
+    p.confirm_sensors(override=True)
+    assert p.stage == Stage.BASELINE and p.sensor_override
+    p.cancel()
+    assert p.stage == Stage.CANCELLED
