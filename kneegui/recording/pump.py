@@ -41,6 +41,34 @@ class _Follower:
     last_ts: float | None = None
 
 
+def hub_sources(hub: Any) -> tuple[list[Any], list[tuple[str, Any, dict[str, Any]]]]:
+    """The readers assigned in an ``acquisition.Hub`` and its filtered/envelope EMG buffers.
+
+    Derived series are ``emg_filtered/<EMG stream>`` and ``emg_envelope/<EMG stream>`` (the
+    model's EMG channels at the EMG stream's rate, as shown live).
+    """
+    from kneegui.acquisition import Role
+
+    readers = list(hub.readers)
+    derived: list[tuple[str, Any, dict[str, Any]]] = []
+    emg = hub.assignment(Role.EMG)
+    if emg is None:
+        return readers, derived
+    info = emg.reader.info
+    labels = [info.label(i) for i in emg.channels]
+    units = [info.channel_units[i] if i < len(info.channel_units) else "" for i in emg.channels]
+    for mode in ("filtered", "envelope"):
+        try:
+            buffer = hub.emg_buffer(mode)
+        except (ValueError, RuntimeError):  # EMG not running in the hub
+            continue
+        derived.append((f"emg_{mode}/{info.name}", buffer, {
+            "rate": float(info.nominal_srate), "labels": labels, "units": units,
+            "source": info.name,
+            "description": f"EMG {mode} live by the hub (causal filters, display settings)"}))
+    return readers, derived
+
+
 class RecordingPump:
     """Copy every new sample of the followed buffers into ``writer`` from a background thread."""
 
@@ -75,8 +103,12 @@ class RecordingPump:
     @classmethod
     def for_sources(cls, writer: SessionWriter, sources: Any, **kwargs: Any) -> RecordingPump:
         """Build a pump for a Hub (its readers and derived buffers), one reader or a list."""
-        if hasattr(sources, "recording_sources"):  # acquisition.Hub
+        if hasattr(sources, "recording_sources"):  # a hub that lists what to record
             readers, derived = sources.recording_sources()
+            kwargs.setdefault("drain_events", False)
+            return cls(writer, readers, derived=derived, **kwargs)
+        if hasattr(sources, "assignment"):  # acquisition.Hub
+            readers, derived = hub_sources(sources)
             kwargs.setdefault("drain_events", False)
             return cls(writer, readers, derived=derived, **kwargs)
         if hasattr(sources, "read_from") and hasattr(sources, "info"):
