@@ -15,6 +15,7 @@ from kneegui.acquisition.hub import AlignedFrame, Assignment, Hub, HubStatus
 from kneegui.acquisition.reader import StreamReader
 from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
 from kneegui.acquisition.roles import Role, RoleError, check_role
+from kneegui.acquisition.simulator import SimulatedLab, default_clip
 
 __all__ = [
     "AcquisitionEvent",
@@ -27,9 +28,11 @@ __all__ = [
     "RingBuffer",
     "Role",
     "RoleError",
+    "SimulatedLab",
     "StreamInfoView",
     "StreamReader",
     "check_role",
+    "default_clip",
     "discover",
     "full_info",
     "resolve_name",
