@@ -43,10 +43,7 @@ class HubFrameSource:
         return frame.t, frame.emg_env, frame.angle
 
     def problem(self) -> str | None:
-        statuses = getattr(self.hub, "statuses", None)
-        if statuses is None:
-            return None
-        for st in statuses():
+        for st in self.hub.statuses():
             if not getattr(st, "connected", True):
                 return f"stream '{st.name}' disconnected"
         return None
@@ -55,12 +52,11 @@ class HubFrameSource:
 def _hub_read(hub: Any, cursor: Any) -> tuple[Any, Any]:
     """Read the frames aligned after ``cursor``; returns (frame or None, new cursor)."""
     if cursor is None:  # start from "now": older frames belong to before the calibration
-        cursor = hub.aligned_count() if hasattr(hub, "aligned_count") else 0
-        return None, cursor
+        return None, hub.aligned_count()
     frame = hub.aligned_from(cursor)
     if frame is None or len(frame.t) == 0:
         return None, cursor
-    return frame, cursor + len(frame.t)
+    return frame, frame.next_index
 
 
 class CapturePump:

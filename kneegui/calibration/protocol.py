@@ -233,36 +233,59 @@ class CalibrationProtocol:
         return self.config.train_cycles + 1
 
     def feed(self, t: np.ndarray, emg_env: np.ndarray, angle: np.ndarray | None) -> None:
-        """Aligned frames from the hub. Used during the baseline and the capture; else ignored."""
+        """Aligned frames from the hub. Used during the baseline and the capture; else ignored.
+
+        Rows with NaN (the hub's mark for a role whose stream is out) count as stream loss:
+        the capture pauses there and resumes with the next complete rows.
+        """
         with self._lock:
-            if self.stage == Stage.BASELINE and self._baseline is not None:
-                if len(t):
-                    self._baseline.chunks.append(np.asarray(emg_env, dtype=np.float32))
+            t = np.asarray(t, dtype=np.float64).reshape(-1)
+            if len(t) == 0 or self.stage not in (Stage.BASELINE, Stage.CAPTURE):
                 return
-            if self.stage != Stage.CAPTURE or self.capture is None or len(t) == 0:
-                return
+            emg_env = np.asarray(emg_env, dtype=np.float32).reshape(len(t), -1)
             if angle is None:
-                self.stream_lost("no knee-angle samples in the aligned frames")
+                if self.stage == Stage.CAPTURE:
+                    self.stream_lost("no knee-angle stream in the aligned frames")
+                    return
+                angle = np.zeros(len(t), np.float32)
+            angle = np.asarray(angle, dtype=np.float32).reshape(-1)
+            ok = np.isfinite(angle) & np.isfinite(emg_env).all(axis=1)
+            if ok.all():
+                self._feed_rows(t, emg_env, angle)
                 return
-            if self.paused:
-                self._resume()
-            self._advance_clock()
-            new = self.capture.append(t, emg_env, angle)
-            for ref in new:
-                self._quiet_s = 0.0
-                self._hint_sent = False
-                dur = ref.length / self.capture.model_rate
-                self._emit(
-                    EventKind.CYCLE,
-                    f"Gait cycle {self.capture.cycle_count} ({dur:.2f} s).",
-                    count=self.capture.cycle_count,
-                    train=len(self.capture.train),
-                    holdout=int(self.capture.holdout is not None),
-                    target=self.capture_target,
-                    duration_s=dur,
-                )
-            if self.capture.complete:
-                self._finish_capture()
+            edges = np.flatnonzero(np.diff(ok.astype(np.int8))) + 1
+            for run in np.split(np.arange(len(t)), edges):
+                if ok[run[0]]:
+                    self._feed_rows(t[run], emg_env[run], angle[run])
+                elif self.stage == Stage.CAPTURE:
+                    self.stream_lost("a stream stopped delivering (no data at the model tick)")
+
+    def _feed_rows(self, t: np.ndarray, emg_env: np.ndarray, angle: np.ndarray) -> None:
+        if self.stage == Stage.BASELINE:
+            if self._baseline is not None:
+                self._baseline.chunks.append(emg_env)
+            return
+        if self.stage != Stage.CAPTURE or self.capture is None:
+            return
+        if self.paused:
+            self._resume()
+        self._advance_clock()
+        new = self.capture.append(t, emg_env, angle)
+        for ref in new:
+            self._quiet_s = 0.0
+            self._hint_sent = False
+            dur = ref.length / self.capture.model_rate
+            self._emit(
+                EventKind.CYCLE,
+                f"Gait cycle {self.capture.cycle_count} ({dur:.2f} s).",
+                count=self.capture.cycle_count,
+                train=len(self.capture.train),
+                holdout=int(self.capture.holdout is not None),
+                target=self.capture_target,
+                duration_s=dur,
+            )
+        if self.capture.complete:
+            self._finish_capture()
 
     def stream_lost(self, reason: str = "stream lost") -> None:
         """A required stream stopped during capture: pause (capture resumes with new frames)."""
