@@ -179,6 +179,8 @@ class Replayer:
                 next_progress = now + 0.1
             if done:
                 if not self.loop:
+                    if progress is not None:
+                        progress(1.0)
                     break
                 self.loops_done += 1
                 for track in self.tracks:
