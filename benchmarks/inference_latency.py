@@ -1,0 +1,61 @@
+"""Predictor speed: single-prediction latency (1 thread) and K=5-cycle fine-tune duration.
+
+Prints JSON. Targets: latency median <= 1 ms, p99 <= 3 ms; fine-tune (K=5 cycles) <= 20 s.
+Uses the shipped models and the shared UCI data (KNEEGUI_UCI_DIR overrides its location).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+UCI = Path(os.environ.get("KNEEGUI_UCI_DIR", REPO.parent / "shared/data/uci_lower_limb_emg"))
+
+
+def main() -> None:
+    import torch
+
+    from kneegui.model import CalibrationData, InferenceEngine, finetune, load_model
+    from kneegui.model.data import load_series
+    from kneegui.model.evaluation import gait_cycles
+    from kneegui.paths import models_dir
+
+    series = max(load_series(UCI, exercises=("mar",)), key=len)
+    out: dict = {"recording": series.name, "torch_threads_inference": 1}
+    for card_path in sorted(models_dir().glob("kneenet_*.json")):
+        loaded = load_model(card_path)
+        engine = InferenceEngine(loaded, threads=1)
+        times = []
+        for k in range(2200):
+            i = 300 + (k % 2000)
+            t0 = time.perf_counter()
+            engine.predict(emg_env=series.emg_env[i - 150 : i + 1],
+                           angle=series.angle[i - 150 : i + 1])
+            times.append(time.perf_counter() - t0)
+        ms = np.asarray(times[200:]) * 1000
+        out[f"latency_ms_{loaded.card.input_set}"] = {
+            "median": round(float(np.median(ms)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
+            "n": len(ms)}
+        if loaded.card.input_set in ("emg", "emg+angle"):
+            cycles = gait_cycles(series.angle, 100.0)[:5]
+            end = cycles[-1][1]
+            calib = CalibrationData(series.emg_env[:end], series.angle[:end], cycles)
+            t0 = time.perf_counter()
+            res = finetune(loaded, calib)
+            out[f"finetune_s_k5_{loaded.card.input_set}"] = {
+                "seconds": round(time.perf_counter() - t0, 2), "epochs": len(res.history) - 1,
+                "recipe": res.recipe, "train_windows": res.n_train_windows,
+                "threads": torch.get_num_threads()}
+    out["targets"] = {"latency_median_ms": 1.0, "latency_p99_ms": 3.0, "finetune_k5_s": 20.0}
+    out["cpu_count"] = os.cpu_count()
+    out["loadavg_1min"] = os.getloadavg()[0]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""`kneegui evaluate`: subject-wise evaluation of the predictor (paper-style table).
+
+Per gait recording of every subject in DATA: calibrate on the first K gait cycles (K reduced per
+recording so that >= 2 cycles remain for testing), purge gap of one input window, test on the
+rest. Networks are pretrained leave-one-subject-out (``--loso``) or loaded with ``--weights``
+(only subjects not in those weights' training data are evaluated). Writes results.json,
+results.md (table) and PNG plots to --out. Same seed(s) -> same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("evaluate", help="evaluate the predictor on UCI-format data",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder with UCI TXT files")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--weights", type=Path, nargs="+",
+                      help="pretrained model stem(s), one per input set")
+    mode.add_argument("--loso", action="store_true",
+                      help="pretrain leave-one-subject-out on DATA (all exercises)")
+    p.add_argument("--cycles", type=int, default=3, help="calibration gait cycles K (default 3)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
+    p.add_argument("--input-sets", default="emg,emg+angle,angle",
+                   help="comma list for --loso (default emg,emg+angle,angle)")
+    p.add_argument("--pretrain-exercises", default="mar",
+                   help="exercises used for --loso pretraining (default mar)")
+    p.add_argument("--subjects", type=int, default=None,
+                   help="evaluate only the first N subjects (quick runs)")
+    p.add_argument("--epochs", type=int, default=None, help="pretraining epochs (--loso)")
+    p.add_argument("--windows-per-epoch", type=int, default=None)
+    p.add_argument("--finetune-epochs", type=int, default=None,
+                   help="maximum fine-tuning epochs per layer set (default 40)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run seeds in N parallel processes (same numbers as --jobs 1)")
+    p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kneegui.model.data import linked_subjects, load_series, subjects_of
+    from kneegui.model.evaluation import EvalSettings, run_evaluation
+    from kneegui.model.finetune import FinetuneSettings
+    from kneegui.model.io import ModelLoadError, load_model
+    from kneegui.model.report import markdown_table, write_results
+    from kneegui.model.training import TrainSettings
+
+    if args.cycles < 1 or args.seeds < 1:
+        print("error: --cycles and --seeds must be >= 1", file=sys.stderr)
+        return 2
+    weights = None
+    if args.weights:
+        try:
+            loaded = [load_model(w) for w in args.weights]
+        except ModelLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        weights = {m.card.input_set: m for m in loaded}
+        input_sets = tuple(weights)
+    else:
+        input_sets = tuple(s.strip() for s in args.input_sets.split(",") if s.strip())
+        bad = [s for s in input_sets if s not in ("emg", "emg+angle", "angle")]
+        if bad:
+            print(f"error: unsupported input set(s) {bad}; use emg, emg+angle, angle",
+                  file=sys.stderr)
+            return 2
+    exercises = tuple(e.strip() for e in args.pretrain_exercises.split(",") if e.strip())
+    try:
+        series = load_series(args.data, exercises=sorted(set(exercises) | {"mar"}), with_td=True)
+        links = linked_subjects(args.data)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    train_over = {k: v for k, v in {"epochs": args.epochs,
+                                    "windows_per_epoch": args.windows_per_epoch}.items()
+                  if v is not None}
+    settings = EvalSettings(
+        input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
+        pretrain_exercises=exercises, max_subjects=args.subjects,
+        train=TrainSettings(threads=args.threads, **train_over),
+        finetune=FinetuneSettings(threads=args.threads, **(
+            {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {})),
+    )
+    gait = [s for s in series if s.exercise == "mar"]
+    n_recordings = len(gait) if not args.subjects else sum(
+        1 for s in gait if s.subject in subjects_of(gait)[: args.subjects])
+    parallel = args.jobs > 1 and args.seeds > 1
+    total = args.seeds if parallel else n_recordings * args.seeds
+    bar = tqdm(total=total, desc="evaluate", unit="seed" if parallel else "recording",
+               file=sys.stderr)
+
+    def progress(msg: str) -> None:
+        bar.update(1)
+        bar.set_postfix_str(msg)
+
+    t0 = time.perf_counter()
+    results = run_evaluation(series, settings, weights=weights, links=links, progress=progress,
+                             jobs=args.jobs)
+    bar.close()
+    results["command"] = "kneegui evaluate " + " ".join(sys.argv[2:])
+    results["seconds"] = time.perf_counter() - t0
+    if weights is not None:
+        results["weights"] = {k: str(v.path) for k, v in weights.items()}
+    if not results["recordings"]:
+        print("error: nothing evaluated: " + "; ".join(f"{k}: {v}" for k, v in
+                                                      results["skipped"].items()), file=sys.stderr)
+        return 3
+    paths = write_results(results, args.out)
+    print(markdown_table(results))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

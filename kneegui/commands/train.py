@@ -1,0 +1,92 @@
+"""`kneegui train`: pretrain a knee-angle network on UCI-format recordings.
+
+Seeded, early stopping on the last 15 % of every recording, tqdm progress on stderr. Writes
+``OUT.safetensors`` + ``OUT.json`` (model card with the data hash and this command's settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("train", help="pretrain a knee-angle predictor on UCI-format data",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder with UCI TXT files")
+    p.add_argument("--input-set", default="emg+angle",
+                   help="emg | emg+angle | angle (default emg+angle)")
+    p.add_argument("--out", type=Path, required=True, help="output stem, e.g. models/kneenet_emg")
+    p.add_argument("--exercises", default="mar", help="comma list of mar,pie,sen (default mar)")
+    p.add_argument("--groups", default="N,A", help="comma list of N,A (default N,A)")
+    p.add_argument("--exclude-subjects", default="", help="comma list, e.g. 3A,1N")
+    p.add_argument("--window", type=int, default=None, help="input window in model steps")
+    p.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience (epochs)")
+    p.add_argument("--windows-per-epoch", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--name", default=None, help="model name in the card (default from out)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kneegui.model.config import INPUT_SETS
+    from kneegui.model.data import load_series
+    from kneegui.model.io import save_model
+    from kneegui.model.training import TrainSettings, train_model
+
+    if args.input_set not in INPUT_SETS or args.input_set == "emg+kin+force":
+        print(f"error: --input-set must be emg, emg+angle or angle (UCI has no kinematics/force), "
+              f"got {args.input_set!r}", file=sys.stderr)
+        return 2
+    try:
+        series = load_series(args.data, exercises=_csv(args.exercises), groups=_csv(args.groups))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    excluded = set(_csv(args.exclude_subjects))
+    series = [s for s in series if s.subject not in excluded]
+    if not series:
+        print("error: no recordings left after --exclude-subjects", file=sys.stderr)
+        return 2
+    overrides = {k: v for k, v in {
+        "window": args.window, "epochs": args.epochs, "patience": args.patience,
+        "windows_per_epoch": args.windows_per_epoch, "lr": args.lr}.items() if v is not None}
+    settings = TrainSettings(input_set=args.input_set, seed=args.seed, threads=args.threads,
+                             **overrides)
+    bar = tqdm(total=settings.epochs, desc=f"train {args.input_set}", unit="epoch",
+               file=sys.stderr)
+
+    def progress(epoch: int, train_loss: float, val_loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+
+    command = "kneegui train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
+    description = (f"UCI 'EMG dataset in Lower Limb' files under {args.data.name}/, exercises "
+                   f"{args.exercises}, groups {args.groups}")
+    result = train_model(series, settings, name=args.name or args.out.name, progress=progress,
+                         data_description=description)
+    bar.close()
+    from dataclasses import asdict
+
+    from kneegui.dsp import FilterSettings
+
+    result.model.card.dsp_settings = asdict(FilterSettings())
+    result.model.card.training["command"] = command
+    result.model.card.training["history"] = result.history
+    weights, card = save_model(args.out, result.model.net, result.model.card)
+    best = result.model.card.training["best_epoch"]
+    print(f"saved {weights} and {card} (best epoch {best}, {len(series)} recordings, "
+          f"{len({s.subject for s in series})} subjects)")
+    return 0
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]

@@ -1,0 +1,297 @@
+"""The evaluation protocol behind `kneegui evaluate` (subject-wise and time-wise splits).
+
+For every gait (``mar``) recording of a test subject: calibration = the first K gait cycles
+(K reduced per recording so that >= 2 complete cycles remain for testing), purge gap = one
+input window, test = every window after the gap. Networks are pretrained without the test
+subject (leave-one-subject-out, linked subjects such as 1N/2N held out together) or loaded from
+weights whose card does not list the test subject. Fine-tuning uses only the calibration part.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from kneegui.model.baselines import (
+    RidgeBaseline,
+    calibration_mean,
+    constant_velocity,
+    persistence,
+)
+from kneegui.model.features import subject_norm, window_ends
+from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
+from kneegui.model.io import LoadedModel
+from kneegui.model.metrics import future_matrix, horizon_metrics
+from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.training import Series, TrainSettings, train_model
+
+#: Horizons (steps) reported in tables: 1 (10 ms), 5 (50 ms), 50 (500 ms).
+TABLE_STEPS = (1, 5, 50)
+MIN_TEST_CYCLES = 2
+
+
+@dataclass
+class EvalSettings:
+    input_sets: tuple[str, ...] = ("emg", "emg+angle", "angle")
+    cycles: int = 3
+    seeds: tuple[int, ...] = (0,)
+    pretrain_exercises: tuple[str, ...] = ("mar", "pie", "sen")
+    train: TrainSettings = field(default_factory=TrainSettings)
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    max_subjects: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Split:
+    """Index ranges of one test recording at the model rate."""
+
+    k_used: int
+    calib_end: int  # exclusive; calibration data = [0, calib_end)
+    test_ends: np.ndarray
+    cycles: list[tuple[int, int]]
+    n_test_cycles: int
+
+
+def gait_cycles(angle: np.ndarray, model_rate: float) -> list[tuple[int, int]]:
+    """Gait cycles (start, end) from the shared ``kneegui.dsp`` segmenter."""
+    from kneegui.dsp import GaitSegmenter
+
+    return [(int(c.start), int(c.end)) for c in GaitSegmenter(model_rate).segment(angle)]
+
+
+def plan_split(
+    cycles: list[tuple[int, int]], n: int, window: int, horizons: int, k: int
+) -> Split | None:
+    """Largest K' <= k leaving >= MIN_TEST_CYCLES whole cycles after calibration + purge gap."""
+    for k_used in range(min(k, len(cycles)), 0, -1):
+        calib_end = cycles[k_used - 1][1]
+        first_test = calib_end + window - 1  # test input windows start after calibration
+        n_test = sum(1 for s, e in cycles if s >= first_test and e <= n)
+        if n_test >= MIN_TEST_CYCLES:
+            ends = window_ends(n, window, horizons, lo=first_test)
+            if len(ends):
+                return Split(k_used, calib_end, ends, cycles[:k_used], n_test)
+    return None
+
+
+def _metrics_at(pred: np.ndarray, true: np.ndarray, rng: float) -> dict:
+    return horizon_metrics(pred, true, rng)
+
+
+def evaluate_recording(
+    test: Series,
+    models: dict[str, LoadedModel],
+    split: Split,
+    ft_settings: FinetuneSettings,
+    ridge_ok: bool = True,
+) -> dict[str, dict]:
+    """Metrics of every method on the test windows of one recording (one seed's models)."""
+    H = next(iter(models.values())).card.horizons if models else 50
+    ends = split.test_ends
+    true = future_matrix(test.angle, ends, H)
+    seg = test.angle[ends[0] : ends[-1] + H + 1]
+    rng = float(np.ptp(seg))
+    c_end = split.calib_end
+    calib_norm = subject_norm(test.emg_env[:c_end] if test.emg_env is not None else None,
+                              test.angle[:c_end])
+    out: dict[str, dict] = {}
+    for input_set, loaded in models.items():
+        card = loaded.card
+        x_cal = model_inputs(card, test.emg_env, test.angle, norm=calib_norm)
+        out[f"{input_set}:pretrained"] = _metrics_at(
+            predict_windows(loaded, x_cal, test.angle, ends, calib_norm), true, rng)
+        x_def = model_inputs(card, test.emg_env, test.angle)
+        out[f"{input_set}:uncalibrated"] = _metrics_at(
+            predict_windows(loaded, x_def, test.angle, ends), true, rng)
+        calib = CalibrationData(
+            emg_env=None if test.emg_env is None else test.emg_env[:c_end],
+            angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,
+        )
+        result = finetune(loaded, calib, settings=ft_settings)
+        tuned = result.model
+        pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm)
+        m = _metrics_at(pred, true, rng)
+        m["recipe"] = result.recipe
+        out[f"{input_set}:finetuned"] = m
+        out[f"{input_set}:finetuned"]["_pred"] = pred  # kept for plots, stripped before JSON
+    out["persistence"] = _metrics_at(persistence(test.angle, ends, H), true, rng)
+    out["constant_velocity"] = _metrics_at(constant_velocity(test.angle, ends, H), true, rng)
+    out["calibration_mean"] = _metrics_at(
+        calibration_mean(float(test.angle[:c_end].mean()), len(ends), H), true, rng)
+    if ridge_ok and test.td is not None:
+        cal_ends = window_ends(c_end, 1, H, lo=int(round(0.25 * 100)))
+        if len(cal_ends) >= 10:
+            ridge = RidgeBaseline().fit(test.td[cal_ends], future_matrix(test.angle, cal_ends, H))
+            out["ridge_td"] = _metrics_at(ridge.predict(test.td[ends]), true, rng)
+    out["_info"] = {"angle_range": rng, "n_test_windows": int(len(ends)),
+                    "calib_norm": calib_norm.to_dict()}
+    return out
+
+
+def fold_plan(subjects: Sequence[str], links: dict[str, set[str]]) -> list[tuple[str, set[str]]]:
+    """Leave-one-subject-out: (test subject, subjects excluded from pretraining)."""
+    return [(s, set(links.get(s, {s})) | {s}) for s in subjects]
+
+
+def summarise(records: dict[str, dict], methods: Sequence[str], seeds: Sequence[int]) -> dict:
+    """Per-group means over recordings (seed-averaged) and spread (std over seeds of the mean)."""
+    groups: dict[str, dict] = {}
+    for group in sorted({r["group"] for r in records.values()}) + ["all"]:
+        recs = [r for r in records.values() if group in ("all", r["group"])]
+        gsum: dict[str, dict] = {}
+        for method in methods:
+            per_seed = []
+            for seed in seeds:
+                vals = [r["methods"][str(seed)][method]["nmae"] for r in recs
+                        if method in r["methods"].get(str(seed), {})]
+                if vals:
+                    per_seed.append(np.mean(vals, axis=0))
+            if not per_seed:
+                continue
+            arr = np.asarray(per_seed)
+            entry: dict = {"nmae": arr.mean(0).tolist(), "nmae_seed_std": arr.std(0).tolist()}
+            for key in ("nrmse", "mae_deg", "r2"):
+                vals = [np.mean([r["methods"][str(s)][method][key] for s in seeds
+                                 if method in r["methods"].get(str(s), {})], axis=0) for r in recs
+                        if any(method in r["methods"].get(str(s), {}) for s in seeds)]
+                entry[key] = np.mean(vals, axis=0).tolist()
+            entry["n_recordings"] = len(recs)
+            gsum[method] = entry
+        groups[group] = gsum
+    return groups
+
+
+def _seed_results(
+    series: Sequence[Series],
+    settings: EvalSettings,
+    seed: int,
+    weights: dict[str, LoadedModel] | None,
+    links: dict[str, set[str]],
+    progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """One seed over every test subject: {"records", "skipped", "predictions"}."""
+    from kneegui.model.data import subjects_of
+
+    gait = [s for s in series if s.exercise == "mar"]
+    subjects = subjects_of(gait)[: settings.max_subjects or None]
+    records: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    predictions: dict[str, dict] = {}
+    for test_subject, excluded in fold_plan(subjects, links):
+        tests = [s for s in gait if s.subject == test_subject]
+        if weights is not None:
+            if any(test_subject in m.card.training.get("subjects", []) for m in weights.values()):
+                skipped[test_subject] = "subject is in the given weights' training data"
+                continue
+            models = dict(weights)
+        else:
+            pool = [s for s in series if s.subject not in excluded
+                    and s.exercise in settings.pretrain_exercises]
+            models = {}
+            for input_set in settings.input_sets:
+                ts = TrainSettings(**{**settings.train.to_dict(), "input_set": input_set,
+                                      "seed": seed})
+                models[input_set] = train_model(pool, ts, cancel=cancel).model
+        ft = FinetuneSettings(**{**asdict(settings.finetune), "seed": seed})
+        window = max(m.card.window for m in models.values())
+        H = next(iter(models.values())).card.horizons
+        for test in tests:
+            split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
+                               settings.cycles)
+            if split is None:
+                skipped[test.name] = (f"fewer than {MIN_TEST_CYCLES} whole test cycles after one "
+                                      "calibration cycle and the purge gap")
+                continue
+            res = evaluate_recording(test, models, split, ft)
+            info = res.pop("_info")
+            for name, m in res.items():
+                pred = m.pop("_pred", None)
+                if pred is not None:
+                    entry = predictions.setdefault(test.name, {})
+                    entry[name] = pred
+                    entry["_ends"], entry["_angle"] = split.test_ends, test.angle
+            records[test.name] = {
+                "subject": test.subject, "group": test.group, "k_used": split.k_used,
+                "calib_end_s": split.calib_end / 100.0, "n_test_cycles": split.n_test_cycles,
+                "first_test_window_end_s": int(split.test_ends[0]) / 100.0,
+                "duration_s": len(test) / 100.0, "flags": sorted(test.flags),
+                "methods": res, **info}
+            if progress is not None:
+                progress(f"{test.name} seed {seed}")
+    return {"records": records, "skipped": skipped, "predictions": predictions}
+
+
+def _seed_job(args: tuple) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    series, settings, seed, weights, links = args
+    return _seed_results(series, settings, seed, weights, links)
+
+
+def run_evaluation(
+    series: Sequence[Series],
+    settings: EvalSettings,
+    *,
+    weights: dict[str, LoadedModel] | None = None,
+    links: dict[str, set[str]] | None = None,
+    progress: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    jobs: int = 1,
+) -> dict:
+    """Run the protocol for every seed; returns the dict written to ``results.json``.
+
+    ``jobs > 1`` runs seeds in parallel processes (results are identical to ``jobs=1``).
+    """
+    links = links or {}
+    per_seed: dict[int, dict] = {}
+    if jobs > 1 and len(settings.seeds) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_seed_job, (list(series), settings, seed, weights, links)): seed
+                       for seed in settings.seeds}
+            for fut in as_completed(futures):
+                per_seed[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(f"seed {futures[fut]} done")
+    else:
+        for seed in settings.seeds:
+            per_seed[seed] = _seed_results(series, settings, seed, weights, links, progress,
+                                           cancel)
+    records: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    methods: set[str] = set()
+    for seed in settings.seeds:
+        part = per_seed[seed]
+        skipped.update(part["skipped"])
+        for name, rec in part["records"].items():
+            entry = records.setdefault(name, {**rec, "methods": {}})
+            entry["methods"][str(seed)] = rec["methods"]
+            methods.update(rec["methods"])
+    records = dict(sorted(records.items(), key=lambda kv: (kv[1]["group"] != "N",
+                                                           _subject_key(kv[1]["subject"]))))
+    ordered = sorted(methods)
+    return {
+        "settings": settings.to_dict(),
+        "mode": "weights" if weights is not None else "loso",
+        "recordings": records,
+        "skipped": skipped,
+        "summary": summarise(records, ordered, settings.seeds),
+        "methods": ordered,
+        "_predictions": per_seed[settings.seeds[0]]["predictions"],
+    }
+
+
+def _subject_key(subject: str) -> int:
+    digits = "".join(ch for ch in subject if ch.isdigit())
+    return int(digits or 0)

@@ -1,0 +1,147 @@
+"""Writing evaluation results: results.json, a paper-style Markdown table, PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+#: arXiv 2510.13443, NMAE after few-cycle fine-tuning (per cent).
+PAPER = {
+    ("N", 1): {"emg": 6.8, "emg+angle": 3.1},
+    ("N", 50): {"emg": 13.7, "emg+angle": 3.5},
+    ("A", 1): {"emg": 7.2, "emg+angle": 2.8},
+    ("A", 50): {"emg": 15.6, "emg+angle": 7.5},
+}
+GROUP_NAMES = {"N": "UCI normal", "A": "UCI abnormal", "all": "UCI all"}
+STEPS = (1, 5, 50)
+
+
+def _cell(summary: dict, method: str, step: int) -> str:
+    entry = summary.get(method)
+    if not entry:
+        return "–"
+    v = 100 * entry["nmae"][step - 1]
+    s = 100 * entry["nmae_seed_std"][step - 1]
+    return f"{v:.1f} ± {s:.1f}" if s > 0 else f"{v:.1f}"
+
+
+def markdown_table(results: dict) -> str:
+    """Paper layout (rows group x horizon) plus our 50 ms row and the baselines, NMAE in %."""
+    summary = results["summary"]
+    seeds = results["settings"]["seeds"]
+    lines = [
+        f"NMAE in % (mean over recordings; ± = std over {len(seeds)} seed(s)); "
+        "horizon steps at 100 Hz: 1 = 10 ms, 5 = 50 ms, 50 = 500 ms.",
+        "",
+        "| group / horizon | EMG only (ours) | EMG + angle (ours) | paper EMG | paper EMG+angle "
+        "| angle-only net | EMG ridge (TD) | EMG only, no fine-tune | EMG+angle, no fine-tune "
+        "| calib. mean | persistence | const. velocity |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for group in ("N", "A", "all"):
+        if group not in summary:
+            continue
+        g = summary[group]
+        for step in STEPS:
+            paper = PAPER.get((group, step), {})
+            row = [
+                f"{GROUP_NAMES[group]}, {step}-step ({step * 10} ms)",
+                _cell(g, "emg:finetuned", step),
+                _cell(g, "emg+angle:finetuned", step),
+                f"{paper['emg']:.1f}" if paper else "–",
+                f"{paper['emg+angle']:.1f}" if paper else "–",
+                _cell(g, "angle:finetuned", step),
+                _cell(g, "ridge_td", step),
+                _cell(g, "emg:pretrained", step),
+                _cell(g, "emg+angle:pretrained", step),
+                _cell(g, "calibration_mean", step),
+                _cell(g, "persistence", step),
+                _cell(g, "constant_velocity", step),
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Per recording (seed mean, NMAE % at 10 / 50 / 500 ms; K = calibration cycles "
+              "used):", "",
+              "| recording | K | test windows | EMG only | EMG + angle | angle-only "
+              "| persistence |",
+              "|---|---|---|---|---|---|---|"]
+    for name, rec in results["recordings"].items():
+        def trio(method: str, rec: dict = rec) -> str:
+            vals = [rec["methods"][s][method]["nmae"] for s in rec["methods"]
+                    if method in rec["methods"][s]]
+            if not vals:
+                return "–"
+            m = np.mean(vals, axis=0)
+            return " / ".join(f"{100 * m[k - 1]:.1f}" for k in STEPS)
+        lines.append(f"| {name} | {rec['k_used']} | {rec['n_test_windows']} | "
+                     f"{trio('emg:finetuned')} | {trio('emg+angle:finetuned')} | "
+                     f"{trio('angle:finetuned')} | {trio('persistence')} |")
+    if results.get("skipped"):
+        lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_plots(results: dict, predictions: dict, out: Path) -> list[Path]:
+    """NMAE-vs-horizon per group and predicted-vs-measured for one recording (PNG, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    methods = [m for m in ("emg:finetuned", "emg+angle:finetuned", "angle:finetuned", "ridge_td",
+                           "persistence", "constant_velocity", "calibration_mean")
+               if any(m in g for g in results["summary"].values())]
+    groups = [g for g in ("N", "A", "all") if g in results["summary"]]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        for m in methods:
+            entry = results["summary"][group].get(m)
+            if entry:
+                h = np.arange(1, len(entry["nmae"]) + 1) * 10
+                ax.plot(h, 100 * np.asarray(entry["nmae"]), label=m)
+        ax.set_title(GROUP_NAMES[group])
+        ax.set_xlabel("horizon (ms)")
+        ax.set_ylabel("NMAE (%)")
+        ax.set_ylim(0, 60)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "nmae_vs_horizon.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    written.append(path)
+    if predictions:
+        name = sorted(predictions, key=lambda k: -len(predictions[k]["_ends"]))[0]
+        p = predictions[name]
+        ends, angle = p["_ends"], p["_angle"]
+        fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+        for ax, step in zip(axes, (5, 50), strict=True):
+            t = (ends + step) / 100.0
+            ax.plot(np.arange(len(angle)) / 100.0, angle, "k", lw=1.5, label="measured")
+            for m in ("emg:finetuned", "emg+angle:finetuned", "angle:finetuned"):
+                if m in p:
+                    ax.plot(t, p[m][:, step - 1], lw=1, label=f"{m} ({step * 10} ms ahead)")
+            ax.set_ylabel("knee flexion (deg)")
+            ax.set_title(f"{name}: prediction {step * 10} ms ahead, placed at its target time")
+            ax.legend(fontsize=7, loc="upper right")
+            ax.set_xlim(t[0], min(t[-1], t[0] + 10))
+        axes[-1].set_xlabel("time (s)")
+        fig.tight_layout()
+        path = out / f"trajectory_{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_results(results: dict, out: Path) -> list[Path]:
+    """results.json + results.md + PNGs into ``out``; returns the written paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    predictions = results.pop("_predictions", {})
+    json_path = out / "results.json"
+    json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    md_path = out / "results.md"
+    md_path.write_text(markdown_table(results))
+    return [json_path, md_path, *write_plots(results, predictions, out)]

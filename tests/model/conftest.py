@@ -1,0 +1,30 @@
+"""Shared real-data fixtures for the model tests (small budgets, trained once per session)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def gait_series(uci_dir):
+    """All gait recordings of the shared UCI folder at the model rate (real dsp path)."""
+    from kneegui.model.data import load_series
+
+    return load_series(uci_dir, exercises=("mar",), with_td=False)
+
+
+@pytest.fixture(scope="session")
+def held_out(gait_series):
+    """The longest gait recording (most cycles): the test subject, never trained on."""
+    return max(gait_series, key=len)
+
+
+@pytest.fixture(scope="session")
+def small_model(gait_series, held_out):
+    """An emg+angle network trained briefly on every other subject (seeded)."""
+    from kneegui.model.training import TrainSettings, train_model
+
+    train = [s for s in gait_series if s.subject != held_out.subject]
+    settings = TrainSettings(input_set="emg+angle", window=50, epochs=6, patience=6,
+                             windows_per_epoch=3072, seed=0, threads=1)
+    return train_model(train, settings, name="test-small")

@@ -1,0 +1,63 @@
+"""`kneegui train`, `evaluate`, `models` end to end on a tiny real-data budget."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from kneegui.datasets.uci import find_uci_files
+
+
+def _kneegui(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kneegui", *args], capture_output=True,
+                          text=True, timeout=280)
+
+
+def _two_subject_dir(uci_dir: Path, tmp_path: Path) -> Path:
+    """A UCI-format folder with the gait files of two abnormal-group subjects (from the data)."""
+    files = find_uci_files(uci_dir, exercises=("mar",), groups=("A",))[:2]
+    data = tmp_path / "data" / "A_TXT"
+    data.mkdir(parents=True)
+    for f in files:
+        (data / f.name).symlink_to(f)
+    return data.parent
+
+
+def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
+    data = _two_subject_dir(uci_dir, tmp_path)
+    out = tmp_path / "eval"
+    r = _kneegui("evaluate", "--data", str(data), "--loso", "--seeds", "1", "--epochs", "2",
+                 "--windows-per-epoch", "1024", "--finetune-epochs", "3", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["recordings"]) == 2
+    rec = next(iter(results["recordings"].values()))
+    for method in ("emg:finetuned", "emg+angle:finetuned", "angle:finetuned", "persistence",
+                   "constant_velocity", "ridge_td", "calibration_mean"):
+        nmae = rec["methods"]["0"][method]["nmae"]
+        assert len(nmae) == 50 and all(v >= 0 for v in nmae)
+    table = (out / "results.md").read_text()
+    assert "UCI abnormal, 1-step" in table and "UCI abnormal, 50-step" in table
+    assert list(out.glob("*.png")) and all(p.stat().st_size > 5000 for p in out.glob("*.png"))
+    assert "evaluate" in r.stderr  # tqdm progress bar
+
+
+def test_train_then_models_info_and_list(uci_dir, tmp_path):
+    data = _two_subject_dir(uci_dir, tmp_path)
+    stem = tmp_path / "models" / "m_emg"
+    r = _kneegui("train", "--data", str(data), "--input-set", "emg", "--out", str(stem),
+                 "--epochs", "1", "--windows-per-epoch", "512", "--window", "40")
+    assert r.returncode == 0, r.stderr
+    info = _kneegui("models", "info", str(stem))
+    assert info.returncode == 0 and "input set:  emg" in info.stdout
+    listing = _kneegui("models", "list", str(stem.parent))
+    assert "m_emg" in listing.stdout
+
+
+def test_bad_model_file_gives_one_line_error(tmp_path):
+    (tmp_path / "x.json").write_text("[]")
+    r = _kneegui("models", "info", str(tmp_path / "x"))
+    assert r.returncode == 2
+    assert "not a KneeGUI model card" in r.stderr and "Traceback" not in r.stderr
