@@ -115,27 +115,35 @@ def gui_main(seconds: float) -> dict:
     proc = psutil.Process()
     cpu0, wall0 = proc.cpu_times(), time.monotonic()
     win.frame_intervals = type(win.frame_intervals)(100_000)
+    collected: dict = {}
+
+    def finish() -> None:
+        """Collect while the window is alive (Qt 6's quit() closes the windows)."""
+        if sender.poll() is None or collected:
+            return
+        collected["wall"] = time.monotonic() - wall0
+        collected["cpu"] = proc.cpu_times()
+        collected["statuses"] = {s.role: s.reader.status() for s in win.session.state.streams}
+        collected["frames"] = win.frame_intervals.values()
+        worker = win.session.worker
+        collected["inference"] = worker.inference_latency.values()
+        collected["e2e"] = worker.end_to_end_latency.values()
+        collected["rec_path"] = win.stop_recording()
+        app.quit()
+
     poll = QtCore.QTimer()
-    poll.timeout.connect(lambda: app.quit() if sender.poll() is not None else None)
+    poll.timeout.connect(finish)
     poll.start(200)
     app.exec()  # the real event loop: the window's 30 Hz timer drives the drawing
     poll.stop()
-    wall = time.monotonic() - wall0
-    cpu1 = proc.cpu_times()
+    wall, cpu1 = collected["wall"], collected["cpu"]
     out = json.loads(sender.stdout.read().strip().splitlines()[-1])
-    for _ in range(50):
-        app.processEvents()
-        time.sleep(0.01)
-    statuses = {s.role: s.reader.status() for s in win.session.state.streams}
-    worker = win.session.worker
-    frames = win.frame_intervals.values()
-    rec_path = win.stop_recording()
+    statuses, frames = collected["statuses"], collected["frames"]
     from kneegui.recording import open_session
 
-    with open_session(rec_path) as session:
+    with open_session(collected["rec_path"]) as session:
         recorded = {s.type: int(s.length) for s in session.streams.values()}
         n_pred = 0 if session.predictions is None else len(session.predictions.timestamps)
-    win.close()
     received_emg = statuses["EMG"].received
     received_ang = statuses["KNEE_ANGLE"].received
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
@@ -157,10 +165,10 @@ def gui_main(seconds: float) -> dict:
                             "angle": out.get("angle_sent", 0) - received_ang, "target": 0},
         "recorded_samples": recorded,
         "recorded_predictions": n_pred,
-        "inference_ms": {"median": pct(worker.inference_latency.values(), 50),
-                         "p99": pct(worker.inference_latency.values(), 99)},
-        "end_to_end_ms": {"median": pct(worker.end_to_end_latency.values(), 50),
-                          "p99": pct(worker.end_to_end_latency.values(), 99)},
+        "inference_ms": {"median": pct(collected["inference"], 50),
+                         "p99": pct(collected["inference"], 99)},
+        "end_to_end_ms": {"median": pct(collected["e2e"], 50),
+                          "p99": pct(collected["e2e"], 99)},
         "gaps": {k: v.gaps for k, v in statuses.items()},
     }
 

@@ -9,7 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 
 from kneegui.gui.decimate import decimation_factor, peak_decimate
-from kneegui.gui.theme import CHANNEL_COLORS, STATUS_COLORS, status_color_key
+from kneegui.gui.theme import (
+    CHANNEL_COLORS,
+    STATUS_COLORS,
+    cache_static_items,
+    status_color_key,
+)
 
 _LABEL_WIDTH = 150
 
@@ -41,7 +46,8 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self._channel_names = list(names)
         self._unit = unit
         self._yranges = [None] * len(names)
-        self.ci.layout.setSpacing(0)
+        self.ci.layout.setHorizontalSpacing(0)
+        self.ci.layout.setVerticalSpacing(10)
         self.ci.setContentsMargins(2, 2, 2, 2)
         n = len(names)
         for i in range(n):
@@ -68,6 +74,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             self._curves.append(curve)
             self._labels.append(label)
             self._set_label(i, None)
+        cache_static_items(self.scene())
 
     @property
     def channel_count(self) -> int:

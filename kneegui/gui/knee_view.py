@@ -9,7 +9,13 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
 from kneegui.gui.live_metrics import HorizonError, horizon_error, predicted_at_target
-from kneegui.gui.theme import MEASURED_COLOR, NOW_LINE_COLOR, OVERLAY_COLOR, PREDICTION_COLOR
+from kneegui.gui.theme import (
+    MEASURED_COLOR,
+    NOW_LINE_COLOR,
+    OVERLAY_COLOR,
+    PREDICTION_COLOR,
+    cache_static_items,
+)
 
 #: Earlier predictions drawn fainter behind the latest one.
 FAN_SIZE = 4
@@ -17,6 +23,8 @@ FAN_SIZE = 4
 FAN_SPACING = 5
 #: Seconds over which the running error is computed.
 ERROR_WINDOW_S = 10.0
+#: The error readout is recomputed every this many frames (5 Hz at 30 fps: readable).
+ERROR_EVERY_FRAMES = 6
 
 
 class KneeView(pg.PlotWidget):
@@ -66,8 +74,10 @@ class KneeView(pg.PlotWidget):
         self._readout.setZValue(10)
         item.addItem(self._readout, ignoreBounds=True)
         self._yrange: tuple[float, float] | None = None
+        self._readout_html = ""
         self._apply_xrange()
         self.set_error_text(None)
+        cache_static_items(self.scene())
 
     # -- settings ------------------------------------------------------------------------
     def set_window(self, seconds: float) -> None:
@@ -124,8 +134,9 @@ class KneeView(pg.PlotWidget):
             if shown.any():
                 last = np.flatnonzero(shown)[-1]
                 self._h_marker.setData([tgt_t[last] - now], [tgt_y[last]])
-            recent = tgt_t >= now - ERROR_WINDOW_S
-            self.last_error = horizon_error(tgt_t[recent], tgt_y[recent], meas_t, measured)
+            if self.frames_drawn % ERROR_EVERY_FRAMES == 0 or self.last_error is None:
+                recent = tgt_t >= now - ERROR_WINDOW_S
+                self.last_error = horizon_error(tgt_t[recent], tgt_y[recent], meas_t, measured)
         else:
             for curve in (self._prediction, self._overlay, *self._fan):
                 curve.setData([], [])
@@ -151,10 +162,13 @@ class KneeView(pg.PlotWidget):
                 f"MAE {err.mae:.2f}°   NMAE {100 * err.nmae:.1f} %   "
                 f"(last {ERROR_WINDOW_S:.0f} s)"
             )
-        self._readout.setHtml(
+        html = (
             f"<div style='font-size:12pt; background-color:rgba(255,255,255,200)'>"
             f"<b>{head}</b><br>{body}</div>"
         )
+        if html != self._readout_html:
+            self._readout_html = html
+            self._readout.setHtml(html)
         self._place_readout()
 
     def _place_readout(self) -> None:
