@@ -109,8 +109,8 @@ class SessionWriter:
         sources: Any = None,
         *,
         flush_interval: float = 0.5,
-        queue_size: int = 4096,
-        max_pending_bytes: int = 32 * 1024 * 1024,
+        queue_size: int = 2048,
+        max_pending_bytes: int = 8 * 1024 * 1024,
         fault_hook: FaultHook | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
