@@ -63,3 +63,50 @@ def test_real_file_size_limit_stops_recording_and_keeps_what_was_written(tmp_pat
         np.testing.assert_array_equal(emg.data, _expected(emg.length))
         assert not s.complete
     assert out.stat().st_size <= limit
+
+
+def test_sigkill_of_kneegui_record_on_a_live_lsl_stream(tmp_path):
+    import threading
+    import uuid
+
+    sid = f"kneegui-test-kill-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo("Kill EMG", "EMG", 16, 2000.0,
+                                                 pylsl.cf_float32, sid))
+    stop = threading.Event()
+
+    def push() -> None:  # sample k, channel c = k * 16 + c, stamped at its due time
+        t0, sent = pylsl.local_clock(), 0
+        while not stop.is_set():
+            due = int((pylsl.local_clock() - t0) * 2000)
+            if due > sent:
+                k = np.arange(sent, due)
+                outlet.push_chunk(_expected(due)[sent:], (t0 + k / 2000).tolist())
+                sent = due
+            time.sleep(0.005)
+
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
+    out = tmp_path / "killed.h5"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kneegui", "record", "--out", str(out), "--streams", sid,
+         "--discover-timeout", "1", "--quiet"], stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("recording 1 stream" in line for line in lines):  # liblsl logs first
+            line = child.stderr.readline()
+            assert line, f"kneegui record ended early: {''.join(lines)}"
+            lines.append(line)
+        time.sleep(2.5)
+        killed_at = pylsl.local_clock()
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        stop.set()
+        pusher.join()
+    with open_session(out) as s:
+        assert not s.complete
+        st = s.streams["Kill_EMG"]
+        assert st.length > 2000
+        first = int(st.data[0, 0]) // 16
+        np.testing.assert_array_equal(st.data, _expected(first + st.length)[first:])
+        assert killed_at - st.timestamps[-1] <= 1.0
