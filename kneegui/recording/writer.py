@@ -95,6 +95,13 @@ class WriterStatus:
 _STOP = object()
 
 
+def _as_text(value: Any) -> str:
+    """A marker value as text (bytes are decoded as UTF-8)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
 class SessionWriter:
     """Write one session file from any thread; the HDF5 work happens on the writer thread.
 
@@ -131,6 +138,8 @@ class SessionWriter:
         self._error: str | None = None
         self._names: set[str] = set()
         self._stream_channels: dict[str, int] = {}
+        self._string_streams: set[str] = set()
+        self._dtypes: dict[str, np.dtype] = {}
         self._derived: set[str] = set()
         self._has_predictions = False
         self._written: dict[str, int] = {}
@@ -221,6 +230,9 @@ class SessionWriter:
             key = layout.unique_name(layout.sanitize_name(name or spec.name), self._names)
             self._names.add(key)
             self._stream_channels[key] = spec.channel_count
+            self._dtypes[key] = dtype
+            if layout.is_string_format(spec.channel_format):
+                self._string_streams.add(key)
             self._written[key] = 0
         self._put(("stream", key, dtype, spec), block=True)
         return key
@@ -245,8 +257,8 @@ class SessionWriter:
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         n_ch = self._stream_channels[stream]
         arr = np.asarray(data)
-        if arr.dtype.kind in "UO" or (arr.dtype.kind == "S"):
-            arr = np.asarray(arr, dtype=object)
+        if stream in self._string_streams:
+            arr = np.vectorize(_as_text, otypes=[object])(arr) if arr.size else arr.astype(object)
         arr = arr.reshape(len(ts), n_ch) if arr.size == len(ts) * n_ch else arr
         if arr.shape != (len(ts), n_ch):
             raise ValueError(
@@ -255,7 +267,14 @@ class SessionWriter:
             )
         if len(ts) == 0:
             return True
-        ok = self._put(("samples", stream, arr.copy(), ts.copy()), block=block, timeout=timeout)
+        if stream in self._string_streams:
+            arr = arr.copy()
+        else:
+            try:
+                arr = np.array(arr, dtype=self._dtypes[stream])  # a copy in the stored dtype
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"stream {stream!r}: samples are not numbers ({exc})") from exc
+        ok = self._put(("samples", stream, arr, ts.copy()), block=block, timeout=timeout)
         with self._lock:
             if ok:
                 self._queued_samples += len(ts)

@@ -135,7 +135,14 @@ def test_bad_shapes_and_unknown_streams_are_refused(tmp_path):
         writer.write_samples("nope", np.zeros((5, 4)), np.arange(5.0))
     with pytest.raises(ValueError, match="unknown LSL channel format"):
         writer.add_stream(StreamSpec("x", channel_format="complex"))
-    writer.stop()
+    with pytest.raises(ValueError, match="not numbers"):
+        writer.write_samples(key, [["a", "b", "c", "d"]], [0.0])
+    markers = writer.add_stream(StreamSpec("m", "Markers", 1, 0.0, "string"))
+    assert writer.write_samples(markers, [[b"caf\xc3\xa9"], [7]], [1.0, 2.0])
+    status = writer.stop()
+    assert status.ok
+    with open_session(status.path) as s:
+        assert s.streams[markers].data[:, 0].tolist() == ["café", "7"]
 
 
 def test_injected_disk_full_stops_cleanly_and_keeps_the_file(tmp_path):
