@@ -5,6 +5,7 @@ session, saves a screenshot and prints a summary; with a display it is the norma
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ class DemoSummary:
     nmae: dict = field(default_factory=dict)
     mae_deg: dict = field(default_factory=dict)
     gui_frame_ms: dict = field(default_factory=dict)
+    note: str = ""
     session: str | None = None
     session_check: dict = field(default_factory=dict)
     screenshot: str | None = None
@@ -128,6 +130,8 @@ class DemoSummary:
             f"  GUI frame interval: median {self.gui_frame_ms.get('median', float('nan')):.1f} ms,"
             f" p99 {self.gui_frame_ms.get('p99', float('nan')):.1f} ms"
         )
+        if self.note:
+            lines.append(f"  note: {self.note}")
         if self.session:
             chk = self.session_check
             lines.append(f"  session: {self.session}  {chk}")
@@ -195,6 +199,17 @@ def check_session(path: Path) -> dict:
         }
 
 
+def in_sample_note(lab, loaded) -> str:
+    """Say so when the replayed recording was in the model's training data."""
+    rec = lab.recording
+    name = f"{rec.subject}{rec.exercise}"
+    trained_on = (loaded.card.training or {}).get("recordings", []) if loaded else []
+    if name in trained_on:
+        return (f"the demo clip ({name}) is in this model's training data, so the NMAE above "
+                "is in-sample; see `kneegui evaluate` for new-subject figures")
+    return ""
+
+
 class DemoRun(QtCore.QObject):
     """Drives a timed headless demo from the Qt event loop."""
 
@@ -222,6 +237,7 @@ class DemoRun(QtCore.QObject):
         try:
             self.window.add_marker("demo end")
             summary = summarise(self.window, self.duration_s)
+            summary.note = in_sample_note(self.lab, self.window.session.loaded)
             png = self.out_dir / "demo.png"
             self.window.refresh()
             if not self.window.grab().save(str(png)):
@@ -253,7 +269,8 @@ def run_demo(
     app = make_app()
     if settings is None and headless:
         settings = QtCore.QSettings(str(out_dir / "demo_settings.ini"), QtCore.QSettings.IniFormat)
-    lab = SimulatedLab()
+    # A per-run source_id keeps this demo apart from any other simulator on the machine.
+    lab = SimulatedLab(source_id_prefix=f"kneegui-demo-{os.getpid()}", name_prefix="KneeGUI-Demo")
     lab.start()
     window = None
     try:

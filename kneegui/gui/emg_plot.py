@@ -12,6 +12,7 @@ from kneegui.gui.decimate import decimation_factor, peak_decimate
 from kneegui.gui.theme import (
     CHANNEL_COLORS,
     STATUS_COLORS,
+    SteadyRange,
     cache_static_items,
     status_color_key,
 )
@@ -32,7 +33,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self._labels: list[pg.LabelItem] = []
         self._channel_names: list[str] = []
         self._unit = ""
-        self._yranges: list[tuple[float, float] | None] = []
+        self._yranges: list[SteadyRange] = []
         self.frames_drawn = 0
         self.last_points = 0
         self.last_newest_t: float | None = None
@@ -45,7 +46,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self._plots, self._curves, self._labels = [], [], []
         self._channel_names = list(names)
         self._unit = unit
-        self._yranges = [None] * len(names)
+        self._yranges = [SteadyRange() for _ in names]
         self.ci.layout.setHorizontalSpacing(0)
         self.ci.layout.setVerticalSpacing(10)
         self.ci.setContentsMargins(2, 2, 2, 2)
@@ -87,7 +88,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
 
     def reset_ranges(self) -> None:
         """Forget the y ranges (after switching raw / filtered / envelope)."""
-        self._yranges = [None] * len(self._curves)
+        self._yranges = [SteadyRange() for _ in self._curves]
 
     def curve_data(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) currently drawn for ``channel``."""
@@ -126,22 +127,14 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             self._follow_range(i, col)
 
     def _follow_range(self, i: int, y: np.ndarray) -> None:
-        """Expand at once to fit the data, shrink slowly (no jumpy rescaling)."""
+        """Steady y range per row (an axis re-render per frame would cost more than the
+        curves)."""
         finite = y[np.isfinite(y)]
         if finite.size == 0:
             return
-        lo, hi = float(finite.min()), float(finite.max())
-        pad = max((hi - lo) * 0.08, 1e-6)
-        lo, hi = lo - pad, hi + pad
-        cur = self._yranges[i]
-        if cur is None:
-            new = (lo, hi)
-        else:
-            new = (min(lo, cur[0] + 0.05 * (lo - cur[0])), max(hi, cur[1] + 0.05 * (hi - cur[1])))
-            if abs(new[0] - cur[0]) + abs(new[1] - cur[1]) < 1e-3 * (cur[1] - cur[0]):
-                return
-        self._yranges[i] = new
-        self._plots[i].setYRange(*new, padding=0)
+        new = self._yranges[i].update(float(finite.min()), float(finite.max()))
+        if new is not None:
+            self._plots[i].setYRange(*new, padding=0)
 
     # -- quality badges ------------------------------------------------------------------
     def set_quality(self, qualities: Sequence[object] | None) -> None:

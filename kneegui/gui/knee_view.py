@@ -14,6 +14,7 @@ from kneegui.gui.theme import (
     NOW_LINE_COLOR,
     OVERLAY_COLOR,
     PREDICTION_COLOR,
+    SteadyRange,
     cache_static_items,
 )
 
@@ -43,7 +44,6 @@ class KneeView(pg.PlotWidget):
         item.setMenuEnabled(False)
         item.hideButtons()
         item.setMouseEnabled(x=False, y=False)
-        item.showGrid(x=False, y=True, alpha=0.15)  # a single plot: the cost is negligible
         item.setLabel("left", "knee flexion", units="°")
         item.setLabel("bottom", "time relative to now", units="s")
         item.getViewBox().enableAutoRange(x=False, y=False)
@@ -74,6 +74,7 @@ class KneeView(pg.PlotWidget):
         self._readout.setZValue(10)
         item.addItem(self._readout, ignoreBounds=True)
         self._yrange: tuple[float, float] | None = None
+        self._steady = SteadyRange(min_span=10.0)
         self._readout_html = ""
         self._apply_xrange()
         self.set_error_text(None)
@@ -177,7 +178,7 @@ class KneeView(pg.PlotWidget):
 
     def _follow_yrange(self, ys: list[np.ndarray]) -> None:
         """Fit the measured angle; predictions widen the view only up to half its span more
-        (a wild prediction must not squash the measured curve)."""
+        (a wild prediction must not squash the measured curve). Changes rarely (SteadyRange)."""
         ys = [y[np.isfinite(y)] for y in ys]
         ys = [y for y in ys if y.size]
         if not ys:
@@ -189,11 +190,8 @@ class KneeView(pg.PlotWidget):
             lo = max(min(lo, float(y.min())), lo - 0.5 * span)
             hi = min(max(hi, float(y.max())), hi + 0.5 * span)
         span = max(hi - lo, 10.0)
-        lo, hi = lo - 0.1 * span, hi + 0.35 * span  # headroom for the readout
-        cur = self._yrange
-        if cur is not None:
-            lo = min(lo, cur[0] + 0.03 * (lo - cur[0]))
-            hi = max(hi, cur[1] + 0.03 * (hi - cur[1]))
-        self._yrange = (lo, hi)
-        self.getPlotItem().setYRange(lo, hi, padding=0)
-        self._place_readout()
+        new = self._steady.update(lo - 0.05 * span, hi + 0.3 * span)  # headroom: readout
+        if new is not None:
+            self._yrange = new
+            self.getPlotItem().setYRange(*new, padding=0)
+            self._place_readout()

@@ -8,6 +8,7 @@ The thread never raises: failures are counted and kept as ``last_error`` for a b
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -19,10 +20,13 @@ from kneegui.gui.live_metrics import RollingStats
 
 #: Seconds of prediction history kept for the plots and the running error.
 HISTORY_S = 60.0
+#: Model steps predicted per tick at most when the worker fell behind (older ones are dropped:
+#: a late prediction is worth less than a current one).
+CATCH_UP = 4
 
 
 class PredictionWorker:
-    """Model-rate loop: ``hub.latest_aligned(window)`` -> ``engine.predict`` -> sinks."""
+    """Model-rate loop: ``hub.latest_aligned`` -> ``engine.predict`` per new step -> sinks."""
 
     def __init__(
         self,
@@ -99,24 +103,38 @@ class PredictionWorker:
                 self.errors += 1
                 self.last_error = f"prediction failed: {type(exc).__name__}: {exc}"
 
-    def step(self) -> bool:
-        """One tick; True when a new prediction was made."""
-        frame = self.hub.latest_aligned(self.window)
+    def step(self) -> int:
+        """One tick: a prediction for every model step that arrived since the last tick
+        (at most ``CATCH_UP`` of them, newest first kept); returns how many were made."""
+        frame = self.hub.latest_aligned(self.window + CATCH_UP - 1)
         if frame is None or len(frame.t) < self.window:
-            return False
-        t_last = float(frame.t[-1])
-        if t_last <= self._last_t:
-            return False  # no new model step since the last prediction
-        if not np.isfinite(frame.emg_env).all() or (
-            frame.angle is not None and not np.isfinite(frame.angle).all()
-        ):
-            self._last_t = t_last
-            self.skipped += 1  # a stream is out: no prediction rather than a wrong one
-            return False
-        t0 = time.perf_counter()
-        trajectory = np.asarray(self.engine.predict(frame), dtype=np.float32).reshape(-1)
-        self.inference_latency.add(time.perf_counter() - t0)
+            return 0
+        t = np.asarray(frame.t)
+        first_new = int(np.searchsorted(t, self._last_t, side="right"))
+        first_new = max(first_new, self.window - 1)
+        made = 0
+        for end in range(first_new, len(t)):
+            made += self._predict_row(frame, end)
+        return made
+
+    def _predict_row(self, frame, end: int) -> int:
+        """Predict from the window ending at row ``end`` of ``frame``."""
+        start = end + 1 - self.window
+        t_last = float(frame.t[end])
         self._last_t = t_last
+        emg = frame.emg_env[start : end + 1]
+        angle = None if frame.angle is None else frame.angle[start : end + 1]
+        if not np.isfinite(emg).all() or (angle is not None and not np.isfinite(angle).all()):
+            self.skipped += 1  # a stream is out: no prediction rather than a wrong one
+            return 0
+        sub = dataclasses.replace(
+            frame, t=frame.t[start : end + 1], emg_env=emg, angle=angle,
+            kinematics=None if frame.kinematics is None else frame.kinematics[start : end + 1],
+            force=None if frame.force is None else frame.force[start : end + 1],
+        )
+        t0 = time.perf_counter()
+        trajectory = np.asarray(self.engine.predict(sub), dtype=np.float32).reshape(-1)
+        self.inference_latency.add(time.perf_counter() - t0)
         self.end_to_end_latency.add(self._clock() - t_last)
         self.history.write(trajectory[None, : self.n_horizons], np.array([t_last]))
         writer, outlet = self.writer, self.outlet
@@ -124,4 +142,4 @@ class PredictionWorker:
             writer.add_prediction(t_last, trajectory, self.model_id, self.horizons_ms)
         if outlet is not None:
             outlet.push(trajectory, t_last)
-        return True
+        return 1

@@ -43,3 +43,44 @@ def cache_static_items(scene) -> None:
     for item in scene.items():
         if isinstance(item, pg.AxisItem | pg.LabelItem | pg.TextItem):
             item.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+
+
+class SteadyRange:
+    """A y range that changes rarely: it snaps outward to "nice" steps, grows at once when
+    the data leave it, and shrinks only after the data have used less than half of it for
+    ``shrink_after`` consecutive updates. Every range change re-renders an axis, so a range
+    that follows the data each frame costs more than drawing the data."""
+
+    def __init__(self, shrink_after: int = 45, min_span: float = 1e-6) -> None:
+        self.shrink_after = shrink_after
+        self.min_span = min_span
+        self.range: tuple[float, float] | None = None
+        self._small = 0
+
+    @staticmethod
+    def _snap(lo: float, hi: float) -> tuple[float, float]:
+        import math
+
+        span = max(hi - lo, 1e-12)
+        step = 10 ** math.floor(math.log10(span)) / 2
+        return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+    def update(self, lo: float, hi: float) -> tuple[float, float] | None:
+        """Feed the data extent; returns the new range when it changed, else None."""
+        if hi - lo < self.min_span:
+            mid = (hi + lo) / 2
+            lo, hi = mid - self.min_span / 2, mid + self.min_span / 2
+        cur = self.range
+        if cur is None or lo < cur[0] or hi > cur[1]:
+            self._small = 0
+            self.range = self._snap(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+            return self.range
+        if (hi - lo) < 0.5 * (cur[1] - cur[0]):
+            self._small += 1
+            if self._small >= self.shrink_after:
+                self._small = 0
+                self.range = self._snap(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+                return self.range
+        else:
+            self._small = 0
+        return None
