@@ -70,6 +70,31 @@ class Dejitter:
         self._y0 = 0.0  # reference for y (first raw timestamp)
         self._w = self._sx = self._sy = self._sxx = self._sxy = 0.0
 
+    @property
+    def has_fit(self) -> bool:
+        return self._w > 0
+
+    def _line(self) -> tuple[float, float, float]:
+        """(mean x, mean y, slope) of the current fit."""
+        mx, my = self._sx / self._w, self._sy / self._w
+        slope = 1.0
+        if self._span >= self.min_span:
+            var = self._sxx / self._w - mx * mx
+            if var > 0:
+                fitted = (self._sxy / self._w - mx * my) / var
+                if abs(fitted - 1.0) < 0.1:  # a clock off by > 10 % is a wrong nominal rate
+                    slope = fitted
+        return mx, my, slope
+
+    def expected_next(self) -> float:
+        """The fitted timestamp of the next sample (needs :attr:`has_fit`)."""
+        mx, my, slope = self._line()
+        return self._y0 + my + slope * (self._count * self.period - self._x0 - mx)
+
+    def skip(self, n: int) -> None:
+        """Count ``n`` samples (that exist) without using their timestamps in the fit."""
+        self._count += int(n)
+
     def process(self, ts: np.ndarray) -> np.ndarray:
         """Dejittered timestamps for the next ``len(ts)`` consecutive samples."""
         n = ts.shape[0]
@@ -86,15 +111,8 @@ class Dejitter:
         self._sxx = self._sxx * decay + float(x @ x)
         self._sxy = self._sxy * decay + float(x @ y)
         self._count += n
-        self._span = self._count * self.period
-        mx, my = self._sx / self._w, self._sy / self._w
-        slope = 1.0
-        if self._span >= self.min_span:
-            var = self._sxx / self._w - mx * mx
-            if var > 0:
-                fitted = (self._sxy / self._w - mx * my) / var
-                if abs(fitted - 1.0) < 0.1:  # a clock off by > 10 % is a wrong nominal rate
-                    slope = fitted
+        self._span += n * self.period
+        mx, my, slope = self._line()
         out = self._y0 + my + slope * (x - mx)
         self._recenter()
         return out

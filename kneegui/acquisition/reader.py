@@ -33,11 +33,13 @@ from kneegui.acquisition.roles import Role, RoleError, check_role
 IRREGULAR_SAMPLES_PER_SECOND = 100
 #: A jump between consecutive sender timestamps larger than this many periods is a gap ...
 GAP_PERIODS = 1.5
-#: ... unless the sender's chunk-timing jitter is larger: then a step must exceed one period
-#: plus JITTER_FACTOR times the running mean |deviation| of the steps between chunks.
+#: ... unless the sender's chunk-timing jitter is larger: then the chunk start must be off the
+#: fitted line by JITTER_FACTOR times the running mean |deviation| of the chunk starts.
 JITTER_FACTOR = 4.0
 #: Starting guess of that mean deviation (typical of senders that stamp chunks on push).
 INITIAL_JITTER = 1e-3
+#: Seconds of data an offset from the fitted line must persist to count as a gap.
+CONFIRM_SECONDS = 0.1
 #: Minimal step between consecutive output timestamps, seconds.
 MIN_STEP = 1e-7
 
@@ -105,8 +107,8 @@ class StreamReader:
         self._delays: deque[float] = deque(maxlen=4096)
         self._delay_log: deque[float] | None = None
         # timing state (reader thread only)
-        self._last_raw: float | None = None
-        self._step_jitter = INITIAL_JITTER  # mean |step - period| at chunk boundaries
+        self._step_jitter = INITIAL_JITTER  # mean |residual| of chunk starts vs the fit
+        self._suspect: _Suspect | None = None  # chunks off the fitted line, being watched
         self._last_out: float | None = None
         self._last_arrival = 0.0
         self._outage_since: float | None = None  # local time the last sample was stamped
@@ -340,6 +342,7 @@ class StreamReader:
     def _begin_outage(self, why: str) -> None:
         if self._outage_since is not None:
             return
+        self._confirm_suspect()
         self._outage_since = self._last_out if self._last_out is not None else 0.0
         with self._lock:
             self._connected = False
@@ -365,22 +368,12 @@ class StreamReader:
         first_time = not self._ever_connected
         if self._outage_since is not None or first_time:
             self._resume(raw[0] + offset, first_time)
-            self._last_raw = None  # the outage itself was reported; look for gaps after it
+            self._suspect = None  # the outage itself was reported; look for gaps after it
             if self._dejitter is not None:
                 self._dejitter.reset()
-        segments = self._split_at_gaps(raw, offset)
-        out = np.empty_like(raw)
-        for a, b, restart in segments:
-            if self._dejitter is not None:
-                if restart:
-                    self._dejitter.reset()
-                out[a:b] = self._dejitter.process(raw[a:b]) + offset
-            else:
-                out[a:b] = raw[a:b] + offset
-        out = make_increasing(out, self._last_out, MIN_STEP)
+        out = make_increasing(self._stamp(raw), self._last_out, MIN_STEP)
         self.buffer.write(data, out)
         done = pylsl.local_clock()
-        self._last_raw = float(raw[-1])
         self._last_out = float(out[-1])
         self._last_arrival = arrival
         delay = done - (float(raw[-1]) + offset)
@@ -415,56 +408,124 @@ class StreamReader:
         with self._lock:
             self._connected = True
 
-    def _split_at_gaps(self, raw: np.ndarray, offset: float) -> list[tuple[int, int, bool]]:
-        """Report gaps/clock jumps (raw sender timestamps); return contiguous segments.
+    # ------------------------------------------------------------------ stamping
+    def _stamp(self, raw: np.ndarray) -> np.ndarray:
+        """Local-clock timestamps for a chunk of raw sender stamps; reports gaps and jumps."""
+        offset = self._clock.offset
+        if self._dejitter is None:
+            return raw + offset
+        out = np.empty_like(raw)
+        bounds = self._split_within_chunk(raw, offset)
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            out[a:b] = self._stamp_segment(raw[a:b], check_boundary=(k == 0))
+        return out + offset
 
-        Each segment is ``(start, stop, restart_dejitter)``.
+    def _tolerance(self) -> float:
+        return max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
+
+    def _split_within_chunk(self, raw: np.ndarray, offset: float) -> list[int]:
+        """Segment bounds at jumps between the per-sample stamps inside one chunk.
+
+        Senders that stamp a chunk once get exact in-chunk steps from liblsl, so a jump here is
+        a real gap (the dejitter fit skips the missing samples) or a clock jump (fit restarts).
         """
-        if self._period == 0:
-            return [(0, raw.shape[0], False)]
-        previous = raw[0] - self._period if self._last_raw is None else self._last_raw
-        steps = np.diff(raw, prepend=previous)
-        tolerance = max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
-        deviation = steps - self._period
-        bad = np.flatnonzero(np.abs(deviation) > tolerance)
-        if bad.size == 0 or bad[0] != 0:
-            # learn the sender's chunk-boundary jitter from boundaries that are not gaps
-            self._step_jitter += 0.05 * (abs(float(deviation[0])) - self._step_jitter)
-        if bad.size == 0:
-            return [(0, raw.shape[0], False)]
+        steps = np.diff(raw)
+        bad = np.flatnonzero(np.abs(steps - self._period) > self._tolerance())
         bounds = [0]
         for i in bad.tolist():
-            before = float(previous if i == 0 else raw[i - 1])
             step = float(steps[i])
+            before = float(raw[i]) + offset
             if step > 0:
                 missing = int(round(step / self._period)) - 1
-                kind = ev.GAP
-                msg = f"{missing} samples missing in {self.info.name} ({step * 1000:.1f} ms)"
-                with self._lock:
-                    self._gaps += 1
+                self._report_gap(before, step, missing)
+                self._dejitter.skip(missing)
             else:
-                missing = 0
-                kind = ev.CLOCK_JUMP
-                msg = f"timestamps of {self.info.name} went back by {-step * 1000:.1f} ms"
-            self._events.put(
-                AcquisitionEvent(
-                    kind,
-                    self.info.name,
-                    self.info.source_id,
-                    before + offset,
-                    max(step, 0.0),
-                    max(missing, 0),
-                    msg,
-                )
-            )
-            if i > 0:
-                bounds.append(i)
+                self._report_clock_jump(before, step)
+                self._dejitter.reset()
+            bounds.append(i + 1)
         bounds.append(raw.shape[0])
-        first_restarts = bool(bad[0] == 0)
-        return [
-            (a, b, k > 0 or first_restarts)
-            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-        ]
+        return bounds
+
+    def _stamp_segment(self, seg: np.ndarray, check_boundary: bool) -> np.ndarray:
+        """Dejittered stamps; at the chunk boundary, tell a sender gap from chunk jitter.
+
+        A chunk whose first stamp is off the fitted line by more than the tolerance makes the
+        stream "suspect": such chunks keep their raw stamps and stay out of the fit. A chunk
+        back on the line ends it (it was jitter, e.g. a sender that stamps on push and was
+        delayed). If instead the offset stays put for CONFIRM_SECONDS of data, it is real: a
+        gap (samples missing; the fit skips them) or a clock jump (the fit restarts).
+        """
+        dj = self._dejitter
+        if not dj.has_fit or not check_boundary:
+            return dj.process(seg)
+        residual = float(seg[0]) - dj.expected_next()
+        tolerance = self._tolerance()
+        if abs(residual) <= tolerance:
+            self._suspect = None
+            self._step_jitter += 0.05 * (abs(residual) - self._step_jitter)
+            return dj.process(seg)
+        if self._suspect is None:
+            before = self._last_out if self._last_out is not None else float(seg[0])
+            self._suspect = _Suspect(before)
+        self._suspect.add(residual, seg.shape[0])
+        dj.skip(seg.shape[0])
+        if self._suspect.samples * self._period >= CONFIRM_SECONDS:
+            self._settle_suspect(tolerance)
+        return seg.copy()
+
+    def _settle_suspect(self, tolerance: float) -> None:
+        """Decide what a long-lasting offset from the fitted line was."""
+        sus = self._suspect
+        recent = sus.recent()
+        if float(np.ptp(recent)) > 2 * tolerance and sus.samples * self._period < 2.0:
+            return  # still moving (a sender catching up): keep watching
+        self._suspect = None
+        shift = float(np.median(recent))
+        if shift > 0 and float(np.ptp(recent)) <= 2 * tolerance:
+            missing = int(round(shift / self._period))
+            self._report_gap(sus.before, shift + self._period, missing)
+            self._dejitter.skip(missing)
+        elif shift < 0 and float(np.ptp(recent)) <= 2 * tolerance:
+            self._report_clock_jump(sus.before, shift)
+            self._dejitter.reset()
+        else:
+            self._dejitter.reset()  # erratic stamps for 2 s: start a new fit
+
+    def _confirm_suspect(self) -> None:
+        """The stream stopped while suspect: a steady positive offset counts as a gap."""
+        sus, self._suspect = self._suspect, None
+        if sus is None:
+            return
+        recent = sus.recent()
+        shift = float(np.median(recent))
+        if shift > 0 and float(np.ptp(recent)) <= 2 * self._tolerance():
+            self._report_gap(sus.before, shift + self._period, int(round(shift / self._period)))
+
+    def _report_gap(self, before: float, step: float, missing: int) -> None:
+        with self._lock:
+            self._gaps += 1
+        self._events.put(
+            AcquisitionEvent(
+                ev.GAP,
+                self.info.name,
+                self.info.source_id,
+                before,
+                step,
+                max(missing, 0),
+                f"{max(missing, 0)} samples missing in {self.info.name} ({step * 1000:.1f} ms)",
+            )
+        )
+
+    def _report_clock_jump(self, before: float, step: float) -> None:
+        self._events.put(
+            AcquisitionEvent(
+                ev.CLOCK_JUMP,
+                self.info.name,
+                self.info.source_id,
+                before,
+                message=f"timestamps of {self.info.name} jumped by {step * 1000:.1f} ms",
+            )
+        )
 
     def _report_error(self, message: str) -> None:
         import pylsl
@@ -476,6 +537,24 @@ class StreamReader:
                 ev.ERROR, self.info.name, self.info.source_id, pylsl.local_clock(), message=message
             )
         )
+
+
+class _Suspect:
+    """Chunk-start residuals (seconds) since the stamps left the fitted line."""
+
+    def __init__(self, before: float):
+        self.before = before  # output stamp of the last sample before it started
+        self.residuals: list[float] = []
+        self.samples = 0
+
+    def add(self, residual: float, n: int) -> None:
+        self.residuals.append(residual)
+        self.samples += n
+
+    def recent(self) -> np.ndarray:
+        """The later half of the residuals (the settled part)."""
+        r = np.asarray(self.residuals)
+        return r[len(r) // 2 :]
 
 
 def _decode(value: object) -> object:

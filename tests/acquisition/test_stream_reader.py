@@ -202,3 +202,39 @@ def test_marker_strings_are_read(make_outlet, uid):
         data, ts = reader.latest(60.0)
     assert data[:, 0].tolist() == ["heel strike", "toe off"]
     assert ts[1] - ts[0] == pytest.approx(0.1, abs=1e-6)
+
+
+def test_jittery_push_stamps_give_no_false_gaps_but_real_gaps_are_found(make_outlet, uid):
+    """A sender that stamps each chunk when it pushes (+-1.5 ms jitter) and drops 40 ms once."""
+    rate, chunk = 1000.0, 10
+    outlet = make_outlet(f"jit-{uid}", "EMG", 1, rate, "float32", f"jit-{uid}")
+    reader = StreamReader(resolve_source_id(f"jit-{uid}", 2.0)[0], 10.0, Role.EMG).start()
+    rng = np.random.default_rng(3)
+    try:
+        assert reader.wait_until_open(2.0)
+        t0 = pylsl.local_clock() + 0.02
+        k, true_times = 0, []
+        for c in range(150):
+            if c == 80:
+                k += 40  # the sender loses 40 samples
+            t_true = t0 + (k + np.arange(chunk)) / rate
+            while pylsl.local_clock() < t_true[-1]:
+                time.sleep(0.0005)
+            stamp = t_true[-1] + rng.uniform(-1.5e-3, 1.5e-3)  # stamped on push, jittery
+            outlet.push_chunk(np.full((chunk, 1), c, np.float32), stamp)
+            true_times.append(t_true)
+            k += chunk
+        assert reader.wait_for_samples(1500, timeout=3.0)
+        status = reader.status()
+        data, ts = reader.read_from(0)[:2]
+    finally:
+        reader.stop()
+    gaps = [e for e in reader.events() if e.kind == ev.GAP]
+    assert len(gaps) == 1, gaps
+    assert 37 <= gaps[0].missing <= 43
+    assert status.gaps == 1
+    # dejittered stamps stay close to the true sample times (raw ones are off by up to 1.5 ms)
+    truth = np.concatenate(true_times) + status.clock_offset
+    settled = slice(300, 800)  # after the fit has settled, before the gap
+    assert np.abs(ts[settled] - truth[settled]).max() < 1.0e-3
+    assert np.all(np.diff(ts) > 0)
