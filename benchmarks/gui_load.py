@@ -114,7 +114,11 @@ def gui_main(seconds: float) -> dict:
         time.sleep(0.005)
     proc = psutil.Process()
     cpu0, wall0 = proc.cpu_times(), time.monotonic()
-    win.frame_intervals = type(win.frame_intervals)(100_000)
+    stats_type = type(win.frame_intervals)
+    win.frame_intervals = stats_type(100_000)
+    win.refresh_times = stats_type(100_000)
+    win.emg_plot.paint_times = stats_type(100_000)
+    win.knee_view.paint_times = stats_type(100_000)
     collected: dict = {}
 
     def finish() -> None:
@@ -125,6 +129,9 @@ def gui_main(seconds: float) -> dict:
         collected["cpu"] = proc.cpu_times()
         collected["statuses"] = {s.role: s.reader.status() for s in win.session.state.streams}
         collected["frames"] = win.frame_intervals.values()
+        collected["refresh"] = win.refresh_times.values()
+        collected["paint_emg"] = win.emg_plot.paint_times.values()
+        collected["paint_knee"] = win.knee_view.paint_times.values()
         worker = win.session.worker
         collected["inference"] = worker.inference_latency.values()
         collected["e2e"] = worker.end_to_end_latency.values()
@@ -143,6 +150,12 @@ def gui_main(seconds: float) -> dict:
 
     with open_session(collected["rec_path"]) as session:
         recorded = {s.type: int(s.length) for s in session.streams.values()}
+        # Samples missing inside the recorded span (expected from the time span and rate).
+        rec_missing = {}
+        for st in session.streams.values():
+            ts = st.timestamps
+            expected = int(round((ts[-1] - ts[0]) * st.nominal_srate)) + 1 if len(ts) else 0
+            rec_missing[st.type] = expected - int(len(ts))
         n_pred = 0 if session.predictions is None else len(session.predictions.timestamps)
     received_emg = statuses["EMG"].received
     received_ang = statuses["KNEE_ANGLE"].received
@@ -159,11 +172,22 @@ def gui_main(seconds: float) -> dict:
                                   "max": pct(frames, 100), "frames": int(frames.size),
                                   "target_p99": 33.0},
         "cpu_percent_of_one_core": round(100 * cpu, 1),
+        "machine_load_average_1min": round(os.getloadavg()[0], 2),
+        "machine_cores": os.cpu_count(),
         "samples_sent": {"emg": out.get("emg_sent"), "angle": out.get("angle_sent")},
         "samples_received": {"emg": received_emg, "angle": received_ang},
         "dropped_samples": {"emg": out.get("emg_sent", 0) - received_emg,
                             "angle": out.get("angle_sent", 0) - received_ang, "target": 0},
+        "gui_work_per_frame_ms": {
+            "refresh_median": pct(collected["refresh"], 50),
+            "refresh_p99": pct(collected["refresh"], 99),
+            "paint_emg_median": pct(collected["paint_emg"], 50),
+            "paint_emg_p99": pct(collected["paint_emg"], 99),
+            "paint_knee_median": pct(collected["paint_knee"], 50),
+            "paint_knee_p99": pct(collected["paint_knee"], 99),
+        },
         "recorded_samples": recorded,
+        "recording_missing_samples": rec_missing,
         "recorded_predictions": n_pred,
         "inference_ms": {"median": pct(collected["inference"], 50),
                          "p99": pct(collected["inference"], 99)},

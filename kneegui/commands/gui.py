@@ -11,6 +11,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from PySide6 import QtCore
+
     from kneegui.gui.app import make_app
     from kneegui.gui.main_window import MainWindow
 
@@ -18,4 +20,5 @@ def run(args) -> int:
     window = MainWindow()
     window.show()
     window.streams_panel.refresh()
+    QtCore.QTimer.singleShot(0, window.autoload_model)  # after the window is on screen
     return int(app.exec())

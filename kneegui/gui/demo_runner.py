@@ -223,7 +223,13 @@ class DemoRun(QtCore.QObject):
         self.error: str | None = None
 
     def start(self) -> None:
-        path = self.window.start_recording(str(self.out_dir), "demo", "kneegui demo (simulated)")
+        panel = self.window.recording_panel
+        panel.subject.setText("demo")
+        panel.notes.setPlainText("kneegui demo: simulated lab replaying a UCI gait clip")
+        panel.out_dir.setText(str(self.out_dir))
+        path = self.window.start_recording(
+            panel.out_dir.text(), panel.subject.text(), panel.notes.toPlainText()
+        )
         if path is None:
             self.error = "; ".join(self.window.banners.messages().values()) or "recording failed"
             QtWidgets.QApplication.instance().quit()

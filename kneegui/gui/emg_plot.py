@@ -3,12 +3,14 @@ decimation, per-channel quality badge. No grids (they triple the draw cost)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
 
 from kneegui.gui.decimate import decimation_factor, peak_decimate
+from kneegui.gui.live_metrics import RollingStats
 from kneegui.gui.theme import (
     CHANNEL_COLORS,
     STATUS_COLORS,
@@ -37,7 +39,13 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.frames_drawn = 0
         self.last_points = 0
         self.last_newest_t: float | None = None
+        self.paint_times = RollingStats(4000)  # seconds per paint, for the status and benchmark
         self.set_channels(["ch1", "ch2", "ch3", "ch4"], "")
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override, timed
+        t0 = time.perf_counter()
+        super().paintEvent(ev)
+        self.paint_times.add(time.perf_counter() - t0)
 
     # -- layout --------------------------------------------------------------------------
     def set_channels(self, names: Sequence[str], unit: str = "") -> None:

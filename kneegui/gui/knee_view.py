@@ -4,11 +4,19 @@ H steps ago laid over what then happened, with a running MAE / NMAE readout."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from kneegui.gui.live_metrics import HorizonError, horizon_error, predicted_at_target
+from kneegui.gui.decimate import decimation_factor, peak_decimate
+from kneegui.gui.live_metrics import (
+    HorizonError,
+    RollingStats,
+    horizon_error,
+    predicted_at_target,
+)
 from kneegui.gui.theme import (
     MEASURED_COLOR,
     NOW_LINE_COLOR,
@@ -22,6 +30,8 @@ from kneegui.gui.theme import (
 FAN_SIZE = 4
 #: Steps between fan members (at 100 Hz: every 50 ms).
 FAN_SPACING = 5
+#: Measured-angle points drawn at most (denser streams are min/max decimated for display).
+MAX_MEASURED_POINTS = 2400
 #: Seconds over which the running error is computed.
 ERROR_WINDOW_S = 10.0
 #: The error readout is recomputed every this many frames (5 Hz at 30 fps: readable).
@@ -40,6 +50,7 @@ class KneeView(pg.PlotWidget):
         self.last_error: HorizonError | None = None
         self.frames_drawn = 0
         self.last_prediction_t: float | None = None
+        self.paint_times = RollingStats(4000)  # seconds per paint
         item = self.getPlotItem()
         item.setMenuEnabled(False)
         item.hideButtons()
@@ -53,10 +64,12 @@ class KneeView(pg.PlotWidget):
         self._now_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(NOW_LINE_COLOR, width=1,
                                                                     style=QtCore.Qt.DashLine))
         item.addItem(self._now_line, ignoreBounds=True)
-        self._measured = item.plot(pen=pg.mkPen(MEASURED_COLOR, width=2.5), name="measured")
+        self._measured = item.plot(pen=pg.mkPen(MEASURED_COLOR, width=2), name="measured")
         self._overlay = item.plot(
             pen=pg.mkPen(OVERLAY_COLOR, width=2, style=QtCore.Qt.DashLine), name="predicted H ago"
         )
+        for curve in (self._measured, self._overlay):
+            curve.setClipToView(True)  # history beyond the window is kept for the error only
         self._fan: list[pg.PlotDataItem] = []
         for k in range(FAN_SIZE):
             alpha = int(40 + 50 * k)
@@ -79,6 +92,11 @@ class KneeView(pg.PlotWidget):
         self._apply_xrange()
         self.set_error_text(None)
         cache_static_items(self.scene())
+
+    def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override, timed
+        t0 = time.perf_counter()
+        super().paintEvent(ev)
+        self.paint_times.add(time.perf_counter() - t0)
 
     # -- settings ------------------------------------------------------------------------
     def set_window(self, seconds: float) -> None:
@@ -113,8 +131,12 @@ class KneeView(pg.PlotWidget):
         """Redraw: measured angle ``[n]`` at ``meas_t``; predictions ``preds [m, H]`` made at
         ``pred_t [m]`` (oldest first). ``now`` maps to x = 0."""
         self.frames_drawn += 1
-        x_meas = meas_t - now
-        self._measured.setData(x_meas, measured)
+        if measured.size > MAX_MEASURED_POINTS:  # e.g. a 1 kHz goniometer: draw min/max bins
+            factor = decimation_factor(measured.size, MAX_MEASURED_POINTS)
+            shown_t, shown = peak_decimate(measured, meas_t, factor)
+            self._measured.setData(shown_t - now, shown[:, 0])
+        else:
+            self._measured.setData(meas_t - now, measured)
         ys = [measured] if measured.size else []
         if preds.shape[0]:
             steps = np.arange(1, preds.shape[1] + 1) * self.step_s

@@ -56,6 +56,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.display = DisplaySettings()
         self.mode = "filtered"
         self.frame_intervals = RollingStats(4000)
+        self.refresh_times = RollingStats(4000)  # seconds of work per timer tick
         self._last_frame: float | None = None
         self._last_status = 0.0
         self._outages: set[str] = set()
@@ -393,6 +394,17 @@ class MainWindow(QtWidgets.QMainWindow):
         saved = self.qsettings.value("model/path")
         self.model_panel.set_models(find_model_cards(*dirs), select=saved)
 
+    def autoload_model(self) -> bool:
+        """Load the model used last time, else the shipped emg+angle model (if present)."""
+        saved = self.qsettings.value("model/path")
+        candidates = [saved] if saved else []
+        candidates += [str(p) for _, p, card in self.model_panel._entries
+                       if card.get("input_set") == "emg+angle" and not card.get("subject")]
+        for path in candidates:
+            if path and Path(path).exists():
+                return self.load_model(path)
+        return False
+
     def load_model(self, path: str) -> bool:
         p = Path(path)
         if p.suffix == ".json":
@@ -531,6 +543,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if t0 - self._last_status >= STATUS_PERIOD_S:
             self._last_status = t0
             self.update_status()
+        self.refresh_times.add(time.perf_counter() - t0)
 
     def _draw_emg(self, now: float) -> None:
         data, ts, first = self.session.emg_snapshot(self.mode, self.display.window_s)
@@ -611,8 +624,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._outages.discard(key)
                 self.banners.show_message(f"Stream “{name}” is back.", "info", key=key,
                                           timeout_s=5)
+        writer = self.session.writer
         for event in self.session.drain_events():
             self.event_log.append(event)
+            if writer is not None and event.kind in ("disconnected", "reconnected", "error"):
+                # The recorder logs gaps itself; outages and errors come from here.
+                label = f"{event.kind}: {event.stream}"
+                if event.message:
+                    label += f" ({event.message})"
+                writer.add_event(label, t=event.t, origin=event.kind)
             if event.kind == "error":
                 self.banners.show_message(
                     f"Stream “{event.stream}”: {event.message}", "error",
