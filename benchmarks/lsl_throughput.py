@@ -175,7 +175,12 @@ def run_reader(seconds: float) -> dict:
         },
         "targets": {"dropped_total": 0, "latency_p99_ms": 5.0},
         "meets_targets": bool(dropped == 0 and p99 <= 5.0),
-        "machine": {"cpus": os.cpu_count(), "liblsl": pylsl.library_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "liblsl": pylsl.library_version(),
+            "python_switch_interval_s": sys.getswitchinterval(),
+        },
     }
 
 
@@ -183,8 +188,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=60.0, help="run length (default 60 s)")
     p.add_argument("--minutes", type=float, help="run length in minutes (overrides --seconds)")
+    p.add_argument("--switch-interval", type=float, metavar="S",
+                   help="sys.setswitchinterval for the reader process (default: Python's 0.005)")
     p.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     seconds = args.minutes * 60.0 if args.minutes else args.seconds
     if args.sender:
         run_sender(args.sender, seconds)

@@ -12,10 +12,11 @@ reader through its lossless cursor, then
   never arrival order.
 
 A grid point is emitted once every role has a sample at or after it. If a role stays behind
-for more than ``max_wait`` seconds of local time (its sender is out), the grid moves on and that
-role's values are NaN for those points; NaN also marks points inside a hole longer than
-``max_hole`` seconds in a role's data. Aligned rows go into a ring buffer read with
-:meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (lossless cursor).
+for more than ``max_wait`` seconds of local time (its sender is out), the grid moves on (up to
+the newest data of the other roles) and that role's values are NaN for those points; NaN also
+marks points inside a hole longer than ``max_hole`` seconds in a role's data. At start-up the
+grid waits up to ``START_WAIT`` s for every role's first sample. Aligned rows go into a ring
+buffer read with :meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (cursor).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from kneegui.acquisition.roles import (
 )
 from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
+#: Seconds the grid waits at start-up for roles that have not delivered data yet.
+START_WAIT = 2.0
 #: Roles placed on the aligned grid, in column order.
 ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
 
@@ -380,14 +383,21 @@ class Hub:
 
     def _emit(self, now: float) -> int:
         rate = self.model_rate
+        started = [tr for tr in self._tracks if tr.t.size]
         if self._next_k is None:
-            if any(tr.t.size == 0 for tr in self._tracks):
+            if not started:
                 self._note_waiting()
                 return 0
-            start = max(float(tr.t[0]) for tr in self._tracks)
-            self._next_k = math.ceil(start * rate)
+            first = [float(tr.t[0]) for tr in started]
+            if len(started) < len(self._tracks) and now - min(first) < START_WAIT:
+                self._note_waiting()  # give every role a moment to deliver its first data
+                return 0
+            self._next_k = math.ceil(max(first) * rate)
         ready_until = min(tr.last_t for tr in self._tracks)
-        forced_until = now - self.max_wait
+        # a role that is late by more than max_wait no longer holds the grid back, but points
+        # are only emitted up to the newest data of some role (never a row of nothing but NaN)
+        newest = max(tr.last_t for tr in self._tracks)
+        forced_until = min(now - self.max_wait, newest)
         last_k = math.floor(max(ready_until, forced_until) * rate)
         if last_k < self._next_k:
             self._note_waiting()

@@ -127,3 +127,35 @@ def test_hub_refuses_unfit_assignments(make_outlet, uid):
     with pytest.raises(RoleError, match="assign at least an EMG or a knee-angle stream"):
         hub.start()
     assert hub.assign(Role.KNEE_ANGLE, k3, channels=[2]).channels == [2]
+
+
+def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid):
+    angle_out = make_outlet(f"a-{uid}", "Angle", 1, 200.0, "float32", f"a-{uid}")
+    force_out = make_outlet(f"f-{uid}", "Force", 1, 200.0, "float32", f"f-{uid}")
+    hub = Hub(model_rate=100.0, max_wait=0.3)
+    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve_source_id(f"a-{uid}", 2.0)[0]))
+    hub.assign(Role.FORCE, StreamReader(resolve_source_id(f"f-{uid}", 2.0)[0]))
+    hub.start()
+    try:
+        for r in hub.readers:
+            assert r.wait_until_open(3.0)
+        t0 = pylsl.local_clock() + 0.05
+        a = _pusher(angle_out, 200.0, 1, t0, t0 + 1.5)
+        f = _pusher(force_out, 200.0, 1, t0, t0 + 0.5)  # the force sender stops after 0.5 s
+        a.join(5.0)
+        f.join(5.0)
+        time.sleep(0.5)
+        frame = hub.aligned_from(0)
+        status = hub.status()
+        newest = max(r.buffer.last_timestamp() for r in hub.readers)
+        force_end = hub.assignment(Role.FORCE).reader.buffer.last_timestamp()
+    finally:
+        hub.stop()
+    assert frame.t[-1] > t0 + 1.4  # the grid went on after the force stream stopped
+    assert np.isfinite(frame.angle).all()
+    stopped = frame.t > force_end
+    assert np.isnan(frame.force[stopped, 0]).all()
+    assert np.isfinite(frame.force[~stopped, 0]).all()
+    assert status.incomplete == int(stopped.sum())
+    # nothing is emitted past the newest data of any role
+    assert newest - 0.01 < frame.t[-1] <= newest
