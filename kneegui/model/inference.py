@@ -17,7 +17,8 @@ class InferenceEngine:
 
     The input buffer is preallocated; ``predict`` runs under ``torch.inference_mode`` with a
     fixed intra-op thread count. Shorter histories than the model window (start-up) are padded
-    with their first sample. Not thread-safe: use one engine per worker thread.
+    with their first sample (pass ``window + 1`` rows for results identical to the offline path:
+    the extra row gives the first angle velocity). Not thread-safe: one engine per thread.
     """
 
     def __init__(self, loaded: LoadedModel, threads: int = 1) -> None:
@@ -81,6 +82,8 @@ class InferenceEngine:
             )
         x = raw_inputs(self.input_set, self.norm, self._tail(emg_env), self._tail(angle),
                        self._tail(kinematics), self._tail(force))
+        if not np.isfinite(x).all():
+            raise ValueError("input window contains NaN/inf (a stream gap): skip this tick")
         np.subtract(x[1:], self._mean, out=self._view)
         np.divide(self._view, self._std, out=self._view)
         with self._torch.inference_mode():

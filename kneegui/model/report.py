@@ -61,8 +61,19 @@ def markdown_table(results: dict) -> str:
                 _cell(g, "constant_velocity", step),
             ]
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Per recording (seed mean, NMAE % at 10 / 50 / 500 ms; K = calibration cycles "
-              "used):", "",
+    lines += ["", "All metrics at 1 and 50 steps (seed mean; MAE in degrees):", "",
+              "| group | method | NMAE 1 | NMAE 50 | NRMSE 1 | NRMSE 50 | MAE 1 | MAE 50 "
+              "| R² 1 | R² 50 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for group in ("N", "A", "all"):
+        for method in results["methods"]:
+            e = summary.get(group, {}).get(method)
+            if not e:
+                continue
+            cells = [f"{100 * e[k][i]:.1f} %" if k in ("nmae", "nrmse") else f"{e[k][i]:.2f}"
+                     for k in ("nmae", "nrmse", "mae_deg", "r2") for i in (0, 49)]
+            lines.append(f"| {GROUP_NAMES[group]} | {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Per recording (seed mean, NMAE % at 10 / 50 / 500 ms; "
+              "K = calibration cycles used):", "",
               "| recording | K | test windows | EMG only | EMG + angle | angle-only "
               "| persistence |",
               "|---|---|---|---|---|---|---|"]

@@ -44,16 +44,26 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
     assert "evaluate" in r.stderr  # tqdm progress bar
 
 
-def test_train_then_models_info_and_list(uci_dir, tmp_path):
+def test_train_then_models_info_list_and_evaluate_weights(uci_dir, tmp_path):
     data = _two_subject_dir(uci_dir, tmp_path)
+    first, second = sorted(p.name[: -len("mar.txt")] for p in (data / "A_TXT").iterdir())
     stem = tmp_path / "models" / "m_emg"
     r = _kneegui("train", "--data", str(data), "--input-set", "emg", "--out", str(stem),
-                 "--epochs", "1", "--windows-per-epoch", "512", "--window", "40")
+                 "--epochs", "1", "--windows-per-epoch", "512", "--window", "40",
+                 "--exclude-subjects", second)
     assert r.returncode == 0, r.stderr
     info = _kneegui("models", "info", str(stem))
     assert info.returncode == 0 and "input set:  emg" in info.stdout
+    assert f"subjects:   {first}" in info.stdout
     listing = _kneegui("models", "list", str(stem.parent))
     assert "m_emg" in listing.stdout
+    out = tmp_path / "eval_w"
+    r = _kneegui("evaluate", "--data", str(data), "--weights", str(stem), "--finetune-epochs",
+                 "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert [rec["subject"] for rec in results["recordings"].values()] == [second]
+    assert first in results["skipped"]  # in the weights' training data: never tested on
 
 
 def test_bad_model_file_gives_one_line_error(tmp_path):

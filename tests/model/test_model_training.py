@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from kneegui.model import CalibrationData, InferenceEngine, finetune
@@ -103,3 +104,9 @@ def test_engine_matches_offline_prediction(small_model, held_out):
     offline = predict_windows(loaded, x, held_out.angle, np.array([i]))[0]
     np.testing.assert_allclose(live, offline, rtol=1e-5, atol=1e-4)
     assert engine.predict(emg_env=held_out.emg_env[:5], angle=held_out.angle[:5]).shape == (50,)
+    gap = held_out.angle[i - 200 : i + 1].copy()
+    gap[-3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        engine.predict(emg_env=held_out.emg_env[i - 200 : i + 1], angle=gap)
+    with pytest.raises(ValueError, match="needs the knee angle"):
+        engine.predict(emg_env=held_out.emg_env[i - 200 : i + 1])
