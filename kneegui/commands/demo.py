@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", type=Path, default=None, metavar="PATH",
                    help="model weights (.safetensors with its .json card); default: the shipped "
                         "emg+angle model")
+    p.add_argument("--headless", action="store_true",
+                   help="timed run with session, demo.png and summary even when a display "
+                        "exists (e.g. under xvfb-run for a real X11 screenshot)")
     p.set_defaults(run=run)
 
 
@@ -55,7 +58,7 @@ def run(args) -> int:
         print(f"kneegui demo: model file {args.model} not found; pass an existing "
               ".safetensors file or leave --model out to use the shipped one", file=sys.stderr)
         return 2
-    headless = prepare_environment()
+    headless = prepare_environment() or args.headless
     from kneegui.gui.demo_runner import DemoError, run_demo
 
     try:

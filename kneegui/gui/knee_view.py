@@ -87,7 +87,7 @@ class KneeView(pg.PlotWidget):
         self._readout.setZValue(10)
         item.addItem(self._readout, ignoreBounds=True)
         self._yrange: tuple[float, float] | None = None
-        self._steady = SteadyRange(min_span=10.0)
+        self._steady = SteadyRange(min_span=10.0, step=10.0)
         self._readout_html = ""
         self._apply_xrange()
         self.set_error_text(None)

@@ -41,7 +41,7 @@ def cache_static_items(scene) -> None:
     from PySide6 import QtWidgets
 
     for item in scene.items():
-        if isinstance(item, pg.AxisItem | pg.LabelItem | pg.TextItem):
+        if isinstance(item, pg.AxisItem | pg.LabelItem | pg.TextItem | pg.LegendItem):
             item.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
 
 
@@ -51,18 +51,20 @@ class SteadyRange:
     ``shrink_after`` consecutive updates. Every range change re-renders an axis, so a range
     that follows the data each frame costs more than drawing the data."""
 
-    def __init__(self, shrink_after: int = 45, min_span: float = 1e-6) -> None:
+    def __init__(
+        self, shrink_after: int = 45, min_span: float = 1e-6, step: float | None = None
+    ) -> None:
         self.shrink_after = shrink_after
         self.min_span = min_span
+        self.step = step  # fixed snapping step (e.g. 10 degrees); default: from the span
         self.range: tuple[float, float] | None = None
         self._small = 0
 
-    @staticmethod
-    def _snap(lo: float, hi: float) -> tuple[float, float]:
+    def _snap(self, lo: float, hi: float) -> tuple[float, float]:
         import math
 
         span = max(hi - lo, 1e-12)
-        step = 10 ** math.floor(math.log10(span)) / 2
+        step = self.step or 10 ** math.floor(math.log10(span)) / 5
         return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
     def update(self, lo: float, hi: float) -> tuple[float, float] | None:

@@ -104,6 +104,18 @@ def test_prediction_curve_updates_with_measured_latency(live, qtbot):
     qtbot.waitUntil(lambda: win.knee_view.last_error is not None, timeout=8_000)
 
 
+def test_calibrate_action_opens_the_wizard_on_the_live_hub(live, qtbot, tmp_path, monkeypatch):
+    win, _, _ = live
+    monkeypatch.setenv("KNEEGUI_SUBJECT_MODELS_DIR", str(tmp_path / "subject_models"))
+    assert win.calibrate_action.isVisible() or win.calibrate_action.isEnabled()
+    wizard = win.open_calibration()
+    assert wizard is not None and wizard.isVisible()
+    assert wizard.hub is win.session.hub and wizard.active_model is win.session.loaded
+    wizard.reject()
+    assert not wizard.isVisible()
+    assert win.session.worker.running  # the live prediction keeps going
+
+
 def test_publish_predictions_as_lsl_outlet(live, qtbot):
     import pylsl
 

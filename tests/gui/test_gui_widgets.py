@@ -152,3 +152,26 @@ def test_settings_persist_between_windows(qtbot, tmp_path):
     assert again.recording_panel.subject.text() == "S42"
     assert again.knee_view.horizon == 17
     again.close()
+
+
+def test_steady_range_grows_at_once_and_shrinks_late():
+    from kneegui.gui.theme import SteadyRange
+
+    r = SteadyRange(shrink_after=3, step=10.0)
+    assert r.update(3.0, 57.0) == (0.0, 60.0)
+    assert r.update(5.0, 50.0) is None  # inside: unchanged (no axis re-render)
+    assert r.update(-12.0, 50.0) == (-20.0, 60.0)  # leaves the range: grows now
+    assert [r.update(0.0, 20.0) for _ in range(3)][-1] == (-10.0, 30.0)  # shrinks after 3
+
+
+def test_calibration_needs_live_streams_and_a_model(qtbot, tmp_path):
+    from kneegui.gui.main_window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "k.ini"), QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_dirs=[])
+    qtbot.addWidget(win)
+    assert win.open_calibration() is None
+    assert "connect" in win.banners.messages()["calibrate"]
+    win.show_about()
+    assert "10.24432/C5ZW3P" in win._about.text()
+    win.close()
