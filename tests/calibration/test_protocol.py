@@ -79,14 +79,18 @@ def test_stream_loss_pauses_and_resumes_then_calibrated_model_beats_base(
     clock = DataClock()
     clock.now = subj.t[0]
     p, events = make_protocol(base, clock=clock, train_cycles=5)
-    # 3 s of walking, then the EMG sender drops out for 4 s of the recording
+    # 3 s of walking, then the EMG sender drops out for 4 s: the hub marks EMG as NaN
     i = feed(p, subj, 0, 300, clock)
-    p.stream_lost("stream 'EMG' disconnected")
-    assert p.paused and EventKind.PAUSED in kinds(events)
-    clock.now += 3.0
+    out = subj.emg_env[i : i + 400].copy()
+    out[:] = np.nan
+    clock.now = subj.t[i + CHUNK - 1]  # the first NaN rows arrive one poll later
+    p.feed(subj.t[i : i + 400], out, subj.angle[i : i + 400])
     p.tick()
-    active_before_resume = p.capture_seconds
-    assert active_before_resume == pytest.approx(3.0 - 0.01, abs=0.1)  # pause time not counted
+    assert p.paused and EventKind.PAUSED in kinds(events)
+    assert p.capture_seconds == pytest.approx(3.0, abs=0.1)  # outage time is not counted
+    clock.now = subj.t[i + 399]
+    p.tick()
+    assert p.capture_seconds == pytest.approx(3.0, abs=0.1)
     feed(p, subj, i + 400, None, clock)
     assert EventKind.RESUMED in kinds(events)
     assert p.stage == Stage.FINETUNE, [e.message for e in events][-5:]
