@@ -79,7 +79,7 @@ def sender_main(tag: str, seconds: float) -> None:
     print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)
 
 
-def gui_main(seconds: float) -> dict:
+def gui_main(seconds: float, mode: str = "raw") -> dict:
     import numpy as np
     import psutil
     from PySide6 import QtCore
@@ -105,6 +105,7 @@ def gui_main(seconds: float) -> dict:
     assert win.load_model(str(default_model_path())), win.banners.messages()
     win.set_publishing(True)
     win.window_spin.setValue(10)
+    win.mode_combo.setCurrentIndex(win.mode_combo.findData(mode))
     path = win.start_recording(str(tmp), "bench", "gui_load benchmark")
     assert path is not None, win.banners.messages()
     emg_reader = win.session.stream("EMG").reader
@@ -129,6 +130,7 @@ def gui_main(seconds: float) -> dict:
         collected["cpu"] = proc.cpu_times()
         collected["statuses"] = {s.role: s.reader.status() for s in win.session.state.streams}
         collected["frames"] = win.frame_intervals.values()
+        collected["rows"] = win.emg_plot.channel_count
         collected["refresh"] = win.refresh_times.values()
         collected["paint_emg"] = win.emg_plot.paint_times.values()
         collected["paint_knee"] = win.knee_view.paint_times.values()
@@ -168,6 +170,7 @@ def gui_main(seconds: float) -> dict:
         "benchmark": "gui_load",
         "seconds": round(wall, 1),
         "emg": f"{EMG_CHANNELS} ch @ {EMG_RATE:g} Hz",
+        "display": f"{mode} EMG ({collected['rows']} rows), 10 s window, 1920x1080",
         "gui_frame_interval_ms": {"median": pct(frames, 50), "p99": pct(frames, 99),
                                   "max": pct(frames, 100), "frames": int(frames.size),
                                   "target_p99": 33.0},
@@ -200,6 +203,8 @@ def gui_main(seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--mode", choices=("raw", "filtered", "envelope"), default="raw",
+                        help="EMG display mode (raw draws all 16 channels; default)")
     parser.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("LSLAPICFG", str(REPO / "resources" / "lsl_machine_only.cfg"))
@@ -208,7 +213,7 @@ def main() -> None:
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    print(json.dumps(gui_main(args.seconds), indent=2))
+    print(json.dumps(gui_main(args.seconds, args.mode), indent=2))
 
 
 if __name__ == "__main__":

@@ -137,24 +137,32 @@ class LiveSession:
 
     # -- snapshots for the plots ---------------------------------------------------------
     def emg_snapshot(self, mode: str, seconds: float) -> tuple[np.ndarray, np.ndarray, int]:
-        """(data [n, 4], timestamps [n], absolute index of data[0]) of the model EMG channels:
-        raw (from the reader), or filtered / envelope (from the hub's live filter chain)."""
+        """(data [n, ch], timestamps [n], absolute index of data[0]) of the EMG stream: raw =
+        every channel the amplifier sends (from the reader); filtered / envelope = the model
+        channels through the hub's live filter chain."""
         emg = self.stream("EMG")
         if emg is None or self.hub is None:
             return np.empty((0, 0)), np.empty(0), 0
         buf = emg.reader.buffer if mode == "raw" else self.hub.emg_buffer(mode)
         total = buf.total_written
         data, ts = buf.latest_seconds(seconds)
-        if mode == "raw" and emg.channels:
-            data = data[:, list(emg.channels)]
         return data, ts, total - data.shape[0]
 
-    def emg_labels(self) -> tuple[list[str], str]:
-        """Labels of the displayed EMG channels and their unit."""
+    def emg_channels(self, mode: str) -> list[int]:
+        """Stream channel indices shown in ``mode`` (all for raw, the model picks otherwise)."""
+        emg = self.stream("EMG")
+        if emg is None:
+            return []
+        if mode == "raw" or not emg.channels:
+            return list(range(emg.info.channel_count))
+        return list(emg.channels)
+
+    def emg_labels(self, mode: str = "filtered") -> tuple[list[str], str]:
+        """Labels of the EMG channels shown in ``mode`` and their unit."""
         emg = self.stream("EMG")
         if emg is None:
             return [], ""
-        picks = emg.channels or tuple(range(emg.info.channel_count))
+        picks = self.emg_channels(mode)
         units = [emg.info.channel_units[i] for i in picks if i < len(emg.info.channel_units)]
         return [emg.info.label(i) for i in picks], next((u for u in units if u), "")
 
@@ -174,9 +182,9 @@ class LiveSession:
         preds, ts = self.worker.history.latest_seconds(seconds)
         return ts, preds
 
-    def emg_quality(self) -> list | None:
-        """``kneegui.dsp.ChannelQuality`` per displayed EMG channel (raw data since the last
-        call fed to a ``dsp.QualityMonitor``; cheap, called twice a second)."""
+    def emg_quality(self, mode: str = "filtered") -> list | None:
+        """``kneegui.dsp.ChannelQuality`` per EMG channel shown in ``mode``: the raw data
+        since the last call go through a ``dsp.QualityMonitor`` (cheap, called at 2 Hz)."""
         emg = self.stream("EMG")
         if emg is None:
             return None
@@ -184,15 +192,16 @@ class LiveSession:
             from kneegui.dsp import QualityMonitor
 
             mains = None if self.filter_settings is None else self.filter_settings.mains
-            monitor = QualityMonitor(emg.info.nominal_srate or 1000.0, len(emg.channels),
+            monitor = QualityMonitor(emg.info.nominal_srate or 1000.0, emg.info.channel_count,
                                      window_s=1.0, mains=mains or 50.0)
             self._quality = (emg.reader, monitor, None)
         reader, monitor, last_t = self._quality
         data, ts = reader.latest(1.0) if last_t is None else reader.since(last_t)
         if len(ts):
-            monitor.update(np.asarray(data[:, list(emg.channels)], dtype=np.float64))
+            monitor.update(np.asarray(data, dtype=np.float64))
             self._quality = (reader, monitor, float(ts[-1]))
-        return monitor.metrics()
+        metrics = monitor.metrics()
+        return [metrics[i] for i in self.emg_channels(mode)]
 
     # -- filters -------------------------------------------------------------------------
     def set_filter(self, values: dict) -> None:

@@ -65,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._about = None
         self._model_dirs = model_dirs
         self.event_log: list = []
+        self._emg_layout: tuple | None = None
 
         # -- central: banners + plots ----------------------------------------------------
         self.banners = BannerArea()
@@ -362,9 +363,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         self.banners.dismiss("connect")
         self.streams_panel.set_connected(True)
-        labels, unit = self.session.emg_labels()
-        if labels:
-            self.emg_plot.set_channels(labels, unit)
+        self._emg_layout = None  # rebuilt on the next frame for the current mode
         self._outages.clear()
         self.update_model_state()
         return True
@@ -549,11 +548,13 @@ class MainWindow(QtWidgets.QMainWindow):
         data, ts, first = self.session.emg_snapshot(self.mode, self.display.window_s)
         if data.size == 0:
             return
-        if data.shape[1] != self.emg_plot.channel_count:
-            labels, unit = self.session.emg_labels()
-            if len(labels) != data.shape[1]:
-                labels = [f"ch{i + 1}" for i in range(data.shape[1])]
+        labels, unit = self.session.emg_labels(self.mode)
+        if len(labels) != data.shape[1]:
+            labels = [f"ch{i + 1}" for i in range(data.shape[1])]
+        layout = (tuple(labels), unit)
+        if layout != self._emg_layout:  # new stream or raw (all) <-> model channels
             self.emg_plot.set_channels(labels, unit)
+            self._emg_layout = layout
         self.emg_plot.update_data(data, ts, now, first)
 
     def _draw_knee(self, now: float) -> None:
@@ -567,7 +568,7 @@ class MainWindow(QtWidgets.QMainWindow):
         rows = session.reader_rows() if session.connected else []
         if session.connected:
             self.streams_panel.update_status(rows)
-            self.emg_plot.set_quality(session.emg_quality())
+            self.emg_plot.set_quality(session.emg_quality(self.mode))
             self._handle_events(rows)
         parts = []
         for _, role, st, _ in rows:

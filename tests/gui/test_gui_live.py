@@ -22,7 +22,7 @@ def live(tmp_path_factory):
     """(window, sender, tmp dir): streams discovered through the Streams panel."""
     make_app()
     tmp = tmp_path_factory.mktemp("gui_live")
-    sender = LoopbackSender().start()
+    sender = LoopbackSender(emg_channels=6).start()  # 4 model channels + 2 others
     settings = QtCore.QSettings(str(tmp / "gui.ini"), QtCore.QSettings.IniFormat)
     win = MainWindow(settings=settings)
     win.recording_panel.out_dir.setText(str(tmp / "sessions"))
@@ -75,6 +75,11 @@ def test_plots_advance(live, qtbot):
     assert [plot.badge_text(i).split("</b>")[0] for i in range(4)] == [
         "<b>RF", "<b>BF", "<b>VM", "<b>ST"]
     qtbot.waitUntil(lambda: "no quality data" not in plot.badge_text(0), timeout=3_000)
+    win.mode_combo.setCurrentIndex(0)  # raw: every channel of the amplifier
+    qtbot.waitUntil(lambda: plot.channel_count == 6, timeout=2_000)
+    assert "E6" in plot.badge_text(5)
+    win.mode_combo.setCurrentIndex(1)  # filtered: the 4 model channels
+    qtbot.waitUntil(lambda: plot.channel_count == 4, timeout=2_000)
     kx, ky = win.knee_view._measured.getData()
     assert kx is not None and kx.size > 50 and ky.max() - ky.min() > 20  # the gait curve
 
