@@ -75,7 +75,7 @@ def sender_main(tag: str, seconds: float) -> None:
             y = 30 + 25 * np.sin(ph) + 8 * np.sin(2 * ph + 0.5)
             ang_out.push_chunk(y.astype(np.float32)[:, None], ts)
             n_ang = want
-    time.sleep(1.0)  # let the last chunks drain before the outlets close
+    time.sleep(2.0)  # let the last chunks drain before the outlets close
     print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)
 
 
@@ -121,10 +121,16 @@ def gui_main(seconds: float, mode: str = "raw") -> dict:
     win.emg_plot.paint_times = stats_type(100_000)
     win.knee_view.paint_times = stats_type(100_000)
     collected: dict = {}
+    last_received: list[int] = []
 
     def finish() -> None:
         """Collect while the window is alive (Qt 6's quit() closes the windows)."""
         if sender.poll() is None or collected:
+            return
+        # The sender is done: wait until the readers have pulled everything it sent.
+        received = [st.reader.status().received for st in win.session.state.streams]
+        if received != last_received:
+            last_received[:] = received
             return
         collected["wall"] = time.monotonic() - wall0
         collected["cpu"] = proc.cpu_times()

@@ -31,7 +31,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.window_s = float(window_s)
         self.max_points = int(max_points)
         self._plots: list[pg.PlotItem] = []
-        self._curves: list[pg.PlotDataItem] = []
+        self._curves: list[pg.PlotCurveItem] = []
         self._labels: list[pg.LabelItem] = []
         self._channel_names: list[str] = []
         self._unit = ""
@@ -52,6 +52,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         """(Re)build one row per channel."""
         self.ci.clear()
         self._plots, self._curves, self._labels = [], [], []
+        self._label_cache: dict[int, str] = {}
         self._channel_names = list(names)
         self._unit = unit
         self._yranges = [SteadyRange() for _ in names]
@@ -76,9 +77,10 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             # layout is still sizing; every row gets the same explicit range instead.
             plot.setXRange(-self.window_s, 0, padding=0)
             color = CHANNEL_COLORS[i % len(CHANNEL_COLORS)]
-            curve = plot.plot(pen=pg.mkPen(color, width=1))
-            curve.setClipToView(True)
-            curve.setSkipFiniteCheck(True)
+            # PlotCurveItem, not PlotDataItem: the data come decimated to screen resolution,
+            # and its setData costs a fraction (16 rows x 30 fps).
+            curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=True)
+            plot.addItem(curve)
             self._plots.append(plot)
             self._curves.append(curve)
             self._labels.append(label)
@@ -121,7 +123,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.frames_drawn += 1
         if data.shape[0] == 0:
             for c in self._curves:
-                c.setData([], [])
+                c.setData(np.empty(0), np.empty(0))
             self.last_points = 0
             return
         factor = decimation_factor(data.shape[0], self.max_points)
@@ -137,10 +139,13 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
     def _follow_range(self, i: int, y: np.ndarray) -> None:
         """Steady y range per row (an axis re-render per frame would cost more than the
         curves)."""
-        finite = y[np.isfinite(y)]
-        if finite.size == 0:
-            return
-        new = self._yranges[i].update(float(finite.min()), float(finite.max()))
+        lo, hi = float(y.min()), float(y.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            finite = y[np.isfinite(y)]
+            if finite.size == 0:
+                return
+            lo, hi = float(finite.min()), float(finite.max())
+        new = self._yranges[i].update(lo, hi)
         if new is not None:
             self._plots[i].setYRange(*new, padding=0)
 
@@ -156,6 +161,12 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         return self._labels[channel].text
 
     def _set_label(self, i: int, quality: object | None) -> None:
+        html = self._label_html(i, quality)
+        if html != self._label_cache.get(i):  # setText re-lays out the grid: only on change
+            self._label_cache[i] = html
+            self._labels[i].setText(html, size="10pt")
+
+    def _label_html(self, i: int, quality: object | None) -> str:
         name = self._channel_names[i]
         if quality is None:
             html = f"<b>{name}</b><br><span style='color:#777'>no quality data</span>"
@@ -164,7 +175,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             rms = getattr(quality, "rms", None)
             reason = str(getattr(quality, "reason", "") or "")
             color = STATUS_COLORS[status_color_key(status)]
-            rms_text = "" if rms is None else f" {rms:.3g} {self._unit}".rstrip()
+            rms_text = "" if rms is None else f" {rms:.2g} {self._unit}".rstrip()
             if len(reason) > 26:
                 reason = reason[:25] + "…"
             html = (
@@ -173,5 +184,5 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             )
             if reason:
                 html += f"<br><span style='color:{color}; font-size:9pt'>{reason}</span>"
-        self._labels[i].setText(html, size="10pt")
+        return html
 

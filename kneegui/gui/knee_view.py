@@ -64,20 +64,19 @@ class KneeView(pg.PlotWidget):
         self._now_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(NOW_LINE_COLOR, width=1,
                                                                     style=QtCore.Qt.DashLine))
         item.addItem(self._now_line, ignoreBounds=True)
-        self._measured = item.plot(pen=pg.mkPen(MEASURED_COLOR, width=2), name="measured")
-        self._overlay = item.plot(
-            pen=pg.mkPen(OVERLAY_COLOR, width=2, style=QtCore.Qt.DashLine), name="predicted H ago"
+        # PlotCurveItems (cheap setData); the history is kept a little beyond the window.
+        self._measured = self._curve(pg.mkPen(MEASURED_COLOR, width=2), "measured")
+        self._overlay = self._curve(
+            pg.mkPen(OVERLAY_COLOR, width=2, style=QtCore.Qt.DashLine), "predicted H ago"
         )
-        for curve in (self._measured, self._overlay):
-            curve.setClipToView(True)  # history beyond the window is kept for the error only
-        self._fan: list[pg.PlotDataItem] = []
+        self._fan: list[pg.PlotCurveItem] = []
         for k in range(FAN_SIZE):
             alpha = int(40 + 50 * k)
             color = QtGui.QColor(PREDICTION_COLOR)
             color.setAlpha(alpha)
-            self._fan.append(item.plot(pen=pg.mkPen(color, width=1.5)))
-        self._prediction = item.plot(
-            pen=pg.mkPen(PREDICTION_COLOR, width=3), name="prediction (next 1…50 steps)"
+            self._fan.append(self._curve(pg.mkPen(color, width=1.5)))
+        self._prediction = self._curve(
+            pg.mkPen(PREDICTION_COLOR, width=3), "prediction (next 1…50 steps)"
         )
         self._h_marker = pg.ScatterPlotItem(
             size=11, brush=pg.mkBrush(OVERLAY_COLOR), pen=pg.mkPen("w", width=1.5)
@@ -92,6 +91,11 @@ class KneeView(pg.PlotWidget):
         self._apply_xrange()
         self.set_error_text(None)
         cache_static_items(self.scene())
+
+    def _curve(self, pen, name: str | None = None) -> pg.PlotCurveItem:
+        curve = pg.PlotCurveItem(pen=pen, name=name)
+        self.getPlotItem().addItem(curve)
+        return curve
 
     def paintEvent(self, ev) -> None:  # noqa: N802 - Qt override, timed
         t0 = time.perf_counter()
@@ -149,7 +153,7 @@ class KneeView(pg.PlotWidget):
                 if idx >= 0:
                     curve.setData(float(pred_t[idx]) - now + steps, preds[idx])
                 else:
-                    curve.setData([], [])
+                    curve.setData(np.empty(0), np.empty(0))
             h = min(self.horizon, preds.shape[1])
             tgt_t, tgt_y = predicted_at_target(pred_t, preds, h, self.step_s)
             shown = tgt_t <= now
@@ -162,7 +166,7 @@ class KneeView(pg.PlotWidget):
                 self.last_error = horizon_error(tgt_t[recent], tgt_y[recent], meas_t, measured)
         else:
             for curve in (self._prediction, self._overlay, *self._fan):
-                curve.setData([], [])
+                curve.setData(np.empty(0), np.empty(0))
             self._h_marker.setData([], [])
             self.last_error = None
         self.set_error_text(self.last_error)

@@ -397,7 +397,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Load the model used last time, else the shipped emg+angle model (if present)."""
         saved = self.qsettings.value("model/path")
         candidates = [saved] if saved else []
-        candidates += [str(p) for _, p, card in self.model_panel._entries
+        candidates += [str(p) for _, p, card in self.model_panel.entries()
                        if card.get("input_set") == "emg+angle" and not card.get("subject")]
         for path in candidates:
             if path and Path(path).exists():

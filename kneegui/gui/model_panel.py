@@ -107,6 +107,10 @@ class ModelPanel(QtWidgets.QWidget):
         self.combo.setCurrentIndex(idx if idx >= 0 else (0 if self._entries else -1))
         self._show_card()
 
+    def entries(self) -> list[tuple[str, Path, dict]]:
+        """(label, weights path, card) of every listed model."""
+        return list(self._entries)
+
     def selected_path(self) -> str | None:
         return self.combo.currentData()
 
