@@ -26,6 +26,11 @@ def register(subparsers: Any) -> None:
                       help="pretrained model stem(s), one per input set")
     mode.add_argument("--loso", action="store_true",
                       help="pretrain leave-one-subject-out on DATA (all exercises)")
+    p.add_argument("--folds", type=int, default=None,
+                   help="with --loso: subject-grouped N-fold instead of one fold per subject "
+                   "(cheaper; linked subjects stay together)")
+    p.add_argument("--val-windows", type=int, default=None,
+                   help="validation windows per pretraining epoch (default 4000)")
     p.add_argument("--cycles", type=int, default=3, help="calibration gait cycles K (default 3)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--input-sets", default="emg,emg+angle,angle",
@@ -81,12 +86,12 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    train_over = {k: v for k, v in {"epochs": args.epochs,
+    train_over = {k: v for k, v in {"epochs": args.epochs, "val_windows": args.val_windows,
                                     "windows_per_epoch": args.windows_per_epoch}.items()
                   if v is not None}
     settings = EvalSettings(
         input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
-        pretrain_exercises=exercises, max_subjects=args.subjects,
+        pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds,
         train=TrainSettings(threads=args.threads, **train_over),
         finetune=FinetuneSettings(threads=args.threads, **(
             {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {})),

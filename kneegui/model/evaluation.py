@@ -42,6 +42,8 @@ class EvalSettings:
     train: TrainSettings = field(default_factory=TrainSettings)
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     max_subjects: int | None = None
+    folds: int | None = None  # None: leave-one-subject-out; N: subject-grouped N-fold
+
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -134,9 +136,25 @@ def evaluate_recording(
     return out
 
 
-def fold_plan(subjects: Sequence[str], links: dict[str, set[str]]) -> list[tuple[str, set[str]]]:
-    """Leave-one-subject-out: (test subject, subjects excluded from pretraining)."""
-    return [(s, set(links.get(s, {s})) | {s}) for s in subjects]
+def fold_plan(
+    subjects: Sequence[str], links: dict[str, set[str]], n_folds: int | None = None
+) -> list[set[str]]:
+    """Test-subject sets per fold. Linked subjects (e.g. 1N/2N) always share a fold.
+
+    ``n_folds=None``: leave-one-subject-out (one fold per linked group). Otherwise the groups are
+    dealt round-robin, in the given order, to ``n_folds`` folds.
+    """
+    groups: list[set[str]] = []
+    for s in subjects:
+        if any(s in g for g in groups):
+            continue
+        groups.append({s} | (set(links.get(s, set())) & set(subjects)))
+    if n_folds is None or n_folds >= len(groups):
+        return groups
+    folds: list[set[str]] = [set() for _ in range(max(1, n_folds))]
+    for i, g in enumerate(groups):
+        folds[i % len(folds)] |= g
+    return folds
 
 
 def summarise(records: dict[str, dict], methods: Sequence[str], seeds: Sequence[int]) -> dict:
@@ -184,14 +202,17 @@ def _seed_results(
     records: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     predictions: dict[str, dict] = {}
-    for test_subject, excluded in fold_plan(subjects, links):
-        tests = [s for s in gait if s.subject == test_subject]
+    for fold in fold_plan(subjects, links, settings.folds):
         if weights is not None:
-            if any(test_subject in m.card.training.get("subjects", []) for m in weights.values()):
-                skipped[test_subject] = "subject is in the given weights' training data"
+            trained_on = {s for m in weights.values() for s in m.card.training.get("subjects", [])}
+            for subject in sorted(fold & trained_on):
+                skipped[subject] = "subject is in the given weights' training data"
+            fold = fold - trained_on
+            if not fold:
                 continue
             models = dict(weights)
         else:
+            excluded = set().union(*(links.get(s, {s}) for s in fold)) | fold
             pool = [s for s in series if s.subject not in excluded
                     and s.exercise in settings.pretrain_exercises]
             models = {}
@@ -202,7 +223,7 @@ def _seed_results(
         ft = FinetuneSettings(**{**asdict(settings.finetune), "seed": seed})
         window = max(m.card.window for m in models.values())
         H = next(iter(models.values())).card.horizons
-        for test in tests:
+        for test in [s for s in gait if s.subject in fold]:
             split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
                                settings.cycles)
             if split is None:

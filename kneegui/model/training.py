@@ -61,6 +61,7 @@ class TrainSettings:
     batch_size: int = 256
     windows_per_epoch: int = 8000
     val_fraction: float = 0.15
+    val_windows: int = 4000  # at most this many validation windows per epoch
     emg_gain_jitter: float = 0.15
     seed: int = 0
     threads: int = 1
@@ -193,8 +194,8 @@ def train_model(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, settings.epochs))
     loss_fn = torch.nn.MSELoss()
     val_rows = np.arange(len(val))
-    if len(val) > 4000:  # a fixed random subset keeps validation cheap
-        val_rows = np.sort(rng.choice(len(val), 4000, replace=False))
+    if len(val) > settings.val_windows:  # a fixed random subset keeps validation cheap
+        val_rows = np.sort(rng.choice(len(val), settings.val_windows, replace=False))
 
     def val_loss() -> float:
         if not len(val_rows):
