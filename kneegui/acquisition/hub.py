@@ -11,9 +11,9 @@ reader through its lossless cursor, then
   common grid ``t_k = k / model_rate`` (local LSL clock). Alignment uses the timestamps only,
   never arrival order.
 
-A grid point is emitted once every role has a sample at or after it. If a role stays behind
-for more than ``max_wait`` seconds of local time (its sender is out), the grid moves on (up to
-the newest data of the other roles) and that role's values are NaN for those points; NaN also
+A grid point is emitted once every role has a sample at or after it. If a role's reader
+delivers nothing new for ``max_wait`` seconds (its sender is out), the grid moves on with the
+other roles and that role's values are NaN for those points; NaN also
 marks points inside a hole longer than ``max_hole`` seconds in a role's data. At start-up the
 grid waits up to ``START_WAIT`` s for every role's first sample. Aligned rows go into a ring
 buffer read with :meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (cursor).
@@ -43,6 +43,12 @@ from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
 #: Seconds the grid waits at start-up for roles that have not delivered data yet.
 START_WAIT = 2.0
+def pylsl_clock() -> float:
+    import pylsl
+
+    return pylsl.local_clock()
+
+
 #: Roles placed on the aligned grid, in column order.
 ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
 
@@ -100,6 +106,7 @@ class _Track:
     v: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     extractor: EmgFeatureExtractor | None = None
     chain: FilterChain | None = None
+    last_arrival: float = -math.inf  # local clock when the hub last got new samples
 
     def append(self, t: np.ndarray, v: np.ndarray) -> None:
         if t.shape[0] == 0:
@@ -366,6 +373,7 @@ class Hub:
                 self._lost += r.lost
         if r.timestamps.size == 0:
             return
+        track.last_arrival = pylsl_clock()
         values = r.data[:, track.picks].astype(np.float64)
         if track.role is Role.EMG:
             with self._lock:
@@ -393,12 +401,13 @@ class Hub:
                 self._note_waiting()  # give every role a moment to deliver its first data
                 return 0
             self._next_k = math.ceil(max(first) * rate)
-        ready_until = min(tr.last_t for tr in self._tracks)
-        # a role that is late by more than max_wait no longer holds the grid back, but points
-        # are only emitted up to the newest data of some role (never a row of nothing but NaN)
-        newest = max(tr.last_t for tr in self._tracks)
-        forced_until = min(now - self.max_wait, newest)
-        last_k = math.floor(max(ready_until, forced_until) * rate)
+        # a role whose reader delivered nothing new for max_wait seconds (sender out) no longer
+        # holds the grid back; a reader still catching up on a backlog does
+        active = [tr for tr in started if now - tr.last_arrival <= self.max_wait]
+        if not active:
+            self._note_waiting()
+            return 0
+        last_k = math.floor(min(tr.last_t for tr in active) * rate)
         if last_k < self._next_k:
             self._note_waiting()
             return 0

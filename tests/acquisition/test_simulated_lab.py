@@ -20,6 +20,7 @@ from kneegui.acquisition import (
 )
 from kneegui.acquisition.simulator import find_loop
 from kneegui.datasets.uci import read_uci_file
+from kneegui.dsp import FilterSettings
 
 
 def test_shipped_clip_is_a_style_a_gait_recording_with_native_angle():
@@ -104,15 +105,27 @@ def test_hub_aligns_simulated_lab_angle_onto_the_model_grid(uid):
             time.sleep(0.05)
         frame = hub.latest_aligned(150)
         offsets = [s.clock_offset for s in hub.statuses()]
+        # live filter change: a 300-450 Hz band keeps much less of the EMG than 20-450 Hz
+        filtered = hub.emg_buffer("filtered")
+        broad = np.sqrt(np.mean(filtered.latest_seconds(0.3)[0] ** 2))
+        hub.set_filter_settings(FilterSettings(low=300.0, high=450.0))
+        t_switch = filtered.last_timestamp()
+        time.sleep(0.6)
+        narrow_data, narrow_ts = filtered.since(t_switch + 0.1)
+        narrow = np.sqrt(np.mean(narrow_data**2))
     finally:
         hub.stop()
         lab.stop()
     assert frame is not None and len(frame) == 150
-    assert np.isfinite(frame.emg_env).all() and np.isfinite(frame.angle).all()
+    bad = np.flatnonzero(~np.isfinite(frame.emg_env).all(axis=1))
+    assert bad.size == 0, (bad, frame.t[bad] - frame.t[0], frame.t[-1] - frame.t[0])
+    assert np.isfinite(frame.angle).all()
     # angle on the grid = the clip angle interpolated at the grid time
     pos = (frame.t - offsets[1] - lab.t_start) * lab.rate
     expected = np.interp(pos, np.arange(lab.recording.n_samples), lab.recording.angle)
     np.testing.assert_allclose(frame.angle, expected, atol=0.05)
+    assert hub.filter_settings.low == 300.0
+    assert narrow_ts.size > 1000 and narrow < 0.5 * broad
 
 
 def _kneegui(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:

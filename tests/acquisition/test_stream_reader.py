@@ -238,3 +238,32 @@ def test_jittery_push_stamps_give_no_false_gaps_but_real_gaps_are_found(make_out
     settled = slice(300, 800)  # after the fit has settled, before the gap
     assert np.abs(ts[settled] - truth[settled]).max() < 1.0e-3
     assert np.all(np.diff(ts) > 0)
+
+
+def test_integer_formats_are_read_exactly(make_outlet, uid):
+    formats = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64}
+    outlets, readers = {}, {}
+    for fmt in formats:
+        outlets[fmt] = make_outlet(f"{fmt}-{uid}", "EMG", 3, 500.0, fmt, f"{fmt}-{uid}")
+        readers[fmt] = StreamReader(resolve_source_id(f"{fmt}-{uid}", 2.0)[0], 5.0, Role.EMG)
+        readers[fmt].start()
+    try:
+        for reader in readers.values():
+            assert reader.wait_until_open(3.0)
+        t0 = pylsl.local_clock()
+        sent = {}
+        rng = np.random.default_rng(7)
+        for fmt, dtype in formats.items():
+            info = np.iinfo(dtype)
+            values = rng.integers(info.min, info.max, (100, 3), dtype=dtype, endpoint=True)
+            values[0] = (info.min, 0, info.max)  # the extremes survive the trip
+            outlets[fmt].push_chunk(values, (t0 + np.arange(100) / 500.0).tolist())
+            sent[fmt] = values
+        for fmt, reader in readers.items():
+            assert reader.wait_for_samples(100, timeout=3.0)
+            data = reader.read_from(0).data
+            assert data.dtype == formats[fmt]
+            np.testing.assert_array_equal(data, sent[fmt])
+    finally:
+        for reader in readers.values():
+            reader.stop()
