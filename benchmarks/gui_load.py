@@ -79,7 +79,7 @@ def sender_main(tag: str, seconds: float) -> None:
     print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)
 
 
-def gui_main(seconds: float, mode: str = "raw") -> dict:
+def gui_main(seconds: float, mode: str = "raw", png: str | None = None) -> dict:
     import numpy as np
     import psutil
     from PySide6 import QtCore
@@ -143,6 +143,8 @@ def gui_main(seconds: float, mode: str = "raw") -> dict:
         worker = win.session.worker
         collected["inference"] = worker.inference_latency.values()
         collected["e2e"] = worker.end_to_end_latency.values()
+        if png:
+            win.grab().save(png)
         collected["rec_path"] = win.stop_recording()
         app.quit()
 
@@ -211,6 +213,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--mode", choices=("raw", "filtered", "envelope"), default="raw",
                         help="EMG display mode (raw draws all 16 channels; default)")
+    parser.add_argument("--png", help="save a screenshot of the window at the end")
     parser.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("LSLAPICFG", str(REPO / "resources" / "lsl_machine_only.cfg"))
@@ -219,7 +222,7 @@ def main() -> None:
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    print(json.dumps(gui_main(args.seconds, args.mode), indent=2))
+    print(json.dumps(gui_main(args.seconds, args.mode, args.png), indent=2))
 
 
 if __name__ == "__main__":

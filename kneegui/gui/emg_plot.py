@@ -20,6 +20,8 @@ from kneegui.gui.theme import (
 )
 
 _LABEL_WIDTH = 150
+#: More channels than this are drawn compact (no left axes, one-line labels).
+COMPACT_ABOVE = 8
 
 
 class EmgStackPlot(pg.GraphicsLayoutWidget):
@@ -56,23 +58,30 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self._channel_names = list(names)
         self._unit = unit
         self._yranges = [SteadyRange() for _ in names]
-        self.ci.layout.setHorizontalSpacing(0)
-        self.ci.layout.setVerticalSpacing(10)
-        self.ci.setContentsMargins(2, 2, 2, 2)
         n = len(names)
+        # Many channels (a 16-channel amplifier in raw mode): one-line labels that carry the
+        # y range, no left axes, tight rows, so that every row fits on a 1080p screen.
+        self.compact = n > COMPACT_ABOVE
+        self._last_quality: dict[int, object | None] = {}
+        self.ci.layout.setHorizontalSpacing(0)
+        self.ci.layout.setVerticalSpacing(2 if self.compact else 10)
+        self.ci.setContentsMargins(2, 2, 2, 2)
         for i in range(n):
             label = pg.LabelItem(justify="left")
-            label.setFixedWidth(_LABEL_WIDTH)
+            label.setFixedWidth(_LABEL_WIDTH + (52 if self.compact else 0))
             self.addItem(label, row=i, col=0)
             plot = self.addPlot(row=i, col=1)
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.getViewBox().enableAutoRange(False)
-            plot.getAxis("left").setWidth(52)
-            plot.showAxis("bottom", i == n - 1)
-            if i == n - 1:
-                plot.setLabel("bottom", "time relative to now", units="s")
+            if self.compact:
+                plot.hideAxis("left")
+                plot.setMinimumHeight(8)
+                label.setMinimumHeight(8)
+            else:
+                plot.getAxis("left").setWidth(52)
+            plot.showAxis("bottom", False)
             # No setXLink: linked views map through pixel geometry and drift while the
             # layout is still sizing; every row gets the same explicit range instead.
             plot.setXRange(-self.window_s, 0, padding=0)
@@ -85,6 +94,13 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             self._curves.append(curve)
             self._labels.append(label)
             self._set_label(i, None)
+        if self._plots:
+            # The time axis gets its own row so that the last channel is as tall as the others.
+            axis = pg.AxisItem("bottom")
+            axis.linkToView(self._plots[-1].getViewBox())
+            axis.setLabel("time relative to now", units="s")
+            self.addItem(axis, row=n, col=1)
+            self.ci.layout.setRowStretchFactor(n, 0)
         cache_static_items(self.scene())
 
     @property
@@ -148,6 +164,8 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         new = self._yranges[i].update(lo, hi)
         if new is not None:
             self._plots[i].setYRange(*new, padding=0)
+            if self.compact:  # the label shows the range instead of an axis
+                self._set_label(i, self._last_quality.get(i))
 
     # -- quality badges ------------------------------------------------------------------
     def set_quality(self, qualities: Sequence[object] | None) -> None:
@@ -161,10 +179,27 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         return self._labels[channel].text
 
     def _set_label(self, i: int, quality: object | None) -> None:
-        html = self._label_html(i, quality)
+        self._last_quality[i] = quality
+        html = self._compact_html(i, quality) if self.compact else self._label_html(i, quality)
         if html != self._label_cache.get(i):  # setText re-lays out the grid: only on change
             self._label_cache[i] = html
-            self._labels[i].setText(html, size="10pt")
+            self._labels[i].setText(html, size="9pt" if self.compact else "10pt")
+
+    def _compact_html(self, i: int, quality: object | None) -> str:
+        """One line: name, quality dot + RMS, y range (no axis in compact mode)."""
+        name = self._channel_names[i]
+        html = f"<b>{name}</b>"
+        if quality is not None:
+            status = str(getattr(quality, "status", "?"))
+            color = STATUS_COLORS[status_color_key(status)]
+            rms = getattr(quality, "rms", None)
+            html += f" <span style='color:{color}'>&#9679;</span>"
+            if rms is not None:
+                html += f" {rms:.2g}"
+        rng = self._yranges[i].range if i < len(self._yranges) else None
+        if rng is not None:
+            html += f" <span style='color:#666'>[{rng[0]:.2g}, {rng[1]:.2g}]</span>"
+        return html + (f" {self._unit}" if self._unit else "")
 
     def _label_html(self, i: int, quality: object | None) -> str:
         name = self._channel_names[i]
