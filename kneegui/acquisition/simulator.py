@@ -14,9 +14,10 @@ nominal rate says so (1000 Hz data at speed 2 is a 2000 Hz stream).
 Looping without a jump in the signal: the loop runs from the start of the first detected gait
 cycle to the end of the last one (:class:`kneegui.dsp.GaitSegmenter`: both are the same gait
 phase, the knee rising through 30 degrees of flexion), so the angle continues smoothly. The
-first pass starts at the beginning of the file. Recordings without a detected gait cycle loop
-at the sample in their last third whose angle and angular velocity best match the first
-sample. No sample is modified: the published values equal the file's.
+first pass starts at the beginning of the file. Recordings without a detected gait cycle
+(standing, sitting) loop between the pair of samples - start in the first fifth, end in the
+last third - whose angle and angular velocity match best. No sample is modified: the
+published values equal the file's.
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ def find_loop(angle: np.ndarray, fs: float) -> tuple[int, int]:
     cycles = GaitSegmenter(fs).segment(angle)
     if cycles:
         return int(cycles[0].start), int(cycles[-1].end)
-    if n < 3:
+    if n < 10:
         return 0, n
-    velocity = np.gradient(angle.astype(np.float64)) * fs  # deg/s
-    candidates = np.arange(max(1, 2 * n // 3), n)
-    cost = np.abs(angle[candidates] - angle[0]) + 0.02 * np.abs(velocity[candidates] - velocity[0])
-    return 0, int(candidates[int(np.argmin(cost))])
+    a = angle.astype(np.float64)
+    velocity = np.gradient(a) * fs  # deg/s
+    step = max(1, n // 2000)  # at most ~2000 x ~3300 candidate pairs
+    starts = np.arange(0, n // 5, step)
+    ends = np.arange(2 * n // 3, n, step)
+    # cost of jumping from sample end-1 to sample start: angle and velocity mismatch
+    cost = np.abs(a[ends - 1][None, :] - a[starts][:, None]) + 0.02 * np.abs(
+        velocity[ends - 1][None, :] - velocity[starts][:, None]
+    )
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return int(starts[i]), int(ends[j])
 
 
 class SimulatedLab:

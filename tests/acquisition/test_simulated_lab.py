@@ -172,3 +172,16 @@ def test_bad_cli_arguments_give_one_line_errors(args, message):
     out = _kneegui(*args)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_loop_points_without_gait_cycles_match_angle_and_velocity(uci_dir):
+    # sitting leg extensions: no gait cycle is detected, the loop pair is searched instead
+    rec = read_uci_file(uci_dir / "A_TXT" / "3Asen.txt")
+    start, end = find_loop(rec.angle, rec.fs)
+    assert start < rec.n_samples // 5 and end > 2 * rec.n_samples // 3
+    assert abs(float(rec.angle[end - 1]) - float(rec.angle[start])) < 0.5
+    # a synthetic slow movement whose ends do not match: still a small jump
+    t = np.arange(30_000) / 1000.0
+    angle = (30 + 25 * np.sin(2 * np.pi * 0.13 * t)).astype(np.float32)
+    start, end = find_loop(angle, 1000.0)
+    assert abs(float(angle[end - 1]) - float(angle[start])) < 0.2
