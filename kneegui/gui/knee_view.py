@@ -59,7 +59,7 @@ class KneeView(pg.PlotWidget):
         item.setLabel("bottom", "time relative to now", units="s")
         item.getViewBox().enableAutoRange(x=False, y=False)
         item.getAxis("left").setWidth(60)
-        self.legend = item.addLegend(offset=(10, 5), labelTextSize="10pt")
+        self.legend = item.addLegend(offset=(10, 2), labelTextSize="10pt", colCount=3)
         self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self._now_line = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(NOW_LINE_COLOR, width=1,
                                                                     style=QtCore.Qt.DashLine))
