@@ -242,12 +242,30 @@ class StreamsPanel(QtWidgets.QWidget):
             out.append(Assignment(info, role, self.emg_picks() if role == "EMG" else None))
         return out
 
-    def _request_connect(self) -> None:
+    def problem(self) -> str | None:
+        """What stops connecting the current choice (None when it can be connected)."""
         assignments = self.assignments()
         if not assignments:
-            self.hint.setText("Give at least one stream a role (EMG, knee angle…) first.")
+            return "Give at least one stream a role (EMG, knee angle…) first."
+        seen: dict[str, str] = {}
+        for a in assignments:
+            if a.role in seen:
+                label = dict((r, lab) for lab, r in ROLE_CHOICES)[a.role]
+                return (f"Only one stream can be “{label}”: “{seen[a.role]}” and “{a.info.name}” "
+                        "both are. Set one of them to —.")
+            seen[a.role] = a.info.name
+        emg = next((a for a in assignments if a.role == "EMG"), None)
+        if emg is not None and len(emg.channels or ()) != MODEL_EMG_CHANNELS:
+            return (f"Tick exactly {MODEL_EMG_CHANNELS} EMG channels for the model "
+                    f"({len(emg.channels or ())} ticked).")
+        return None
+
+    def _request_connect(self) -> None:
+        problem = self.problem()
+        if problem:
+            self.hint.setText(problem)
             return
-        self.connect_requested.emit(assignments)
+        self.connect_requested.emit(self.assignments())
 
     def set_connected(self, connected: bool) -> None:
         self.connect_button.setEnabled(not connected)

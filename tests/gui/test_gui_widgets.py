@@ -175,3 +175,31 @@ def test_calibration_needs_live_streams_and_a_model(qtbot, tmp_path):
     win.show_about()
     assert "10.24432/C5ZW3P" in win._about.text()
     win.close()
+
+
+def test_streams_panel_refuses_ambiguous_roles_and_wrong_channel_picks(qtbot):
+    from kneegui.acquisition.discovery import StreamInfoView
+    from kneegui.gui.streams_panel import StreamsPanel
+
+    def info(name, typ, n, sid):
+        labels = ("RF", "BF", "VM", "ST", "E5")[:n] if typ == "EMG" else ("knee",)
+        return StreamInfoView(name, typ, n, 1000.0, "float32", sid, "host", sid, labels,
+                              ("mV",) * n)
+
+    panel = StreamsPanel(lambda t: [])
+    qtbot.addWidget(panel)
+    emitted = []
+    panel.connect_requested.connect(emitted.append)
+    panel.set_streams([info("amp", "EMG", 5, "a"), info("amp2", "EMG", 5, "b"),
+                       info("gonio", "Angle", 1, "c")])
+    assert "Only one stream" in panel.problem()
+    panel.set_role("b", None)
+    assert panel.problem() is None and panel.emg_picks() == (0, 1, 2, 3)
+    panel.channel_list.item(4).setCheckState(QtCore.Qt.Checked)
+    assert "exactly 4" in panel.problem()
+    panel.connect_button.click()
+    assert emitted == [] and "exactly 4" in panel.hint.text()
+    panel.channel_list.item(0).setCheckState(QtCore.Qt.Unchecked)
+    panel.connect_button.click()
+    assert [a.role for a in emitted[0]] == ["EMG", "KNEE_ANGLE"]
+    assert emitted[0][0].channels == (1, 2, 3, 4)
