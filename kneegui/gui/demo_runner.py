@@ -104,8 +104,9 @@ class DemoSummary:
         ]
         for s in self.streams:
             lines.append(
-                f"  stream {s['name']!r} ({s['role']}): {s['effective_rate']:.1f} Hz "
-                f"(nominal {s['nominal_rate']:g}), {s['received']} samples, gaps {s['gaps']}, "
+                f"  stream {s['name']!r} ({s['role']}): {s['mean_rate']:.1f} Hz mean "
+                f"(nominal {s['nominal_rate']:g}, last seconds {s['effective_rate']:.0f}), "
+                f"{s['received']} samples, gaps {s['gaps']}, "
                 f"outages {s['outages']}, clock offset {s['clock_offset_ms']:.2f} ms"
             )
         lines.append(
@@ -156,7 +157,10 @@ def summarise(window: MainWindow, duration_s: float) -> DemoSummary:
     summary = DemoSummary(duration_s=duration_s, model=session.model_id)
     for s in session.state.streams:
         st = s.reader.status()
+        _, ts = s.reader.latest(duration_s + 5.0)
+        mean_rate = (len(ts) - 1) / (ts[-1] - ts[0]) if len(ts) > 1 and ts[-1] > ts[0] else 0.0
         summary.streams.append({
+            "mean_rate": mean_rate,
             "name": s.info.name, "role": s.role.lower(), "source_id": s.info.source_id,
             "nominal_rate": s.info.nominal_srate, "effective_rate": st.effective_rate,
             "received": st.received, "gaps": st.gaps, "outages": st.outages,
