@@ -174,6 +174,29 @@ def check_training(exe: Path, env: dict[str, str], cwd: Path) -> None:
     print("  train + models info: 1-epoch model trained, saved and loaded in the bundle")
 
 
+def check_demo_session(path: Path) -> None:
+    """The session (docs/session-format.md) holds both streams, predictions over 50 horizons,
+    and names a model whose weights hash is one of the shipped models' (models/*.json)."""
+    import json
+
+    import h5py
+
+    shipped = {json.loads(card.read_text()).get("training", {}).get("weights_sha256")
+               for card in (ROOT / "models").glob("*.json")} - {None}
+    with h5py.File(path, "r") as f:
+        rows = {name: f["streams"][name]["data"].shape[0] for name in f.get("streams", {})}
+        check(len(rows) >= 2 and all(n > 0 for n in rows.values()),
+              f"session {path.name}: expected EMG + knee-angle data, got {rows}")
+        values = f.get("derived/predictions/values")
+        check(values is not None and values.shape[0] > 0 and values.shape[1] == 50,
+              f"session {path.name}: no predictions over 50 horizons")
+        used = {g.attrs.get("sha256") for g in f.get("models", {}).values()}
+        check(bool(used) and used <= shipped,
+              f"session {path.name}: model weights {used} are not a shipped model {shipped}")
+    print(f"  session: {rows} samples, {values.shape[0]} predictions, shipped model "
+          f"{sorted(used)[0][:12]}")
+
+
 def check_demo(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> None:
     """Headless demo: loads the shipped model, streams, predicts, writes PNG + session.
 
@@ -187,6 +210,7 @@ def check_demo(exe: Path, env: dict[str, str], cwd: Path, lsl_cfg: Path) -> None
     check(bool(pngs), f"demo wrote no PNG in {cwd}: {produced}\n{result.stdout}{result.stderr}")
     check(bool(sessions), f"demo wrote no session in {cwd}: {produced}\n{result.stdout}")
     check_lsl_config(result.stderr, lsl_cfg, "demo without LSLAPICFG")
+    check_demo_session(sessions[0])
     print(f"  demo wrote {', '.join(str(p.relative_to(cwd)) for p in pngs + sessions)}")
     print("  demo summary: " + " | ".join(result.stdout.strip().splitlines()[-6:]))
 
