@@ -103,6 +103,7 @@ class StreamReader:
         self._outages = 0
         self._reconnects = 0
         self._last_error: str | None = None
+        self._last_error_time = -1e9
         self._arrivals: deque[tuple[float, int]] = deque()
         self._delays: deque[float] = deque(maxlen=4096)
         self._delay_log: deque[float] | None = None
@@ -316,10 +317,13 @@ class StreamReader:
     def _refresh_clock(self, timeout: float) -> None:
         import pylsl
 
-        self._next_clock = pylsl.local_clock() + self.clock_interval
+        now = pylsl.local_clock()
+        self._next_clock = now + self.clock_interval
         try:
             value = self._inlet.time_correction(timeout=timeout)
         except Exception:  # noqa: BLE001 - a slow answer keeps the previous offset
+            if not self._clock.known:
+                self._next_clock = now + 0.5  # no estimate yet: ask again soon
             return
         with self._lock:
             self._clock.add(value)
@@ -407,6 +411,7 @@ class StreamReader:
         self._rate_since = time.monotonic()
         with self._lock:
             self._connected = True
+            self._last_error = None  # data flows: earlier trouble is over (events keep it)
 
     # ------------------------------------------------------------------ stamping
     def _stamp(self, raw: np.ndarray) -> np.ndarray:
@@ -528,14 +533,19 @@ class StreamReader:
         )
 
     def _report_error(self, message: str) -> None:
+        """Status + an ``error`` event (the same message at most every 10 s)."""
         import pylsl
 
+        now = pylsl.local_clock()
         with self._lock:
+            repeated = message == self._last_error and now - self._last_error_time < 10.0
             self._last_error = message
+            if not repeated:
+                self._last_error_time = now
+        if repeated:
+            return
         self._events.put(
-            AcquisitionEvent(
-                ev.ERROR, self.info.name, self.info.source_id, pylsl.local_clock(), message=message
-            )
+            AcquisitionEvent(ev.ERROR, self.info.name, self.info.source_id, now, message=message)
         )
 
 

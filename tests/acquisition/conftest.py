@@ -41,3 +41,16 @@ def make_outlet() -> Iterator[Callable[..., pylsl.StreamOutlet]]:
 
     yield factory
     outlets.clear()
+
+
+@pytest.fixture
+def resolve() -> Callable[[str], object]:
+    """Resolve one stream by source_id, failing clearly (generous timeout: the box is busy)."""
+    from kneegui.acquisition import resolve_source_id
+
+    def find(source_id: str, timeout: float = 8.0):
+        found = resolve_source_id(source_id, timeout=timeout)
+        assert found, f"stream with source_id {source_id} not found within {timeout} s"
+        return found[0]
+
+    return find

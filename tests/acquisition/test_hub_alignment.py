@@ -9,7 +9,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from kneegui.acquisition import Hub, Role, RoleError, StreamReader, resolve_source_id
+from kneegui.acquisition import Hub, Role, RoleError, StreamReader
 from kneegui.dsp import FilterSettings
 
 
@@ -38,7 +38,7 @@ def _pusher(outlet, rate, channels, t0, t_end, stamp_shift=0.0, delay=0.0, chunk
     return th
 
 
-def test_two_rates_offset_and_late_arrival_align_by_timestamp(make_outlet, uid):
+def test_two_rates_offset_and_late_arrival_align_by_timestamp(make_outlet, uid, resolve):
     # knee angle at 500 Hz, on time; kinematics (2 ch) at 120 Hz whose sender stamps its
     # samples 0.25 s ahead of true time and whose chunks arrive 0.2 s late; EMG at 1000 Hz
     angle_out = make_outlet(f"ang-{uid}", "Angle", 1, 500.0, "float32", f"ang-{uid}")
@@ -46,7 +46,7 @@ def test_two_rates_offset_and_late_arrival_align_by_timestamp(make_outlet, uid):
     emg_out = make_outlet(f"emg-{uid}", "EMG", 4, 1000.0, "float32", f"emg-{uid}")
     shift = 0.25
     readers = {
-        role: StreamReader(resolve_source_id(sid, 2.0)[0], 10.0, role)
+        role: StreamReader(resolve(sid), 10.0, role)
         for role, sid in (
             (Role.KNEE_ANGLE, f"ang-{uid}"),
             (Role.KINEMATICS, f"kin-{uid}"),
@@ -114,11 +114,11 @@ def test_two_rates_offset_and_late_arrival_align_by_timestamp(make_outlet, uid):
     np.testing.assert_allclose(ts, stamps, atol=2e-6)
 
 
-def test_hub_refuses_unfit_assignments(make_outlet, uid):
+def test_hub_refuses_unfit_assignments(make_outlet, uid, resolve):
     make_outlet(f"e2-{uid}", "EMG", 2, 1000.0, "float32", f"e2-{uid}")
     make_outlet(f"k3-{uid}", "Kin", 3, 100.0, "float32", f"k3-{uid}")
-    e2 = StreamReader(resolve_source_id(f"e2-{uid}", 2.0)[0], role=Role.EMG)
-    k3 = StreamReader(resolve_source_id(f"k3-{uid}", 2.0)[0], role=Role.KINEMATICS)
+    e2 = StreamReader(resolve(f"e2-{uid}"), role=Role.EMG)
+    k3 = StreamReader(resolve(f"k3-{uid}"), role=Role.KINEMATICS)
     hub = Hub()
     with pytest.raises(RoleError, match="the model needs 4"):
         hub.assign(Role.EMG, e2)
@@ -129,12 +129,12 @@ def test_hub_refuses_unfit_assignments(make_outlet, uid):
     assert hub.assign(Role.KNEE_ANGLE, k3, channels=[2]).channels == [2]
 
 
-def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid):
+def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid, resolve):
     angle_out = make_outlet(f"a-{uid}", "Angle", 1, 200.0, "float32", f"a-{uid}")
     force_out = make_outlet(f"f-{uid}", "Force", 1, 200.0, "float32", f"f-{uid}")
     hub = Hub(model_rate=100.0, max_wait=0.3)
-    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve_source_id(f"a-{uid}", 2.0)[0]))
-    hub.assign(Role.FORCE, StreamReader(resolve_source_id(f"f-{uid}", 2.0)[0]))
+    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve(f"a-{uid}")))
+    hub.assign(Role.FORCE, StreamReader(resolve(f"f-{uid}")))
     hub.start()
     try:
         for r in hub.readers:

@@ -11,7 +11,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from kneegui.acquisition import Role, RoleError, StreamReader, discover, resolve_source_id
+from kneegui.acquisition import Role, RoleError, StreamReader, discover
 from kneegui.acquisition import events as ev
 from kneegui.acquisition.roles import check_model_emg_picks
 
@@ -29,7 +29,7 @@ def _push_realtime(outlet, data: np.ndarray, rate: float, t0: float, chunk: int)
     return stamps
 
 
-def test_metadata_round_trip(make_outlet, uid):
+def test_metadata_round_trip(make_outlet, uid, resolve):
     labels, units = ["RF", "BF", "VM", "ST"], ["mV"] * 4
     make_outlet(f"meta-{uid}", f"EMG{uid}", 4, 1000.0, "float32", f"src-{uid}", labels, units)
     views = discover(timeout=1.0, stream_type=f"EMG{uid}")
@@ -49,13 +49,13 @@ def test_metadata_round_trip(make_outlet, uid):
     assert "<label>VM</label>" in v.xml
     as_json = v.to_dict()
     assert as_json["channel_labels"] == labels and "handle" not in as_json
-    assert resolve_source_id(f"src-{uid}", timeout=1.0)[0].uid == v.uid
+    assert resolve(f"src-{uid}").uid == v.uid
 
 
-def test_float64_8_channels_at_2148_hz_are_read_exactly(make_outlet, uid):
+def test_float64_8_channels_at_2148_hz_are_read_exactly(make_outlet, uid, resolve):
     rate = 2148.0
     outlet = make_outlet(f"f64-{uid}", "EMG", 8, rate, "double64", f"f64-{uid}")
-    info = resolve_source_id(f"f64-{uid}", timeout=2.0)[0]
+    info = resolve(f"f64-{uid}")
     reader = StreamReader(info, buffer_seconds=5.0, role=Role.EMG).start()
     try:
         assert reader.wait_until_open(2.0)
@@ -80,10 +80,10 @@ def test_float64_8_channels_at_2148_hz_are_read_exactly(make_outlet, uid):
     assert kinds == [ev.CONNECTED]
 
 
-def test_gap_and_silent_sender_are_reported(make_outlet, uid):
+def test_gap_and_silent_sender_are_reported(make_outlet, uid, resolve):
     rate = 1000.0
     outlet = make_outlet(f"gap-{uid}", "EMG", 2, rate, "float32", f"gap-{uid}")
-    info = resolve_source_id(f"gap-{uid}", timeout=2.0)[0]
+    info = resolve(f"gap-{uid}")
     reader = StreamReader(info, 5.0, Role.EMG, outage_timeout=0.3).start()
     try:
         assert reader.wait_until_open(2.0)
@@ -118,13 +118,13 @@ def test_gap_and_silent_sender_are_reported(make_outlet, uid):
     assert np.all(np.diff(ts) > 0)
 
 
-def test_killed_sender_restarted_with_same_source_id_is_resumed(uid):
+def test_killed_sender_restarted_with_same_source_id_is_resumed(uid, resolve):
     source_id = f"kill-{uid}"
     args = [sys.executable, str(SENDER), source_id, f"kill-{uid}", "1000", "3"]
     sender = subprocess.Popen([*args, "0"], stdout=subprocess.PIPE)
     try:
         assert sender.stdout.readline().strip() == b"ready"
-        info = resolve_source_id(source_id, timeout=3.0)[0]
+        info = resolve(source_id)
         reader = StreamReader(info, 10.0, Role.EMG, outage_timeout=0.5).start()
         assert reader.wait_for_samples(300, timeout=3.0)
         sender.kill()
@@ -161,16 +161,16 @@ def test_killed_sender_restarted_with_same_source_id_is_resumed(uid):
     np.testing.assert_array_equal(np.diff(after), 1)
 
 
-def test_wrong_streams_are_refused_with_clear_messages(make_outlet, uid):
+def test_wrong_streams_are_refused_with_clear_messages(make_outlet, uid, resolve):
     make_outlet(f"txt-{uid}", "Markers", 1, 0.0, "string", f"txt-{uid}")
     make_outlet(f"kin-{uid}", "Kinematics", 6, 200.0, "float32", f"kin-{uid}",
                 labels=["hip", "knee", "ankle", "hip_r", "knee_r", "ankle_r"])
     make_outlet(f"emg2-{uid}", "EMG", 2, 1000.0, "int16", f"emg2-{uid}")
     make_outlet(f"irr-{uid}", "EMG", 4, 0.0, "float32", f"irr-{uid}")
-    text = resolve_source_id(f"txt-{uid}", 2.0)[0]
-    kin = resolve_source_id(f"kin-{uid}", 2.0)[0]
-    emg2 = resolve_source_id(f"emg2-{uid}", 2.0)[0]
-    irregular = resolve_source_id(f"irr-{uid}", 2.0)[0]
+    text = resolve(f"txt-{uid}")
+    kin = resolve(f"kin-{uid}")
+    emg2 = resolve(f"emg2-{uid}")
+    irregular = resolve(f"irr-{uid}")
 
     with pytest.raises(RoleError, match="carries text; a text stream can only be used as MARKERS"):
         StreamReader(text, role=Role.EMG)
@@ -190,9 +190,9 @@ def test_wrong_streams_are_refused_with_clear_messages(make_outlet, uid):
     assert StreamReader(text, role=Role.MARKERS).buffer.dtype == object
 
 
-def test_marker_strings_are_read(make_outlet, uid):
+def test_marker_strings_are_read(make_outlet, uid, resolve):
     outlet = make_outlet(f"mk-{uid}", "Markers", 1, 0.0, "string", f"mk-{uid}")
-    info = resolve_source_id(f"mk-{uid}", 2.0)[0]
+    info = resolve(f"mk-{uid}")
     with StreamReader(info, 10.0, Role.MARKERS) as reader:
         assert reader.wait_until_open(2.0)
         now = pylsl.local_clock()
@@ -204,11 +204,11 @@ def test_marker_strings_are_read(make_outlet, uid):
     assert ts[1] - ts[0] == pytest.approx(0.1, abs=1e-6)
 
 
-def test_jittery_push_stamps_give_no_false_gaps_but_real_gaps_are_found(make_outlet, uid):
+def test_jittery_push_stamps_give_no_false_gaps_but_real_gaps_are_found(make_outlet, uid, resolve):
     """A sender that stamps each chunk when it pushes (+-1.5 ms jitter) and drops 40 ms once."""
     rate, chunk = 1000.0, 10
     outlet = make_outlet(f"jit-{uid}", "EMG", 1, rate, "float32", f"jit-{uid}")
-    reader = StreamReader(resolve_source_id(f"jit-{uid}", 2.0)[0], 10.0, Role.EMG).start()
+    reader = StreamReader(resolve(f"jit-{uid}"), 10.0, Role.EMG).start()
     rng = np.random.default_rng(3)
     try:
         assert reader.wait_until_open(2.0)
@@ -240,12 +240,12 @@ def test_jittery_push_stamps_give_no_false_gaps_but_real_gaps_are_found(make_out
     assert np.all(np.diff(ts) > 0)
 
 
-def test_integer_formats_are_read_exactly(make_outlet, uid):
+def test_integer_formats_are_read_exactly(make_outlet, uid, resolve):
     formats = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64}
     outlets, readers = {}, {}
     for fmt in formats:
         outlets[fmt] = make_outlet(f"{fmt}-{uid}", "EMG", 3, 500.0, fmt, f"{fmt}-{uid}")
-        readers[fmt] = StreamReader(resolve_source_id(f"{fmt}-{uid}", 2.0)[0], 5.0, Role.EMG)
+        readers[fmt] = StreamReader(resolve(f"{fmt}-{uid}"), 5.0, Role.EMG)
         readers[fmt].start()
     try:
         for reader in readers.values():
@@ -267,3 +267,50 @@ def test_integer_formats_are_read_exactly(make_outlet, uid):
     finally:
         for reader in readers.values():
             reader.stop()
+
+
+def test_a_sender_that_returns_with_another_shape_is_not_reconnected(uid, resolve):
+    sid = f"shape-{uid}"
+
+    def outlet(n_channels: int):
+        return pylsl.StreamOutlet(
+            pylsl.StreamInfo(f"shape-{uid}", "EMG", n_channels, 500.0, "float32", sid)
+        )
+
+    def push(o, n_channels: int, seconds: float, t0: float | None = None) -> float:
+        """Push in real time from ``t0`` (default now); returns the next sample's stamp."""
+        t0 = pylsl.local_clock() if t0 is None else t0
+        n = int(500 * seconds)
+        _push_realtime(o, np.ones((n, n_channels), np.float32), 500.0, t0, 5)
+        return t0 + n / 500.0
+
+    first = outlet(3)
+    reader = StreamReader(resolve(sid), 5.0, Role.EMG).start()
+    try:
+        assert reader.wait_until_open(3.0)
+        push(first, 3, 0.3)
+        assert reader.wait_for_samples(150, 2.0)
+        del first  # the sender goes away ...
+        wrong = outlet(5)  # ... and comes back with 5 channels under the same source_id
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not reader.status().last_error:
+            time.sleep(0.05)
+        time.sleep(0.6)  # one more reconnect attempt: the error is not reported twice
+        status = reader.status()
+        assert not status.connected and status.running
+        assert "does not match" in (status.last_error or "")
+        right = outlet(3)  # the right one appears too
+        deadline = time.monotonic() + 5.0
+        t_next = None
+        while time.monotonic() < deadline and not reader.status().connected:
+            t_next = push(right, 3, 0.1, t_next)
+        assert reader.status().connected and reader.status().last_error is None
+        assert wrong.get_info().channel_count() == 5  # still on the network, never used
+    finally:
+        reader.stop()  # before the outlets go, so that no disconnect is reported
+    events = reader.events()
+    errors = [e for e in events if e.kind == ev.ERROR]
+    assert len(errors) == 1 and "came back as" in errors[0].message  # reported once
+    assert [e.kind for e in events if e.kind != ev.ERROR] == [
+        ev.CONNECTED, ev.DISCONNECTED, ev.RECONNECTED
+    ]
