@@ -41,6 +41,8 @@ from kneegui.acquisition.roles import (
 )
 from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
+#: Longest history (seconds of a role's own timestamps) kept for interpolation.
+HISTORY_SECONDS = 10.0
 #: Seconds the grid waits at start-up for roles that have not delivered data yet.
 START_WAIT = 2.0
 def pylsl_clock() -> float:
@@ -113,6 +115,9 @@ class _Track:
             return
         self.t = np.concatenate((self.t, t)) if self.t.size else t
         self.v = np.concatenate((self.v, v)) if self.v.size else v
+        if self.t[-1] - self.t[0] > HISTORY_SECONDS:  # bounded even if the grid is stuck
+            keep = int(np.searchsorted(self.t, self.t[-1] - HISTORY_SECONDS))
+            self.t, self.v = self.t[keep:], self.v[keep:]
 
     @property
     def last_t(self) -> float:
