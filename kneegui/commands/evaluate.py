@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
                    help="with --loso: subject-grouped N-fold instead of one fold per subject "
                    "(cheaper; linked subjects stay together)")
     p.add_argument("--val-windows", type=int, default=None,
-                   help="validation windows per pretraining epoch (default 4000)")
+                   help="validation windows per pretraining epoch (default 8000)")
     p.add_argument("--cycles", type=int, default=3, help="calibration gait cycles K (default 3)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--input-sets", default="emg,emg+angle,angle",

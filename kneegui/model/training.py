@@ -61,7 +61,7 @@ class TrainSettings:
     batch_size: int = 256
     windows_per_epoch: int = 8000
     val_fraction: float = 0.15
-    val_windows: int = 4000  # at most this many validation windows per epoch
+    val_windows: int = 8000  # at most this many validation windows per epoch
     emg_gain_jitter: float = 0.15
     seed: int = 0
     threads: int = 1
