@@ -61,6 +61,12 @@ class SettingsDialog(QtWidgets.QDialog):
         form.addRow("Envelope cut-off", self.envelope)
         form.addRow("Time window", self.window)
         form.addRow("Display refresh", self.refresh)
+        note = QtWidgets.QLabel(
+            "These filters shape the displayed and recorded EMG. The model's own EMG features "
+            "keep the settings it was trained with (see its card)."
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet("color:#555;")
         self.error = QtWidgets.QLabel()
         self.error.setStyleSheet("color:#d7191c;")
         self.error.setWordWrap(True)
@@ -75,6 +81,7 @@ class SettingsDialog(QtWidgets.QDialog):
         self.buttons = buttons
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(note)
         lay.addWidget(self.error)
         lay.addWidget(buttons)
 
