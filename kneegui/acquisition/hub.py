@@ -45,12 +45,6 @@ from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 HISTORY_SECONDS = 10.0
 #: Seconds the grid waits at start-up for roles that have not delivered data yet.
 START_WAIT = 2.0
-def pylsl_clock() -> float:
-    import pylsl
-
-    return pylsl.local_clock()
-
-
 #: Roles placed on the aligned grid, in column order.
 ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
 
@@ -365,12 +359,12 @@ class Hub:
         """One tick: read new samples, emit the grid points that are ready; returns how many."""
         import pylsl
 
-        for track in self._tracks:
-            self._read_new(track)
         now = pylsl.local_clock() if now is None else now
+        for track in self._tracks:
+            self._read_new(track, now)
         return self._emit(now)
 
-    def _read_new(self, track: _Track) -> None:
+    def _read_new(self, track: _Track, now: float) -> None:
         r = track.reader.read_from(track.cursor)
         track.cursor = r.next_index
         if r.lost:
@@ -378,7 +372,7 @@ class Hub:
                 self._lost += r.lost
         if r.timestamps.size == 0:
             return
-        track.last_arrival = pylsl_clock()
+        track.last_arrival = now
         values = r.data[:, track.picks].astype(np.float64)
         if track.role is Role.EMG:
             with self._lock:
