@@ -97,6 +97,8 @@ class SimulatedLab:
         self.chunk = max(1, int(round(self.rate * chunk_seconds)))
         self.duration = duration
         self.loop_start, self.loop_end = find_loop(self.recording.angle, self.recording.fs)
+        if self.loop_end <= self.loop_start:  # degenerate (tiny file): loop the whole file
+            self.loop_start, self.loop_end = 0, self.recording.n_samples
         self.emg_source_id = f"{source_id_prefix}-emg"
         self.angle_source_id = f"{source_id_prefix}-angle"
         self.emg_name = f"{name_prefix}-EMG"
