@@ -32,6 +32,7 @@ class SettingsDialog(QtWidgets.QDialog):
     def __init__(self, settings: DisplaySettings, nyquist_hz: float | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Filter and display settings")
+        self.setMinimumWidth(400)
         self.nyquist_hz = nyquist_hz
         f = settings.filter
         form = QtWidgets.QFormLayout()
