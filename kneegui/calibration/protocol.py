@@ -13,8 +13,11 @@ any thread. Nothing is saved unless :meth:`accept` is called.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +61,7 @@ class CalibrationConfig:
     no_cycle_hint_s: float = 20.0
     capture_timeout_s: float | None = 180.0  # active (unpaused) capture time before "no gait"
     auto_finetune: bool = True  # start fine-tuning as soon as the capture is complete
+    finetune_threads: int | None = None  # torch threads for fine-tuning (None: model default)
 
 
 @dataclass(frozen=True)
@@ -391,9 +395,12 @@ class CalibrationProtocol:
             self._worker.start()
 
     def _run_finetune(self) -> None:
+        _lower_thread_priority()  # the GUI / acquisition threads stay responsive
         calib = self.calibration
         assert calib is not None and self.subject is not None
-        fn = self._finetune_fn or _default_finetune_fn(self.subject.subject_id)
+        fn = self._finetune_fn or _default_finetune_fn(
+            self.subject.subject_id, self.config.finetune_threads
+        )
 
         def progress(epoch: int, train_loss: float, val_loss: float) -> None:
             if not self._cancel.is_set():
@@ -425,6 +432,19 @@ class CalibrationProtocol:
             self.outcome = outcome
             self._enter(Stage.VALIDATION, outcome.summary())
             self._emit(EventKind.VALIDATED, outcome.summary(), result=outcome)
+
+    def warm_up(self) -> threading.Thread:
+        """Pay torch's one-time initialisation now, in a background thread (see tuning)."""
+        from kneegui.calibration.tuning import warm_up
+
+        def run() -> None:
+            _lower_thread_priority()
+            with contextlib.suppress(Exception):  # only an optimisation; fine-tune reports errors
+                warm_up(self.base_model)
+
+        thread = threading.Thread(target=run, name="kneegui-finetune-warmup", daemon=True)
+        thread.start()
+        return thread
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the fine-tune worker; returns True when it is not running (any more)."""
@@ -488,13 +508,25 @@ class CalibrationProtocol:
         self._enter(Stage.CANCELLED, "Calibration cancelled; the previous model is kept.")
 
 
+def _lower_thread_priority(niceness: int = 10) -> None:
+    """Nice the calling thread (Linux: per thread; torch's worker threads inherit it)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+
+
 def _default_detector_factory() -> CycleDetectorFactory:
     from kneegui.calibration.detectors import dsp_cycle_detector
 
     return dsp_cycle_detector
 
 
-def _default_finetune_fn(subject: str) -> FinetuneFn:
+def _default_finetune_fn(subject: str, threads: int | None) -> FinetuneFn:
     from kneegui.calibration.tuning import finetune_and_validate
 
-    return functools.partial(finetune_and_validate, subject=subject)
+    settings = None
+    if threads is not None:
+        from kneegui.model.finetune import FinetuneSettings
+
+        settings = FinetuneSettings(threads=threads)
+    return functools.partial(finetune_and_validate, subject=subject, settings=settings)

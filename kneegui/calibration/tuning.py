@@ -219,3 +219,29 @@ def finetune_and_validate(
         epochs=len(result.history) - 1, history=list(result.history), trace=trace,
         seconds=time.perf_counter() - t0,
     )
+
+
+def warm_up(loaded: Any) -> None:
+    """Run one tiny training step on a copy of the network.
+
+    torch initialises its backward kernels lazily, holding the GIL for a few hundred ms on the
+    first call. Calling this early (e.g. while the operator types the subject id) keeps that
+    hiccup out of the live phases (walking plot, fine-tuning). The model is not changed.
+    """
+    import copy
+
+    import torch
+
+    net = copy.deepcopy(loaded.net)
+    net.train()
+    n_inputs = int(loaded.card.config.get("n_inputs", len(loaded.card.channels)))
+    x = torch.zeros(2, loaded.card.window, n_inputs)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-6)
+    loss = net(x).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    copy.deepcopy(net.state_dict())
+    net.eval()
+    with torch.inference_mode():
+        net(x)

@@ -221,14 +221,25 @@ def _pick(streams: list[Any], wanted: str | None, kind: str, option: str) -> Any
     return streams[0]
 
 
-def _connect(args: argparse.Namespace) -> Any:
-    from kneegui.acquisition import Hub, Role, StreamReader, discover
+def _find_stream(wanted: str | None, types: tuple[str, ...], kind: str, option: str,
+                 timeout: float) -> Any:
+    """The stream given by source_id or name (fast), else the only one of its type."""
+    from kneegui.acquisition import discover, resolve_name, resolve_source_id
 
-    streams = discover(timeout=args.discover_timeout)
-    emg = _pick([s for s in streams if s.type.lower() == "emg" or s.name == args.emg], args.emg,
-                "EMG", "--emg")
-    angle = _pick([s for s in streams if s.type.lower() in ("angle", "kneeangle")
-                   or s.name == args.angle], args.angle, "knee-angle", "--angle")
+    if wanted:
+        hits = resolve_source_id(wanted, timeout=timeout) or resolve_name(wanted, timeout=0.5)
+        if hits:
+            return hits[0]
+    streams = [s for s in discover(timeout=timeout) if s.type.lower() in types]
+    return _pick(streams, wanted, kind, option)
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    from kneegui.acquisition import Hub, Role, StreamReader
+
+    emg = _find_stream(args.emg, ("emg",), "EMG", "--emg", args.discover_timeout)
+    angle = _find_stream(args.angle, ("angle", "kneeangle"), "knee-angle", "--angle",
+                         args.discover_timeout)
     hub = Hub(model_rate=100.0)
     try:
         hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG))

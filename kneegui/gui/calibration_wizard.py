@@ -398,6 +398,7 @@ class CalibrationWizard(QWizard):
         self.protocol = CalibrationProtocol(
             active_model, config=config or CalibrationConfig(), on_event=self._protocol_event.emit
         )
+        self.protocol.warm_up()  # torch's lazy init now, not while plots animate
         self.pump = CapturePump(HubFrameSource(hub), self.protocol)
         self.sensors = HubSensorCheck(hub)
         self.subject_page = SubjectPage(self)
