@@ -222,6 +222,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
 def check_abi_floor(bundle: Path) -> None:
     """No bundled binary needs a newer glibc / libstdc++ than the .deb's Depends declare
     (libc6 (>= X); libstdc++6 (>= 12) provides GLIBCXX_3.4.30)."""
+    check(shutil.which("objdump") is not None, "objdump not found: install binutils")
     control = (ROOT / "installers" / "debian" / "control.in").read_text()
     glibc_floor = version_tuple(re.search(r"libc6 \(>= ([0-9.]+)\)", control).group(1))
     check("libstdc++6 (>= 12)" in control, "control.in must declare libstdc++6 (>= 12)")
