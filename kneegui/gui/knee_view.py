@@ -10,7 +10,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from kneegui.gui.decimate import decimation_factor, peak_decimate
 from kneegui.gui.live_metrics import (
     HorizonError,
     RollingStats,
@@ -30,7 +29,7 @@ from kneegui.gui.theme import (
 FAN_SIZE = 4
 #: Steps between fan members (at 100 Hz: every 50 ms).
 FAN_SPACING = 5
-#: Measured-angle points drawn at most (denser streams are min/max decimated for display).
+#: Measured-angle points drawn at most (denser streams are subsampled for display).
 MAX_MEASURED_POINTS = 2400
 #: Seconds over which the running error is computed.
 ERROR_WINDOW_S = 10.0
@@ -135,10 +134,10 @@ class KneeView(pg.PlotWidget):
         """Redraw: measured angle ``[n]`` at ``meas_t``; predictions ``preds [m, H]`` made at
         ``pred_t [m]`` (oldest first). ``now`` maps to x = 0."""
         self.frames_drawn += 1
-        if measured.size > MAX_MEASURED_POINTS:  # e.g. a 1 kHz goniometer: draw min/max bins
-            factor = decimation_factor(measured.size, MAX_MEASURED_POINTS)
-            shown_t, shown = peak_decimate(measured, meas_t, factor)
-            self._measured.setData(shown_t - now, shown[:, 0])
+        if measured.size > MAX_MEASURED_POINTS:  # e.g. a 1 kHz goniometer: a smooth signal,
+            step = -(-measured.size // MAX_MEASURED_POINTS)  # so plain striding draws it right
+            idx = np.arange(measured.size - 1, -1, -step)[::-1]  # keeps the newest sample
+            self._measured.setData(meas_t[idx] - now, measured[idx])
         else:
             self._measured.setData(meas_t - now, measured)
         ys = [measured] if measured.size else []

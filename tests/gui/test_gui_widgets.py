@@ -203,3 +203,16 @@ def test_streams_panel_refuses_ambiguous_roles_and_wrong_channel_picks(qtbot):
     panel.connect_button.click()
     assert [a.role for a in emitted[0]] == ["EMG", "KNEE_ANGLE"]
     assert emitted[0][0].channels == (1, 2, 3, 4)
+
+
+def test_knee_view_thins_a_dense_goniometer_but_keeps_the_newest_sample(qtbot):
+    view = KneeView(window_s=5.0)
+    qtbot.addWidget(view)
+    meas_t = np.arange(0, 11, 0.001)  # 1 kHz angle stream
+    measured = 30 + 20 * np.sin(2 * np.pi * meas_t)
+    view.update_data(float(meas_t[-1]), meas_t, measured, np.empty(0), np.empty((0, 50)))
+    x, y = view._measured.getData()
+    assert 1000 < x.size <= 2400
+    assert x[-1] == 0.0 and y[-1] == measured[-1]
+    assert np.all(np.diff(x) > 0)
+    assert view.last_error is None and view.prediction_curve()[0].size == 0
