@@ -3,7 +3,6 @@ recording, banners and a status bar. Reads snapshots on a timer; never blocks.""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from kneegui.gui.model_panel import ModelPanel, find_model_cards
 from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
 from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
 from kneegui.gui.streams_panel import StreamsPanel
+from kneegui.gui.window_actions import build_menus, build_status_bar, build_toolbar
 
 #: Seconds without new samples before a connected stream counts as an outage on screen.
 STATUS_PERIOD_S = 0.5
@@ -33,10 +33,6 @@ def _discover(timeout: float) -> list:
     from kneegui.acquisition import discover
 
     return discover(timeout=timeout)
-
-
-def calibration_wizard_available() -> bool:
-    return importlib.util.find_spec("kneegui.gui.calibration_wizard") is not None
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -103,9 +99,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.docks[key] = dock
         self.resizeDocks([self.docks["streams"]], [520], QtCore.Qt.Horizontal)
 
-        self._build_toolbar()
-        self._build_menus()
-        self._build_status_bar()
+        build_toolbar(self)
+        build_menus(self)
+        build_status_bar(self)
         self._connect_signals()
         self._restore_settings()
         self.reload_models()
@@ -114,111 +110,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
         self.timer.timeout.connect(self.refresh)
         self.timer.start(int(1000 / self.display.refresh_hz))
-
-    # ---------------------------------------------------------------- construction
-    def _build_toolbar(self) -> None:
-        tb = self.addToolBar("Display")
-        tb.setObjectName("toolbar_display")
-        tb.setMovable(False)
-        tb.addWidget(QtWidgets.QLabel(" EMG: "))
-        self.mode_combo = QtWidgets.QComboBox()
-        for m in DISPLAY_MODES:
-            self.mode_combo.addItem(m, m)
-        self.mode_combo.setToolTip("Raw, band-passed + notched, or envelope (Ctrl+E cycles)")
-        tb.addWidget(self.mode_combo)
-        tb.addWidget(QtWidgets.QLabel("  Window: "))
-        self.window_spin = QtWidgets.QDoubleSpinBox()
-        self.window_spin.setRange(2.0, 20.0)
-        self.window_spin.setSingleStep(1.0)
-        self.window_spin.setDecimals(0)
-        self.window_spin.setSuffix(" s")
-        tb.addWidget(self.window_spin)
-        tb.addWidget(QtWidgets.QLabel("  Horizon H: "))
-        self.horizon_spin = QtWidgets.QSpinBox()
-        self.horizon_spin.setRange(1, 50)
-        self.horizon_spin.setToolTip("Which prediction horizon is laid over the measured angle")
-        tb.addWidget(self.horizon_spin)
-        self.horizon_ms = QtWidgets.QLabel()
-        tb.addWidget(self.horizon_ms)
-        tb.addSeparator()
-        self.record_action = tb.addAction("● Record")
-        self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
-        self.record_action.setToolTip("Start / stop recording (Ctrl+R)")
-        self.marker_action = tb.addAction("Marker")
-        self.marker_action.setShortcut(QtGui.QKeySequence("Ctrl+M"))
-        self.marker_action.setToolTip("Add a marker to the recording (Ctrl+M)")
-        self.settings_action = tb.addAction("Settings…")
-        self.settings_action.setShortcut(QtGui.QKeySequence("Ctrl+,"))
-        self.settings_action.setToolTip("Filter and display settings (Ctrl+,)")
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        file_menu = mb.addMenu("&File")
-        file_menu.addAction(self.record_action)
-        file_menu.addAction(self.marker_action)
-        self.quick_marker_actions = []
-        for key, label in QUICK_MARKERS:
-            act = file_menu.addAction(f"Marker “{label}”")
-            act.setShortcut(QtGui.QKeySequence(key))
-            act.triggered.connect(lambda _=False, lab=label: self.add_marker(lab))
-            self.quick_marker_actions.append(act)
-        file_menu.addSeparator()
-        quit_action = file_menu.addAction("Quit")
-        quit_action.setShortcut(QtGui.QKeySequence.Quit)
-        quit_action.triggered.connect(self.close)
-
-        streams_menu = mb.addMenu("&Streams")
-        self.refresh_action = streams_menu.addAction("Refresh stream list")
-        self.refresh_action.setShortcut(QtGui.QKeySequence("F5"))
-        self.refresh_action.triggered.connect(lambda: self.streams_panel.refresh())
-        self.disconnect_action = streams_menu.addAction("Disconnect")
-        self.disconnect_action.triggered.connect(self.disconnect_streams)
-
-        model_menu = mb.addMenu("&Model")
-        self.publish_action = model_menu.addAction("Publish predictions to LSL")
-        self.publish_action.setCheckable(True)
-        self.publish_action.setShortcut(QtGui.QKeySequence("Ctrl+P"))
-        self.calibrate_action = model_menu.addAction("Calibrate subject…")
-        self.calibrate_action.setShortcut(QtGui.QKeySequence("Ctrl+K"))
-        self.calibrate_action.triggered.connect(self.open_calibration)
-        self.calibrate_action.setVisible(calibration_wizard_available())
-        reload_models = model_menu.addAction("Rescan model folders")
-        reload_models.triggered.connect(self.reload_models)
-
-        view_menu = mb.addMenu("&View")
-        view_menu.addAction(self.settings_action)
-        cycle = view_menu.addAction("Cycle raw / filtered / envelope")
-        cycle.setShortcut(QtGui.QKeySequence("Ctrl+E"))
-        cycle.triggered.connect(
-            lambda: self.mode_combo.setCurrentIndex(
-                (self.mode_combo.currentIndex() + 1) % self.mode_combo.count()
-            )
-        )
-        for dock in self.docks.values():
-            view_menu.addAction(dock.toggleViewAction())
-
-        help_menu = mb.addMenu("&Help")
-        shortcuts = help_menu.addAction("Keyboard shortcuts")
-        shortcuts.setShortcut(QtGui.QKeySequence("F1"))
-        shortcuts.triggered.connect(self.show_shortcuts)
-        about = help_menu.addAction("About KneeGUI")
-        about.triggered.connect(self.show_about)
-
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.status_streams = QtWidgets.QLabel("no streams")
-        self.status_inference = QtWidgets.QLabel("inference —")
-        self.status_e2e = QtWidgets.QLabel("end-to-end —")
-        self.status_record = QtWidgets.QLabel("")
-        self.status_fps = QtWidgets.QLabel("")
-        for w in (self.status_streams, self.status_inference, self.status_e2e,
-                  self.status_record, self.status_fps):
-            w.setContentsMargins(6, 0, 6, 0)
-            sb.addPermanentWidget(w)
-        self.status_inference.setToolTip("Model inference time per prediction, median / p99")
-        self.status_e2e.setToolTip(
-            "Time from the newest input sample to its prediction being available, median / p99"
-        )
 
     def _connect_signals(self) -> None:
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
