@@ -35,8 +35,8 @@ class EventKind(StrEnum):
 
     STAGE = "stage"  # entered a stage; data: {"stage": Stage, "previous": Stage}
     QUALITY = "quality"  # data: {"statuses": [str], "reasons": [str], "blocking": bool}
-    BASELINE = "baseline"  # data: {"kind": "rest"|"mvc", "values": [float] per channel}
-    CYCLE = "cycle"  # data: {"count": int, "target": int, "duration_s": float}
+    BASELINE = "baseline"  # data: {"baseline": "rest"|"mvc", "values": [float] per channel}
+    CYCLE = "cycle"  # data: {"count", "train", "holdout", "target": int, "duration_s": float}
     NO_GAIT_HINT = "no_gait_hint"  # no cycle for `no_cycle_hint_s` of capture; data: {"seconds"}
     PAUSED = "paused"  # a stream was lost during capture; data: {"reason": str}
     RESUMED = "resumed"  # frames flow again; data: {"paused_s": float}

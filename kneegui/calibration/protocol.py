@@ -203,7 +203,7 @@ class CalibrationProtocol:
             values = env.mean(axis=0) if kind == "rest" else env.max(axis=0)
             self.baseline[kind] = [float(v) for v in values]
             self._baseline = None
-            self._emit(EventKind.BASELINE, f"{kind} baseline recorded.", kind=kind,
+            self._emit(EventKind.BASELINE, f"{kind} baseline recorded.", baseline=kind,
                        values=self.baseline[kind])
             return self.baseline[kind]
 
@@ -230,6 +230,23 @@ class CalibrationProtocol:
                 Stage.CAPTURE,
                 f"Walk now: {self.config.train_cycles} gait cycles plus one for validation.",
             )
+
+    def set_train_cycles(self, cycles: int) -> None:
+        """Change the number of adaptation cycles (before the capture, or during it as long as
+        no held-back cycle was taken and ``cycles`` is not below the cycles already counted)."""
+        with self._lock:
+            if cycles < 1:
+                raise ValueError("at least one gait cycle is needed for adaptation")
+            if self.stage == Stage.CAPTURE and self.capture is not None:
+                if self.capture.holdout is not None or cycles < len(self.capture.train):
+                    raise ProtocolError(
+                        f"{len(self.capture.train)} cycles are already captured; the target "
+                        "can only grow until the held-back cycle is taken"
+                    )
+                self.capture.target_train = cycles
+            elif self.stage.terminal or self.stage in (Stage.FINETUNE, Stage.VALIDATION):
+                raise ProtocolError("the capture is over; the cycle target cannot change now")
+            self.config.train_cycles = cycles
 
     @property
     def capture_target(self) -> int:

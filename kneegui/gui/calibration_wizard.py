@@ -213,6 +213,12 @@ class WalkPage(QWizardPage):
         self.cue.setStyleSheet("font-size:16pt; font-weight:bold")
         self.counter = QLabel()
         self.counter.setStyleSheet("font-size:14pt")
+        self.target = QSpinBox()
+        self.target.setRange(1, 50)
+        self.target.setValue(wizard.protocol.config.train_cycles)
+        self.target.setPrefix("target: ")
+        self.target.setSuffix(" cycles for adaptation (+1 held back)")
+        self.target.valueChanged.connect(self._set_target)
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet(f"color:{STATUS_COLORS['warn']}")
@@ -224,7 +230,10 @@ class WalkPage(QWizardPage):
         self.retry.hide()
         self.retry.clicked.connect(self._retry)
         lay.addWidget(self.cue)
-        lay.addWidget(self.counter)
+        row = QHBoxLayout()
+        row.addWidget(self.counter, 1)
+        row.addWidget(self.target)
+        lay.addLayout(row)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.hint)
         lay.addWidget(self.retry)
@@ -243,10 +252,22 @@ class WalkPage(QWizardPage):
             f"{held} / 1 held back for validation   ({p.capture_seconds:.0f} s)"
         )
 
+    def _set_target(self, value: int) -> None:
+        try:
+            self.w.protocol.set_train_cycles(value)
+        except ProtocolError as exc:
+            self.show_hint(str(exc), "warn")
+            self.target.blockSignals(True)
+            self.target.setValue(self.w.protocol.config.train_cycles)
+            self.target.blockSignals(False)
+        self.update_counter()
+
     def refresh(self, t: np.ndarray, angle: np.ndarray) -> None:
         if len(t):
             self.curve.setData(t - t[-1], angle)
         self.update_counter()
+        cap = self.w.protocol.capture
+        self.target.setEnabled(cap is None or cap.holdout is None)
 
     def show_hint(self, text: str, color: str = "warn") -> None:
         self.hint.setStyleSheet(f"color:{STATUS_COLORS[color]}")

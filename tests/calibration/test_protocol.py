@@ -6,6 +6,7 @@ the data time, so time-outs are tested without waiting in real time.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -117,6 +118,22 @@ def test_stream_loss_pauses_and_resumes_then_calibrated_model_beats_base(
     assert card.training["calibration"]["data_sha256"] == calib.data_hash()
     held = card.metrics["calibration_holdout"]
     assert held["improved"] and held["after"]["nmae_1"] == out.after.nmae_1
+
+    # the captured data and the results go into the session file under /calibration
+    from kneegui.calibration.session import write_calibration
+    from kneegui.recording import SessionWriter, open_session
+
+    writer = SessionWriter(tmp_path / "session", {"subject_id": "T01"})
+    writer.start()
+    name = write_calibration(writer, p)
+    writer.stop()
+    session = open_session(writer.path)
+    stored = session.calibration[name]
+    assert stored["attrs"]["stage"] == "accepted" and stored["attrs"]["saved_model"] == path
+    assert json.loads(stored["attrs"]["results"])["improved"] is True
+    np.testing.assert_array_equal(stored["arrays"]["segment1_angle"], calib.segments[1].angle)
+    assert stored["arrays"]["cycles"].shape == (6, 3)
+    assert any(m.card.get("subject") == "T01" for m in session.models.values())
 
 
 def test_no_gait_gives_a_message_and_saves_nothing(base_and_subject, uci_dir, tmp_path):
@@ -231,3 +248,27 @@ def test_sensor_check_blocks_a_bad_channel_unless_overridden(base_and_subject):
     assert p.stage == Stage.BASELINE and p.sensor_override
     p.cancel()
     assert p.stage == Stage.CANCELLED
+
+
+def test_rest_and_mvc_baselines_are_measured_and_kept(base_and_subject):
+    base, subj = base_and_subject
+    p = CalibrationProtocol(base)
+    p.start(SubjectInfo("T03"))
+    p.confirm_sensors()
+    for kind in ("rest", "mvc"):
+        with pytest.raises(ProtocolError, match="no EMG frames"):
+            p.begin_baseline(kind)
+            p.end_baseline()
+        p.begin_baseline(kind)
+        p.feed(subj.t[:300], subj.emg_env[:300], subj.angle[:300])
+        values = p.end_baseline()
+        expected = subj.emg_env[:300].mean(0) if kind == "rest" else subj.emg_env[:300].max(0)
+        np.testing.assert_allclose(values, expected, rtol=1e-5)
+    assert p.baseline["mvc"][0] > p.baseline["rest"][0]
+    p.start_capture()
+    p.set_train_cycles(3)
+    assert p.capture.target_train == 3 and p.capture_target == 4
+    feed(p, subj, 0, 60)
+    with pytest.raises(ValueError):
+        p.set_train_cycles(0)
+    p.cancel()

@@ -74,12 +74,14 @@ def test_wizard_calibrates_an_unseen_subject_end_to_end(qtbot, base_model, live_
     assert wizard.currentId() == PAGE_BASELINE
     wizard.next()  # skip rest/MVC
     assert wizard.currentId() == PAGE_WALK and wizard.protocol.stage == Stage.CAPTURE
+    wizard.walk_page.target.setValue(4)  # operator lowers the target before walking
 
     # walking: cycles counted live, auto-advance to fine-tuning, then to the results
     qtbot.waitUntil(lambda: wizard.currentId() == PAGE_RESULT, timeout=150000)
     assert wizard.protocol.stage == Stage.VALIDATION
     assert wizard.tune_page.epochs, "no live loss curve"
-    assert "Gait cycles: 5 / 5" in wizard.walk_page.counter.text()
+    assert "Gait cycles: 4 / 4" in wizard.walk_page.counter.text()
+    assert len(wizard.protocol.calibration.train_cycles) == 4
     out = wizard.protocol.outcome
     assert out.after.nmae_last < out.before.nmae_last
     assert out.after.mean_nmae < out.before.mean_nmae
