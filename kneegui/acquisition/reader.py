@@ -40,6 +40,8 @@ JITTER_FACTOR = 4.0
 INITIAL_JITTER = 1e-3
 #: Seconds of data an offset from the fitted line must persist to count as a gap.
 CONFIRM_SECONDS = 0.1
+#: A steady offset counts as a gap only above this many times the mean |residual| (stamp noise).
+GAP_NOISE_FACTOR = 20.0
 #: Minimal step between consecutive output timestamps, seconds.
 MIN_STEP = 1e-7
 
@@ -478,23 +480,35 @@ class StreamReader:
             self._settle_suspect(tolerance)
         return seg.copy()
 
+    def _gap_threshold(self, tolerance: float) -> float:
+        """Smallest steady shift reported as a gap or clock jump.
+
+        Senders that stamp chunks on push have noisy stamps whose level also moves when their
+        scheduling latency changes; such shifts are not told from lost samples unless they are
+        well above the stamp noise (GAP_NOISE_FACTOR x mean |residual|).
+        """
+        return max(tolerance, GAP_NOISE_FACTOR * self._step_jitter)
+
     def _settle_suspect(self, tolerance: float) -> None:
         """Decide what a long-lasting offset from the fitted line was."""
         sus = self._suspect
         recent = sus.recent()
-        if float(np.ptp(recent)) > 2 * tolerance and sus.samples * self._period < 2.0:
+        moving = float(np.ptp(recent)) > 2 * tolerance
+        if moving and sus.samples * self._period < 2.0:
             return  # still moving (a sender catching up): keep watching
         self._suspect = None
         shift = float(np.median(recent))
-        if shift > 0 and float(np.ptp(recent)) <= 2 * tolerance:
+        threshold = self._gap_threshold(tolerance)
+        if not moving and shift > threshold:
             missing = int(round(shift / self._period))
             self._report_gap(sus.before, shift + self._period, missing)
             self._dejitter.skip(missing)
-        elif shift < 0 and float(np.ptp(recent)) <= 2 * tolerance:
+        elif not moving and shift < -threshold:
             self._report_clock_jump(sus.before, shift)
             self._dejitter.reset()
         else:
-            self._dejitter.reset()  # erratic stamps for 2 s: start a new fit
+            # erratic stamps, or the sender's stamping latency changed: follow the new level
+            self._dejitter.reset()
 
     def _confirm_suspect(self) -> None:
         """The stream stopped while suspect: a steady positive offset counts as a gap."""
@@ -503,7 +517,9 @@ class StreamReader:
             return
         recent = sus.recent()
         shift = float(np.median(recent))
-        if shift > 0 and float(np.ptp(recent)) <= 2 * self._tolerance():
+        tolerance = self._tolerance()
+        steady = float(np.ptp(recent)) <= 2 * tolerance
+        if steady and shift > self._gap_threshold(tolerance):
             self._report_gap(sus.before, shift + self._period, int(round(shift / self._period)))
 
     def _report_gap(self, before: float, step: float, missing: int) -> None:
