@@ -421,39 +421,20 @@ class StreamReader:
         offset = self._clock.offset
         if self._dejitter is None:
             return raw + offset
+        # A pulled chunk may hold several sender pushes: split it where the stamps step by more
+        # than the tolerance, and judge every piece against the fitted line.
+        steps = np.diff(raw)
+        cuts = np.flatnonzero(np.abs(steps - self._period) > self._tolerance()) + 1
+        bounds = [0, *cuts.tolist(), raw.shape[0]]
         out = np.empty_like(raw)
-        bounds = self._split_within_chunk(raw, offset)
-        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            out[a:b] = self._stamp_segment(raw[a:b], check_boundary=(k == 0))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            out[a:b] = self._stamp_segment(raw[a:b])
         return out + offset
 
     def _tolerance(self) -> float:
         return max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
 
-    def _split_within_chunk(self, raw: np.ndarray, offset: float) -> list[int]:
-        """Segment bounds at jumps between the per-sample stamps inside one chunk.
-
-        Senders that stamp a chunk once get exact in-chunk steps from liblsl, so a jump here is
-        a real gap (the dejitter fit skips the missing samples) or a clock jump (fit restarts).
-        """
-        steps = np.diff(raw)
-        bad = np.flatnonzero(np.abs(steps - self._period) > self._tolerance())
-        bounds = [0]
-        for i in bad.tolist():
-            step = float(steps[i])
-            before = float(raw[i]) + offset
-            if step > 0:
-                missing = int(round(step / self._period)) - 1
-                self._report_gap(before, step, missing)
-                self._dejitter.skip(missing)
-            else:
-                self._report_clock_jump(before, step)
-                self._dejitter.reset()
-            bounds.append(i + 1)
-        bounds.append(raw.shape[0])
-        return bounds
-
-    def _stamp_segment(self, seg: np.ndarray, check_boundary: bool) -> np.ndarray:
+    def _stamp_segment(self, seg: np.ndarray) -> np.ndarray:
         """Dejittered stamps; at the chunk boundary, tell a sender gap from chunk jitter.
 
         A chunk whose first stamp is off the fitted line by more than the tolerance makes the
@@ -463,7 +444,7 @@ class StreamReader:
         gap (samples missing; the fit skips them) or a clock jump (the fit restarts).
         """
         dj = self._dejitter
-        if not dj.has_fit or not check_boundary:
+        if not dj.has_fit:
             return dj.process(seg)
         residual = float(seg[0]) - dj.expected_next()
         tolerance = self._tolerance()
