@@ -111,7 +111,7 @@ def run_reader(seconds: float) -> dict:
         expected_next = [0] * len(readers)
         counter_errors = [0] * len(readers)
         lost = [0] * len(readers)
-        delays: list[float] = []
+        delays: list[list[float]] = [[] for _ in readers]
         cpu0, wall0 = proc.cpu_times(), time.monotonic()
         sender.stdin.write("go\n")
         sender.stdin.flush()
@@ -129,7 +129,7 @@ def run_reader(seconds: float) -> dict:
                             counter_errors[i] += 1
                         counter_errors[i] += int(np.count_nonzero(np.diff(counter) != 1))
                         expected_next[i] = int(counter[-1]) + 1
-                    delays.extend(reader.drain_delays())
+                    delays[i].extend(reader.drain_delays())
                 bar.n = min(round(seconds), round(time.monotonic() - wall0))
                 bar.refresh()
         cpu1, wall1 = proc.cpu_times(), time.monotonic()
@@ -141,7 +141,17 @@ def run_reader(seconds: float) -> dict:
         sender.kill()
         sender.wait()
     cpu_s = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    d = np.array(delays) * 1000.0
+    # push -> available: a pushed chunk is available when its LAST sample is in the ring buffer.
+    # liblsl may hand a chunk over in parts; a part's last sample is stamped earlier than the
+    # push (liblsl back-dates a chunk's samples from the push time), so only pulls that end on
+    # a pushed chunk's last sample measure the latency (index == counter: no sample was lost).
+    per_stream = []
+    for i, reader in enumerate(readers):
+        chunk = int(round(CHUNK_S * reader.info.nominal_srate))
+        ends = [delay for index, delay in delays[i] if index % chunk == chunk - 1]
+        per_stream.append(np.asarray(ends) * 1000.0)
+    d = np.concatenate(per_stream)
+    partial_pulls = sum(len(x) for x in delays) - d.size
     streams = []
     for i, reader in enumerate(readers):
         pushed = sender_result["pushed"][i]
@@ -156,6 +166,9 @@ def run_reader(seconds: float) -> dict:
             "counter_discontinuities": counter_errors[i],
             "overwritten_before_read": lost[i],
             "gaps_reported": statuses[i].gaps,
+            "latency_ms_median_p99": [
+                round(float(np.percentile(per_stream[i], q)), 3) for q in (50, 99)
+            ] if per_stream[i].size else None,
             "outages": statuses[i].outages,
         })
     dropped = sum(s["dropped"] for s in streams)
@@ -172,6 +185,7 @@ def run_reader(seconds: float) -> dict:
             "p99": round(p99, 3),
             "max": round(float(d.max()), 3) if d.size else None,
             "chunks": int(d.size),
+            "pulls_ending_mid_chunk": int(partial_pulls),
         },
         "targets": {"dropped_total": 0, "latency_p99_ms": 5.0},
         "meets_targets": bool(dropped == 0 and p99 <= 5.0),

@@ -108,7 +108,7 @@ class StreamReader:
         self._last_error_time = -1e9
         self._arrivals: deque[tuple[float, int]] = deque()
         self._delays: deque[float] = deque(maxlen=4096)
-        self._delay_log: deque[float] | None = None
+        self._delay_log: deque[tuple[int, float]] | None = None
         # timing state (reader thread only)
         self._step_jitter = INITIAL_JITTER  # mean |residual| of chunk starts vs the fit
         self._suspect: _Suspect | None = None  # chunks off the fitted line, being watched
@@ -209,8 +209,9 @@ class StreamReader:
         with self._lock:
             self._delay_log = deque() if enabled else None
 
-    def drain_delays(self) -> list[float]:
-        """Per-chunk delays (local arrival - corrected stamp of the chunk's last sample)."""
+    def drain_delays(self) -> list[tuple[int, float]]:
+        """Per pulled chunk: (buffer index of its last sample, seconds from that sample's
+        corrected stamp to the moment it was in the ring buffer)."""
         with self._lock:
             if self._delay_log is None:
                 return []
@@ -388,7 +389,7 @@ class StreamReader:
             self._arrivals.append((time.monotonic(), raw.shape[0]))
             self._delays.append(delay)
             if self._delay_log is not None:
-                self._delay_log.append(delay)
+                self._delay_log.append((self.buffer.total_written - 1, delay))
 
     def _resume(self, first_stamp: float, first_time: bool) -> None:
         """First data of a connection: report it."""
