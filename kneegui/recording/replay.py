@@ -97,6 +97,9 @@ class _Track:
 class Replayer:
     """Publish ``session`` streams as LSL outlets; :meth:`run` blocks, :meth:`start` threads."""
 
+    #: Seconds the outlets stay open after the last sample of a non-looping replay.
+    DRAIN_SECONDS = 1.0
+
     def __init__(
         self,
         session: Session,
@@ -181,6 +184,9 @@ class Replayer:
                 if not self.loop:
                     if progress is not None:
                         progress(1.0)
+                    # liblsl sends asynchronously: give connected inlets time to receive the
+                    # last chunk before the caller closes the outlets.
+                    self._stop.wait(self.DRAIN_SECONDS)
                     break
                 self.loops_done += 1
                 for track in self.tracks:
