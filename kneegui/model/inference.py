@@ -88,5 +88,8 @@ class InferenceEngine:
         np.divide(self._view, self._std, out=self._view)
         with self._torch.inference_mode():
             out = self.net(self._buffer).numpy()
-        last = None if angle is None else float(np.asarray(angle)[-1])
-        return to_degrees(self.card, out, last, self.norm)[0]
+        if angle is None:
+            return to_degrees(self.card, out, None, self.norm)[0]
+        a = np.asarray(angle, np.float64)
+        step = float(a[-1] - a[-2]) if len(a) > 1 else 0.0
+        return to_degrees(self.card, out, float(a[-1]), self.norm, step)[0]

@@ -30,16 +30,45 @@ def model_inputs(
 
 
 def to_degrees(
-    card: ModelCard, out: np.ndarray, last_angle: np.ndarray | float | None, norm: SubjectNorm
+    card: ModelCard,
+    out: np.ndarray,
+    last_angle: np.ndarray | float | None,
+    norm: SubjectNorm,
+    last_step: np.ndarray | float | None = None,
 ) -> np.ndarray:
-    """Map normalised network outputs ``[n, H]`` to future angles in degrees."""
+    """Map normalised network outputs ``[n, H]`` to future angles in degrees.
+
+    Cards with ``norm["cv_weight"]`` (angle input sets) blend the network with constant-velocity
+    extrapolation per horizon: ``w_h * net_h + (1 - w_h) * (last + h * last_step)``.
+    """
     t_mean = np.asarray(card.norm["target_mean"], np.float32)
     t_std = np.asarray(card.norm["target_std"], np.float32)
     y = out * t_std + t_mean
-    if card.config.get("residual", False):
-        base = np.asarray(last_angle, np.float64).reshape(-1, 1)
-        return base + y * norm.angle_std
-    return norm.angle_mean + y * norm.angle_std
+    if not card.config.get("residual", False):
+        return norm.angle_mean + y * norm.angle_std
+    base = np.asarray(last_angle, np.float64).reshape(-1, 1)
+    pred = base + y * norm.angle_std
+    weight = card.norm.get("cv_weight")
+    if weight is not None and last_step is not None:
+        w = np.asarray(weight, np.float64)[None, :]
+        steps = np.arange(1, pred.shape[1] + 1)[None, :]
+        cv = base + np.asarray(last_step, np.float64).reshape(-1, 1) * steps
+        pred = w * pred + (1.0 - w) * cv
+    return pred
+
+
+def last_steps(angle: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """One-step angle change at each window end (0 at the very first sample)."""
+    a = np.asarray(angle, np.float64)
+    return a[ends] - a[np.maximum(ends - 1, 0)]
+
+
+def fit_cv_weight(pred: np.ndarray, cv: np.ndarray, true: np.ndarray) -> list[float]:
+    """Per-horizon least-squares blend weight in [0, 1] of network vs constant velocity."""
+    d = pred - cv
+    num = (d * (true - cv)).sum(axis=0)
+    den = np.maximum((d * d).sum(axis=0), 1e-12)
+    return np.clip(num / den, 0.0, 1.0).tolist()
 
 
 def predict_windows(
@@ -62,5 +91,7 @@ def predict_windows(
             xb = torch.from_numpy(gather_windows(x, ends[s : s + batch_size], card.window))
             outs.append(loaded.net(xb).numpy())
     out = np.concatenate(outs) if outs else np.zeros((0, card.horizons), np.float32)
-    last = None if angle is None else np.asarray(angle, np.float64)[ends]
-    return to_degrees(card, out, last, norm)
+    if angle is None:
+        return to_degrees(card, out, None, norm)
+    last = np.asarray(angle, np.float64)[ends]
+    return to_degrees(card, out, last, norm, last_steps(angle, ends))

@@ -152,7 +152,18 @@ def write_results(results: dict, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     predictions = results.pop("_predictions", {})
     json_path = out / "results.json"
-    json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    json_path.write_text(json.dumps(_rounded(results), default=float) + "\n")
     md_path = out / "results.md"
     md_path.write_text(markdown_table(results))
     return [json_path, md_path, *write_plots(results, predictions, out)]
+
+
+def _rounded(obj):
+    """Floats to 5 significant digits (keeps results.json small and diff-friendly)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.5g}")
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    return obj

@@ -245,6 +245,8 @@ def train_model(
         torch.set_num_threads(prev_threads)
     net.load_state_dict(best[1])
     net.eval()
+    if config.residual and len(val):
+        norm["cv_weight"] = _fit_cv_weight_on(net, norm, val, config, series, settings)
     card = ModelCard(
         name=name or f"kneenet-{input_set.replace('+', '-')}",
         input_set=input_set,
@@ -265,3 +267,30 @@ def train_model(
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     return TrainResult(LoadedModel(net=net, card=card), history, cancelled)
+
+
+def _fit_cv_weight_on(net, norm: dict, val: _WindowSet, config: KneeNetConfig,
+                      series: Sequence[Series], settings: TrainSettings) -> list[float]:
+    """Blend weights network vs constant velocity, fitted on the validation windows (degrees)."""
+    from kneegui.model.predict import fit_cv_weight, last_steps, predict_windows
+
+    card = ModelCard(name="_", input_set=settings.input_set, config=config.to_dict(), norm=norm,
+                     window=config.window, horizons=config.horizons)
+    preds, cvs, trues = [], [], []
+    mean_in = np.asarray(norm["input_mean"], np.float32)
+    std_in = np.asarray(norm["input_std"], np.float32)
+    H = config.horizons
+    for k, s in enumerate(series):
+        ends = val.ends[k]
+        if not len(ends):
+            continue
+        sn = s.subject_norm()
+        x = (val.xs[k] - mean_in) / std_in
+        loaded = LoadedModel(net=net, card=card)
+        pred = predict_windows(loaded, x.astype(np.float32), s.angle, ends, sn)
+        a = np.asarray(s.angle, np.float64)
+        cv = a[ends][:, None] + last_steps(a, ends)[:, None] * np.arange(1, H + 1)[None, :]
+        preds.append(pred)
+        cvs.append(cv)
+        trues.append(a[ends[:, None] + np.arange(1, H + 1)[None, :]])
+    return fit_cv_weight(np.concatenate(preds), np.concatenate(cvs), np.concatenate(trues))
