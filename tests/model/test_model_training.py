@@ -110,3 +110,26 @@ def test_engine_matches_offline_prediction(small_model, held_out):
         engine.predict(emg_env=held_out.emg_env[i - 200 : i + 1], angle=gap)
     with pytest.raises(ValueError, match="needs the knee angle"):
         engine.predict(emg_env=held_out.emg_env[i - 200 : i + 1])
+
+
+def test_engine_accepts_a_hub_aligned_frame(small_model, held_out):
+    from kneegui.acquisition.hub import AlignedFrame
+
+    engine = InferenceEngine(small_model.model, threads=1)
+    i = 650
+    rows = slice(i - 100, i + 1)
+    frame = AlignedFrame(t=np.arange(101) / 100.0, emg_env=held_out.emg_env[rows],
+                         angle=held_out.angle[rows], kinematics=None, force=None)
+    by_frame = engine.predict(frame)
+    by_arrays = engine.predict(emg_env=held_out.emg_env[rows], angle=held_out.angle[rows])
+    np.testing.assert_array_equal(by_frame, by_arrays)
+
+
+def test_finetune_is_deterministic_with_a_seed(small_model, held_out):
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles)
+    settings = FinetuneSettings(max_epochs=3, seed=5)
+    a = finetune(small_model.model, calib, settings=settings).model.net.state_dict()
+    b = finetune(small_model.model, calib, settings=settings).model.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
