@@ -294,7 +294,7 @@ class StreamReader:
                 f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
             )
             return None
-        for candidate in resolve_source_id(self.info.source_id, timeout=0.3):
+        for candidate in resolve_source_id(self.info.source_id, timeout=1.0):
             if (
                 candidate.channel_count == self.info.channel_count
                 and candidate.channel_format == self.info.channel_format
