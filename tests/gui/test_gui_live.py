@@ -67,9 +67,9 @@ def test_plots_advance(live, qtbot):
     qtbot.waitUntil(lambda: plot.last_newest_t is not None, timeout=5_000)
     first = plot.last_newest_t
     frames = plot.frames_drawn
-    qtbot.wait(400)
-    assert plot.last_newest_t > first + 0.2
-    assert plot.frames_drawn >= frames + 8  # ~30 Hz timer
+    qtbot.wait(1000)
+    assert plot.last_newest_t > first + 0.5
+    assert plot.frames_drawn >= frames + 8  # ~30 Hz timer; >= 8 fps even on a loaded machine
     x, y = plot.curve_data(0)
     assert x.size > 100 and np.ptp(y) > 0
     assert [plot.badge_text(i).split("</b>")[0] for i in range(4)] == [
