@@ -79,7 +79,8 @@ def sender_main(tag: str, seconds: float) -> None:
     print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)
 
 
-def gui_main(seconds: float, mode: str = "raw", png: str | None = None) -> dict:
+def gui_main(seconds: float, mode: str = "raw", png: str | None = None,
+             refresh_hz: int | None = None) -> dict:
     import numpy as np
     import psutil
     from PySide6 import QtCore
@@ -98,6 +99,9 @@ def gui_main(seconds: float, mode: str = "raw", png: str | None = None) -> dict:
     app = make_app()
     settings = QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.IniFormat)
     win = MainWindow(settings=settings)
+    if refresh_hz:
+        win.display.refresh_hz = refresh_hz
+        win.timer.setInterval(int(1000 / refresh_hz))
     win.resize(1920, 1080)
     win.show()
     infos = [resolve_source_id(f"bench-{kind}-{tag}", timeout=20)[0] for kind in ("emg", "angle")]
@@ -178,7 +182,8 @@ def gui_main(seconds: float, mode: str = "raw", png: str | None = None) -> dict:
         "benchmark": "gui_load",
         "seconds": round(wall, 1),
         "emg": f"{EMG_CHANNELS} ch @ {EMG_RATE:g} Hz",
-        "display": f"{mode} EMG ({collected['rows']} rows), 10 s window, 1920x1080",
+        "display": f"{mode} EMG ({collected['rows']} rows), 10 s window, 1920x1080, "
+                   f"refresh {win.display.refresh_hz} Hz",
         "gui_frame_interval_ms": {"median": pct(frames, 50), "p99": pct(frames, 99),
                                   "max": pct(frames, 100), "frames": int(frames.size),
                                   "target_p99": 33.0},
@@ -214,6 +219,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=("raw", "filtered", "envelope"), default="raw",
                         help="EMG display mode (raw draws all 16 channels; default)")
     parser.add_argument("--png", help="save a screenshot of the window at the end")
+    parser.add_argument("--refresh-hz", type=int, default=None,
+                        help="GUI refresh rate (default: the app's setting, 30 Hz)")
     parser.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("LSLAPICFG", str(REPO / "resources" / "lsl_machine_only.cfg"))
@@ -222,7 +229,7 @@ def main() -> None:
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    print(json.dumps(gui_main(args.seconds, args.mode, args.png), indent=2))
+    print(json.dumps(gui_main(args.seconds, args.mode, args.png, args.refresh_hz), indent=2))
 
 
 if __name__ == "__main__":
