@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("gui", help="open the main window (live LSL streams)")
@@ -11,14 +9,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from PySide6 import QtCore
+    from kneegui.gui.app import run_main_window
 
-    from kneegui.gui.app import make_app
-    from kneegui.gui.main_window import MainWindow
-
-    app = make_app(sys.argv[:1])
-    window = MainWindow()
-    window.show()
-    window.streams_panel.refresh()
-    QtCore.QTimer.singleShot(0, window.autoload_model)  # after the window is on screen
-    return int(app.exec())
+    return run_main_window()

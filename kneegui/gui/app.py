@@ -38,3 +38,17 @@ def _app_icon() -> QtGui.QIcon | None:
         if path.exists():
             return QtGui.QIcon(str(path))
     return None
+
+
+def run_main_window() -> int:
+    """Open the main window on live LSL streams and run the event loop (`kneegui gui`)."""
+    from PySide6 import QtCore
+
+    from kneegui.gui.main_window import MainWindow
+
+    app = make_app(sys.argv[:1])
+    window = MainWindow()
+    window.show()
+    window.streams_panel.refresh()
+    QtCore.QTimer.singleShot(0, window.autoload_model)  # after the window is on screen
+    return int(app.exec())

@@ -3,6 +3,7 @@ connect / disconnect, and per-stream live status with an outage indicator."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -153,10 +154,12 @@ class StreamsPanel(QtWidgets.QWidget):
 
         def work() -> None:
             try:
-                infos = self._discover_fn(timeout)
-                self._relay.done.emit(infos, None)
+                result = (self._discover_fn(timeout), None)
             except Exception as exc:  # noqa: BLE001 - shown to the operator
-                self._relay.done.emit(None, f"Stream discovery failed: {exc}")
+                result = (None, f"Stream discovery failed: {exc}")
+            # the window may have closed while discovery ran: then nobody is left to tell
+            with contextlib.suppress(RuntimeError):
+                self._relay.done.emit(*result)
 
         threading.Thread(target=work, name="kneegui-discover", daemon=True).start()
 
