@@ -70,7 +70,7 @@ def main() -> int:
     hub.start()
     worker = None
     if not args.no_inference:  # as in the main window: the active model predicts at 100 Hz
-        from kneegui.gui.prediction_worker import PredictionWorker
+        from kneegui.live.worker import PredictionWorker
         from kneegui.model.inference import InferenceEngine
 
         worker = PredictionWorker(hub, InferenceEngine(base, threads=1), window=base.card.window,

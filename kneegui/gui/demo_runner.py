@@ -15,9 +15,9 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from kneegui.gui.app import make_app
-from kneegui.gui.live_metrics import horizon_error, predicted_at_target
 from kneegui.gui.main_window import MainWindow
 from kneegui.gui.streams_panel import Assignment
+from kneegui.live.metrics import horizon_error, predicted_at_target
 
 #: Input set of the model the demo uses by default.
 DEMO_INPUT_SET = "emg+angle"

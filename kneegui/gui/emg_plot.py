@@ -10,7 +10,6 @@ import numpy as np
 import pyqtgraph as pg
 
 from kneegui.gui.decimate import decimation_factor, peak_decimate
-from kneegui.gui.live_metrics import RollingStats
 from kneegui.gui.theme import (
     CHANNEL_COLORS,
     STATUS_COLORS,
@@ -18,6 +17,7 @@ from kneegui.gui.theme import (
     cache_static_items,
     status_color_key,
 )
+from kneegui.live.metrics import RollingStats
 
 _LABEL_WIDTH = 150
 #: More channels than this are drawn compact (no left axes, one-line labels).

@@ -10,12 +10,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from kneegui.gui.live_metrics import (
-    HorizonError,
-    RollingStats,
-    horizon_error,
-    predicted_at_target,
-)
 from kneegui.gui.theme import (
     MEASURED_COLOR,
     NOW_LINE_COLOR,
@@ -23,6 +17,12 @@ from kneegui.gui.theme import (
     PREDICTION_COLOR,
     SteadyRange,
     cache_static_items,
+)
+from kneegui.live.metrics import (
+    HorizonError,
+    RollingStats,
+    horizon_error,
+    predicted_at_target,
 )
 
 #: Earlier predictions drawn fainter behind the latest one.

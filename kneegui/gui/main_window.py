@@ -13,13 +13,13 @@ from kneegui.gui.about import show_about
 from kneegui.gui.banners import BannerArea
 from kneegui.gui.emg_plot import EmgStackPlot
 from kneegui.gui.knee_view import KneeView
-from kneegui.gui.live_metrics import RollingStats
-from kneegui.gui.live_session import DISPLAY_MODES, LiveSession
 from kneegui.gui.model_panel import ModelPanel, find_model_cards
 from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
 from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
 from kneegui.gui.streams_panel import StreamsPanel
 from kneegui.gui.window_actions import build_menus, build_status_bar, build_toolbar
+from kneegui.live.metrics import RollingStats
+from kneegui.live.session import DISPLAY_MODES, LiveSession
 
 #: Seconds without new samples before a connected stream counts as an outage on screen.
 STATUS_PERIOD_S = 0.5

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtGui, QtWidgets
 
-from kneegui.gui.live_session import DISPLAY_MODES
 from kneegui.gui.recording_panel import QUICK_MARKERS
+from kneegui.live.session import DISPLAY_MODES
 
 if TYPE_CHECKING:
     from kneegui.gui.main_window import MainWindow

@@ -11,10 +11,10 @@ from kneegui.gui.banners import BannerArea
 from kneegui.gui.decimate import decimation_factor, peak_decimate
 from kneegui.gui.emg_plot import EmgStackPlot
 from kneegui.gui.knee_view import KneeView
-from kneegui.gui.live_metrics import RollingStats, horizon_error
-from kneegui.gui.prediction_outlet import horizon_labels
 from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
 from kneegui.gui.streams_panel import default_emg_picks
+from kneegui.live.metrics import RollingStats, horizon_error
+from kneegui.live.outlet import horizon_labels
 
 
 def test_peak_decimation_keeps_every_extreme_and_is_anchored():

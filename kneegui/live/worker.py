@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kneegui.acquisition.ringbuffer import RingBuffer
-from kneegui.gui.live_metrics import RollingStats
+from kneegui.live.metrics import RollingStats
 
 #: Seconds of prediction history kept for the plots and the running error.
 HISTORY_S = 60.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kneegui.gui.prediction_worker import PredictionWorker
+from kneegui.live.worker import PredictionWorker
 
 DISPLAY_MODES = ("raw", "filtered", "envelope")
 
@@ -265,7 +265,7 @@ class LiveSession:
 
     # -- LSL prediction outlet -----------------------------------------------------------
     def set_publishing(self, on: bool) -> None:
-        from kneegui.gui.prediction_outlet import PredictionOutlet
+        from kneegui.live.outlet import PredictionOutlet
 
         if on:
             card = self.loaded.card if self.loaded is not None else None
