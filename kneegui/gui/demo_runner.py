@@ -28,17 +28,17 @@ class DemoError(RuntimeError):
 
 
 def default_model_path() -> Path:
-    """The shipped emg+angle model in ``models/``."""
-    from kneegui.gui.model_panel import find_model_cards
-    from kneegui.paths import models_dir
+    """The shipped emg+angle model in ``models/`` (weights file)."""
+    from kneegui.model import shipped_model_path
 
-    cards = [c for c in find_model_cards(models_dir()) if c[2].get("input_set") == DEMO_INPUT_SET]
-    if not cards:
+    stem = shipped_model_path(DEMO_INPUT_SET)
+    weights = stem.with_name(stem.name + ".safetensors")
+    if not (weights.is_file() and stem.with_name(stem.name + ".json").is_file()):
         raise DemoError(
-            f"no shipped {DEMO_INPUT_SET} model in {models_dir()}; train one with "
+            f"no shipped {DEMO_INPUT_SET} model at {weights}; train one with "
             "`kneegui train` or pass --model PATH"
         )
-    return cards[0][1]
+    return weights
 
 
 def find_lab_streams(lab, timeout: float = 10.0) -> list:
