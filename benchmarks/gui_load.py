@@ -155,7 +155,7 @@ def gui_main(seconds: float, mode: str = "raw", png: str | None = None,
     poll = QtCore.QTimer()
     poll.timeout.connect(finish)
     poll.start(200)
-    app.exec()  # the real event loop: the window's 30 Hz timer drives the drawing
+    app.exec()  # the real event loop: the window's refresh timer drives the drawing
     poll.stop()
     wall, cpu1 = collected["wall"], collected["cpu"]
     out = json.loads(sender.stdout.read().strip().splitlines()[-1])
@@ -220,7 +220,7 @@ def main() -> None:
                         help="EMG display mode (raw draws all 16 channels; default)")
     parser.add_argument("--png", help="save a screenshot of the window at the end")
     parser.add_argument("--refresh-hz", type=int, default=None,
-                        help="GUI refresh rate (default: the app's setting, 30 Hz)")
+                        help="GUI refresh rate (default: the app's setting, 40 Hz)")
     parser.add_argument("--sender", metavar="TAG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("LSLAPICFG", str(REPO / "resources" / "lsl_machine_only.cfg"))

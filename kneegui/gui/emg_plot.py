@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 
+from kneegui.gui.badge_label import BadgeLabel
 from kneegui.gui.decimate import decimation_factor, peak_decimate
 from kneegui.gui.theme import (
     CHANNEL_COLORS,
@@ -34,7 +35,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.max_points = int(max_points)
         self._plots: list[pg.PlotItem] = []
         self._curves: list[pg.PlotCurveItem] = []
-        self._labels: list[pg.LabelItem] = []
+        self._labels: list[BadgeLabel] = []
         self._channel_names: list[str] = []
         self._unit = ""
         self._yranges: list[SteadyRange] = []
@@ -67,8 +68,9 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.ci.layout.setVerticalSpacing(2 if self.compact else 10)
         self.ci.setContentsMargins(2, 2, 2, 2)
         for i in range(n):
-            label = pg.LabelItem(justify="left")
-            label.setFixedWidth(_LABEL_WIDTH + (52 if self.compact else 0))
+            label = BadgeLabel(_LABEL_WIDTH + (52 if self.compact else 0),
+                               min_height=8 if self.compact else 40,
+                               font_size="9pt" if self.compact else "10pt")
             self.addItem(label, row=i, col=0)
             plot = self.addPlot(row=i, col=1)
             plot.setMenuEnabled(False)
@@ -78,7 +80,6 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             if self.compact:
                 plot.hideAxis("left")
                 plot.setMinimumHeight(8)
-                label.setMinimumHeight(8)
             else:
                 plot.getAxis("left").setWidth(52)
             plot.showAxis("bottom", False)
@@ -87,7 +88,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             plot.setXRange(-self.window_s, 0, padding=0)
             color = CHANNEL_COLORS[i % len(CHANNEL_COLORS)]
             # PlotCurveItem, not PlotDataItem: the data come decimated to screen resolution,
-            # and its setData costs a fraction (16 rows x 30 fps).
+            # and its setData costs a fraction (16 rows x 40 fps).
             curve = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), skipFiniteCheck=True)
             plot.addItem(curve)
             self._plots.append(plot)
@@ -183,7 +184,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         html = self._compact_html(i, quality) if self.compact else self._label_html(i, quality)
         if html != self._label_cache.get(i):  # setText re-lays out the grid: only on change
             self._label_cache[i] = html
-            self._labels[i].setText(html, size="9pt" if self.compact else "10pt")
+            self._labels[i].setText(html)
 
     def _compact_html(self, i: int, quality: object | None) -> str:
         """One line: name, quality dot + RMS, y range (no axis in compact mode)."""

@@ -33,7 +33,7 @@ FAN_SPACING = 5
 MAX_MEASURED_POINTS = 2400
 #: Seconds over which the running error is computed.
 ERROR_WINDOW_S = 10.0
-#: The error readout is recomputed every this many frames (5 Hz at 30 fps: readable).
+#: The error readout is recomputed every this many frames (~7 Hz at 40 fps: readable).
 ERROR_EVERY_FRAMES = 6
 
 

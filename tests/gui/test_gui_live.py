@@ -69,7 +69,7 @@ def test_plots_advance(live, qtbot):
     frames = plot.frames_drawn
     qtbot.wait(1000)
     assert plot.last_newest_t > first + 0.5
-    assert plot.frames_drawn >= frames + 8  # ~30 Hz timer; >= 8 fps even on a loaded machine
+    assert plot.frames_drawn >= frames + 8  # 40 Hz timer; >= 8 fps even on a loaded machine
     x, y = plot.curve_data(0)
     assert x.size > 100 and np.ptp(y) > 0
     assert [plot.badge_text(i).split("</b>")[0] for i in range(4)] == [

@@ -216,3 +216,36 @@ def test_knee_view_thins_a_dense_goniometer_but_keeps_the_newest_sample(qtbot):
     assert x[-1] == 0.0 and y[-1] == measured[-1]
     assert np.all(np.diff(x) > 0)
     assert view.last_error is None and view.prediction_curve()[0].size == 0
+
+
+@pytest.mark.parametrize("n_channels", [4, 16])
+def test_quality_badges_change_without_relayout_and_are_not_clipped(qtbot, n_channels):
+    """A badge update (twice a second) must not re-lay out the rows: that re-rendered every
+    row of the 16-channel stack (15-22 ms frames). The text must still fit its row."""
+
+    class Quality:
+        def __init__(self, status, rms, reason=""):
+            self.status, self.rms, self.reason = status, rms, reason
+
+    plot = EmgStackPlot(window_s=5.0)
+    qtbot.addWidget(plot)
+    plot.set_channels([f"ch{i}" for i in range(n_channels)], "mV")
+    plot.resize(1500, 900)
+    plot.show()
+    qtbot.waitExposed(plot)
+    QtCore.QCoreApplication.processEvents()
+    rows = [p.geometry() for p in plot._plots]
+    plot.set_quality([Quality("ok", 0.1)] * n_channels)
+    QtCore.QCoreApplication.processEvents()
+    plot.set_quality([Quality("mains noise", 123.456, "50 Hz line noise, 40 % of power")]
+                     * n_channels)
+    QtCore.QCoreApplication.processEvents()
+    assert [p.geometry() for p in plot._plots] == rows
+    assert "1.2e+02" in plot.badge_text(n_channels - 1)
+    for label, row in zip(plot._labels, rows, strict=True):
+        # Same height as its plot row, and the first text line fits inside it.
+        assert label.geometry().height() == pytest.approx(row.height(), abs=1)
+        assert label._item.boundingRect().height() > 0
+        assert label._item.pos().y() >= 0
+        first_line = label._item.document().firstBlock().layout().lineAt(0).height()
+        assert label._item.pos().y() + first_line <= label.geometry().height() + 0.5
