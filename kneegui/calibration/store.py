@@ -188,7 +188,7 @@ class SubjectModelStore:
                 "set KNEEGUI_SUBJECT_MODELS_DIR to a writable folder"
             ) from exc
         stem = self.new_stem(subject, loaded.card.input_set)
-        save_model(stem, loaded.net, loaded.card)
+        save_model(stem, loaded.net, loaded.card, memory=loaded.memory)
         return stem
 
     def save_subject_model(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from kneegui.model.analog import memory_kind
 from kneegui.model.baselines import (
     RidgeBaseline,
     calibration_mean,
@@ -92,8 +93,13 @@ def evaluate_recording(
     split: Split,
     ft_settings: FinetuneSettings,
     ridge_ok: bool = True,
+    memory_params: dict[str, dict] | None = None,
 ) -> dict[str, dict]:
-    """Metrics of every method on the test windows of one recording (one seed's models)."""
+    """Metrics of every method on the test windows of one recording (one seed's models).
+
+    ``X:finetuned`` is the product's subject model (fine-tuned network + calibration memory);
+    ``X:network`` and ``X:memory`` are its two parts alone. ``memory_params`` maps a memory kind
+    ("angle"/"emg") to the parameters selected on the pretraining subjects."""
     H = next(iter(models.values())).card.horizons if models else 50
     ends = split.test_ends
     true = future_matrix(test.angle, ends, H)
@@ -115,13 +121,22 @@ def evaluate_recording(
             emg_env=None if test.emg_env is None else test.emg_env[:c_end],
             angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,
         )
-        result = finetune(loaded, calib, settings=ft_settings)
+        kind = memory_kind(input_set)
+        params = (memory_params or {}).get(kind)
+        result = finetune(loaded, calib, settings=replace(ft_settings, memory_params=params))
         tuned = result.model
-        pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm)
+        pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm, emg_env=test.emg_env)
         m = _metrics_at(pred, true, rng)
         m["recipe"] = result.recipe
+        m["memory_weight"] = tuned.card.analog.get("weight")
         out[f"{input_set}:finetuned"] = m
         out[f"{input_set}:finetuned"]["_pred"] = pred  # kept for plots, stripped before JSON
+        out[f"{input_set}:network"] = _metrics_at(
+            predict_windows(tuned, x_cal, test.angle, ends, calib_norm, use_memory=False),
+            true, rng)
+        if tuned.memory is not None:
+            out[f"{input_set}:memory"] = _metrics_at(
+                tuned.memory.predict(test.emg_env, test.angle, ends), true, rng)
     out["persistence"] = _metrics_at(persistence(test.angle, ends, H), true, rng)
     out["constant_velocity"] = _metrics_at(constant_velocity(test.angle, ends, H), true, rng)
     out["calibration_mean"] = _metrics_at(
@@ -134,6 +149,38 @@ def evaluate_recording(
     out["_info"] = {"angle_range": rng, "n_test_windows": int(len(ends)),
                     "calib_norm": calib_norm.to_dict()}
     return out
+
+
+def select_memory_params(
+    gait: Sequence[Series], kind: str, window: int, horizons: int, cycles: int
+) -> dict:
+    """The calibration-memory parameters (of :data:`kneegui.model.analog.CANDIDATES`) with the
+    lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects), each split
+    like a test recording: memory from its calibration cycles, scored on its test windows."""
+    from kneegui.model.analog import CANDIDATES, AnalogMemory
+
+    splits = []
+    for s in gait:
+        split = plan_split(gait_cycles(s.angle, 100.0), len(s), window, horizons, cycles)
+        if split is not None:
+            splits.append((s, split))
+    best, best_score = CANDIDATES[kind][0], np.inf
+    for params in CANDIDATES[kind]:
+        scores = []
+        for s, split in splits:
+            c_end = split.calib_end
+            mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
+                                   s.angle[:c_end], np.arange(c_end), horizons)
+            if mem is None:
+                continue
+            ends = split.test_ends
+            true = future_matrix(s.angle, ends, horizons)
+            rng = float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1]))
+            pred = mem.predict(s.emg_env, s.angle, ends)
+            scores.append(float(np.mean(np.abs(pred - true).mean(axis=0) / max(rng, 1e-9))))
+        if scores and np.mean(scores) < best_score:
+            best, best_score = params, float(np.mean(scores))
+    return best.to_dict()
 
 
 def fold_plan(
@@ -223,6 +270,14 @@ def _seed_results(
         ft = FinetuneSettings(**{**asdict(settings.finetune), "seed": seed})
         window = max(m.card.window for m in models.values())
         H = next(iter(models.values())).card.horizons
+        # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
+        excluded_now = set().union(*(links.get(s, {s}) for s in fold)) | fold
+        pool_gait = [s for s in gait if s.subject not in excluded_now]
+        memory_params = {}
+        if ft.memory:
+            for kind in sorted({memory_kind(i) for i in models}):
+                memory_params[kind] = select_memory_params(pool_gait, kind, window, H,
+                                                           settings.cycles)
         for test in [s for s in gait if s.subject in fold]:
             split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
                                settings.cycles)
@@ -230,7 +285,7 @@ def _seed_results(
                 skipped[test.name] = (f"fewer than {MIN_TEST_CYCLES} whole test cycles after one "
                                       "calibration cycle and the purge gap")
                 continue
-            res = evaluate_recording(test, models, split, ft)
+            res = evaluate_recording(test, models, split, ft, memory_params=memory_params)
             info = res.pop("_info")
             for name, m in res.items():
                 pred = m.pop("_pred", None)
@@ -243,6 +298,7 @@ def _seed_results(
                 "calib_end_s": split.calib_end / 100.0, "n_test_cycles": split.n_test_cycles,
                 "first_test_window_end_s": int(split.test_ends[0]) / 100.0,
                 "duration_s": len(test) / 100.0, "flags": sorted(test.flags),
+                "memory_params": memory_params,
                 "methods": res, **info}
             if progress is not None:
                 progress(f"{test.name} seed {seed}")

@@ -5,11 +5,18 @@ the calibration data; then each candidate layer set (``head`` = output MLP + lin
 is trained with AdamW and early-stopped on the held-back last calibration cycle, and the state
 with the lowest held-back loss wins, including the un-tuned start ("none"). Fine-tuning therefore
 never makes the held-back cycle worse than the pretrained network with subject normalisation.
+
+Then a calibration memory (:mod:`kneegui.model.analog`) is built: nearest-neighbour forecasts
+from the subject's own calibration cycles. Its per-horizon blend weight with the network is
+chosen on the held-back cycle (memory built from the cycles before it); the stored memory then
+holds every calibration cycle. A weight of 0 (memory useless on the held-back cycle) leaves the
+network alone.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +58,8 @@ class FinetuneSettings:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 1
+    memory: bool = True  # build a calibration memory (kneegui.model.analog)
+    memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the kind
 
 
 @dataclass
@@ -233,17 +242,64 @@ def finetune(
     new_card.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     before: dict = {}
     after: dict = {}
+    memory = None
+    network_only: dict = {}
     if not cancelled:  # skip the metrics on cancel: return at once
         before_pred = predict_windows(LoadedModel(base, new_card), x, angle, val_ends, norm)
         after_pred = predict_windows(LoadedModel(tuned, new_card), x, angle, val_ends, norm)
         before = _val_metrics(before_pred, true_v, v_range)
-        after = _val_metrics(after_pred, true_v, v_range)
+        after = network_only = _val_metrics(after_pred, true_v, v_range)
+        if settings.memory:
+            emg = _padded(calib.emg_env, pad)
+            built = _build_memory(card, settings, emg, angle, pad, val_ends, after_pred, true_v)
+            if built is not None:
+                memory, weight, blended = built
+                new_card.analog = {"weight": weight.tolist()}
+                after = _val_metrics(blended, true_v, v_range)
     new_card.metrics = {"held_back_before": before, "held_back_after": after,
+                        "held_back_after_network_only": network_only,
                         "finetune_recipe": best_recipe, "calibration_cycles": len(calib.cycles)}
     new_card.name = f"{card.name}-{calib.subject}" if calib.subject else f"{card.name}-subject"
     return FinetuneResult(
-        model=LoadedModel(net=tuned, card=new_card), before=before, after=after,
+        model=LoadedModel(net=tuned, card=new_card, memory=memory), before=before, after=after,
         history=history, cancelled=cancelled, recipe=best_recipe,
         seconds=time.perf_counter() - t0, n_train_windows=len(train_ends),
         n_val_windows=len(val_ends),
     )
+
+
+def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray | None,
+                  angle: np.ndarray, pad: int, val_ends: np.ndarray, net_val: np.ndarray,
+                  true_val: np.ndarray):
+    """(memory of all calibration cycles, blend weight [H], blended held-back predictions), or
+    None when the calibration is too short for a memory. ``emg``/``angle`` are padded by
+    ``pad`` samples; the weight is fitted with a memory of the data before the held-back part."""
+    from kneegui.model.analog import (
+        DEFAULT_PARAMS,
+        AnalogMemory,
+        AnalogParams,
+        blend,
+        fit_blend_weight,
+        memory_kind,
+    )
+
+    kind = memory_kind(card.input_set)
+    params = (AnalogParams(**settings.memory_params) if settings.memory_params
+              else DEFAULT_PARAMS[kind])
+    if params.kind != kind:
+        raise FinetuneError(f"memory params are for {params.kind!r} keys, the model needs {kind!r}")
+    # Keys never reach further back than the network's window (the live engine keeps that much).
+    params = dataclasses.replace(params, history=min(params.history, card.window))
+    H = card.horizons
+    val_start = int(val_ends.min())
+    first = pad + params.history - 1
+    held_out = AnalogMemory.fit(
+        params, None if emg is None else emg[: val_start + 1], angle[: val_start + 1],
+        np.arange(first, val_start + 1), H,
+    )
+    full = AnalogMemory.fit(params, emg, angle, np.arange(first, len(angle)), H)
+    if held_out is None or full is None:
+        return None
+    analog_val = held_out.predict(emg, angle, val_ends)
+    weight = fit_blend_weight(net_val, analog_val, true_val)
+    return full, weight, blend(net_val, analog_val, weight)

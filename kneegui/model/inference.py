@@ -9,7 +9,7 @@ import numpy as np
 from kneegui.model.config import uses_angle, uses_emg
 from kneegui.model.features import raw_inputs
 from kneegui.model.io import LoadedModel
-from kneegui.model.predict import to_degrees
+from kneegui.model.predict import to_degrees, with_memory
 
 
 class InferenceEngine:
@@ -80,7 +80,8 @@ class InferenceEngine:
                 f"model input set {self.input_set!r} needs the knee angle: assign a knee-angle "
                 "stream or pick an EMG-only model"
             )
-        x = raw_inputs(self.input_set, self.norm, self._tail(emg_env), self._tail(angle),
+        emg_env, angle = self._tail(emg_env), self._tail(angle)
+        x = raw_inputs(self.input_set, self.norm, emg_env, angle,
                        self._tail(kinematics), self._tail(force))
         if not np.isfinite(x).all():
             raise ValueError("input window contains NaN/inf (a stream gap): skip this tick")
@@ -89,7 +90,12 @@ class InferenceEngine:
         with self._torch.inference_mode():
             out = self.net(self._buffer).numpy()
         if angle is None:
-            return to_degrees(self.card, out, None, self.norm)[0]
-        a = np.asarray(angle, np.float64)
-        step = float(a[-1] - a[-2]) if len(a) > 1 else 0.0
-        return to_degrees(self.card, out, float(a[-1]), self.norm, step)[0]
+            pred = to_degrees(self.card, out, None, self.norm)
+        else:
+            a = np.asarray(angle, np.float64)
+            step = float(a[-1] - a[-2]) if len(a) > 1 else 0.0
+            pred = to_degrees(self.card, out, float(a[-1]), self.norm, step)
+        if self.loaded.memory is not None:  # a subject model: blend in its calibration memory
+            last = np.array([self._need - 1])
+            pred = with_memory(self.loaded, pred, emg_env, angle, last)
+        return pred[0]

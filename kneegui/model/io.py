@@ -18,7 +18,9 @@ from kneegui.model.config import INPUT_SETS, MODEL_RATE, N_HORIZONS, KneeNetConf
 from kneegui.model.features import SubjectNorm
 
 CARD_FORMAT = "kneegui-model"
-CARD_VERSION = 1
+#: 2 adds the optional ``analog`` block (calibration memory; its arrays live in the weights
+#: file under ``analog.*``). Version-1 cards load unchanged.
+CARD_VERSION = 2
 
 
 class ModelLoadError(Exception):
@@ -44,6 +46,8 @@ class ModelCard:
     base_model: str | None = None
     subject: str | None = None
     created: str | None = None
+    #: Calibration memory of a subject model: {"params", "weight" [H], "sha256"} or empty.
+    analog: dict[str, Any] = field(default_factory=dict)
     format: str = CARD_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,6 +68,7 @@ class LoadedModel:
     net: Any  # KneeNet (kept Any so this module imports without torch at type-check time)
     card: ModelCard
     path: Path | None = None
+    memory: Any = None  # kneegui.model.analog.AnalogMemory of a calibrated subject model
 
     @property
     def model_id(self) -> str:
@@ -90,14 +95,24 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def save_model(stem: str | Path, net: Any, card: ModelCard) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` and ``stem.json``; returns both paths."""
+def save_model(stem: str | Path, net: Any, card: ModelCard, memory: Any = None
+               ) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.json`` (with the calibration ``memory``, if any);
+    returns both paths."""
+    import torch
     from safetensors.torch import save_file
 
     weights_path, card_path = model_paths(stem)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     card.training = {**card.training, "weights_sha256": weights_digest(net)}
+    if memory is not None:
+        state.update({k: torch.from_numpy(v.copy()) for k, v in memory.tensors().items()})
+        card.analog = {**card.analog, "params": memory.params.to_dict(),
+                       "sha256": memory.digest()}
+    elif card.analog:
+        raise ValueError("the card describes a calibration memory but none was given to save")
+    card.version = CARD_VERSION
     tmp_w = weights_path.with_name(weights_path.name + ".tmp")
     tmp_c = card_path.with_name(card_path.name + ".tmp")
     save_file(state, str(tmp_w), metadata={"format": CARD_FORMAT, "name": card.name})
@@ -170,6 +185,8 @@ def load_model(path: str | Path) -> LoadedModel:
         raise ModelLoadError(f"{weights_path}: cannot read safetensors ({exc}); {hint}") from exc
     config = card.network_config()
     net = KneeNet(config)
+    analog = {k: state.pop(k).numpy() for k in [k for k in state if k.startswith("analog.")]}
+    memory = _load_memory(card, analog, weights_path) if card.analog or analog else None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -186,4 +203,25 @@ def load_model(path: str | Path) -> LoadedModel:
             f"{card_path}: network has {config.n_inputs} inputs, card lists {n_channels}"
         )
     net.eval()
-    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""))
+    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""), memory=memory)
+
+
+def _load_memory(card: ModelCard, tensors: dict[str, np.ndarray], weights_path: Path) -> Any:
+    """The calibration memory described by the card; ModelLoadError if it does not match."""
+    from kneegui.model.analog import AnalogMemory
+
+    hint = "the subject model is damaged; calibrate the subject again"
+    try:
+        memory = AnalogMemory.from_tensors(card.analog["params"], tensors)
+        weight = np.asarray(card.analog["weight"], np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{weights_path}: calibration memory incomplete ({exc!r}); {hint}"
+        ) from exc
+    if memory.digest() != card.analog.get("sha256"):
+        raise ModelLoadError(f"{weights_path}: calibration memory hash differs from the card; "
+                             f"{hint}")
+    if weight.shape != (card.horizons,) or memory.horizons != card.horizons:
+        raise ModelLoadError(f"{weights_path}: calibration memory is not for {card.horizons} "
+                             f"horizons; {hint}")
+    return memory

@@ -78,8 +78,14 @@ def predict_windows(
     ends: np.ndarray,
     norm: SubjectNorm | None = None,
     batch_size: int = 1024,
+    emg_env: np.ndarray | None = None,
+    use_memory: bool = True,
 ) -> np.ndarray:
-    """Predictions in degrees ``[len(ends), H]`` for windows ending at ``ends`` of inputs ``x``."""
+    """Predictions in degrees ``[len(ends), H]`` for windows ending at ``ends`` of inputs ``x``.
+
+    A subject model's calibration memory is blended in (``use_memory``); an EMG memory needs the
+    model-rate envelopes ``emg_env`` the inputs were made from.
+    """
     import torch
 
     card = loaded.card
@@ -92,6 +98,26 @@ def predict_windows(
             outs.append(loaded.net(xb).numpy())
     out = np.concatenate(outs) if outs else np.zeros((0, card.horizons), np.float32)
     if angle is None:
-        return to_degrees(card, out, None, norm)
-    last = np.asarray(angle, np.float64)[ends]
-    return to_degrees(card, out, last, norm, last_steps(angle, ends))
+        pred = to_degrees(card, out, None, norm)
+    else:
+        last = np.asarray(angle, np.float64)[ends]
+        pred = to_degrees(card, out, last, norm, last_steps(angle, ends))
+    if use_memory and loaded.memory is not None:
+        pred = with_memory(loaded, pred, emg_env, angle, ends)
+    return pred
+
+
+def with_memory(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndarray | None,
+                angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
+    """Blend the network's predictions with the model's calibration memory (rows whose window
+    is shorter than the memory's key keep the network's prediction)."""
+    from kneegui.model.analog import blend
+
+    memory = loaded.memory
+    ends = np.asarray(ends, np.int64)
+    ok = ends >= memory.first_end
+    out = np.array(net_pred, dtype=np.float64, copy=True)
+    if ok.any():
+        analog = memory.predict(emg_env, angle, ends[ok])
+        out[ok] = blend(out[ok], analog, loaded.card.analog["weight"])
+    return out

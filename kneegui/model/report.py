@@ -37,8 +37,9 @@ def markdown_table(results: dict) -> str:
         "",
         "| group / horizon | EMG only (ours) | EMG + angle (ours) | paper EMG | paper EMG+angle "
         "| angle-only net | EMG ridge (TD) | EMG only, no fine-tune | EMG+angle, no fine-tune "
+        "| EMG only, no memory | EMG+angle, no memory "
         "| calib. mean | persistence | const. velocity |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for group in ("N", "A", "all"):
         if group not in summary:
@@ -56,6 +57,8 @@ def markdown_table(results: dict) -> str:
                 _cell(g, "ridge_td", step),
                 _cell(g, "emg:pretrained", step),
                 _cell(g, "emg+angle:pretrained", step),
+                _cell(g, "emg:network", step),
+                _cell(g, "emg+angle:network", step),
                 _cell(g, "calibration_mean", step),
                 _cell(g, "persistence", step),
                 _cell(g, "constant_velocity", step),

@@ -35,7 +35,8 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
     assert len(results["recordings"]) == 2
     rec = next(iter(results["recordings"].values()))
     for method in ("emg:finetuned", "emg+angle:finetuned", "angle:finetuned", "persistence",
-                   "constant_velocity", "ridge_td", "calibration_mean"):
+                   "constant_velocity", "ridge_td", "calibration_mean", "emg:network",
+                   "emg+angle:network"):
         nmae = rec["methods"]["0"][method]["nmae"]
         assert len(nmae) == 50 and all(v >= 0 for v in nmae)
     table = (out / "results.md").read_text()

@@ -1,0 +1,114 @@
+"""Calibration memory (kneegui.model.analog): forecasts from the subject's own cycles, the
+blend chosen on the held-back cycle, storage in the subject model, live == offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from kneegui.model import InferenceEngine, load_model
+from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams
+from kneegui.model.evaluation import gait_cycles, plan_split
+from kneegui.model.features import subject_norm
+from kneegui.model.finetune import CalibrationData, finetune
+from kneegui.model.io import ModelLoadError, model_paths, save_model
+from kneegui.model.metrics import future_matrix
+from kneegui.model.predict import model_inputs, predict_windows
+
+H = 50
+
+
+def _nmae(pred, true, rng):
+    return np.abs(pred - true).mean(axis=0) / rng
+
+
+@pytest.mark.parametrize("kind", ["angle", "emg"])
+def test_memory_of_three_cycles_forecasts_the_later_cycles(held_out, kind):
+    """Memory from the first 3 cycles vs the later cycles of the same recording (after a purge
+    gap): clearly better than the calibration mean angle at every horizon."""
+    split = plan_split(gait_cycles(held_out.angle, 100.0), len(held_out), 100, H, 3)
+    c_end = split.calib_end
+    memory = AnalogMemory.fit(DEFAULT_PARAMS[kind], held_out.emg_env[:c_end],
+                              held_out.angle[:c_end], np.arange(c_end), H)
+    ends = split.test_ends
+    true = future_matrix(held_out.angle, ends, H)
+    rng = float(np.ptp(held_out.angle[ends[0] : ends[-1] + H + 1]))
+    pred = memory.predict(held_out.emg_env, held_out.angle, ends)
+    mean_angle = float(held_out.angle[:c_end].mean())
+    baseline = _nmae(np.full_like(true, mean_angle), true, rng)
+    nmae = _nmae(pred, true, rng)
+    assert (nmae < 0.75 * baseline).all(), (nmae[[0, 49]], baseline[[0, 49]])
+    if kind == "angle":
+        assert nmae[0] < 0.03  # the angle key pins the present
+
+
+def test_memory_refuses_too_little_data_and_missing_streams(held_out):
+    params = AnalogParams("angle", history=50, neighbours=5)
+    assert AnalogMemory.fit(params, None, held_out.angle[:80], np.arange(80), H) is None
+    with pytest.raises(ValueError, match="EMG envelopes"):
+        AnalogMemory.fit(DEFAULT_PARAMS["emg"], None, held_out.angle, np.arange(500), H)
+
+
+@pytest.fixture(scope="module")
+def subject_model(small_model, held_out):
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles,
+                            subject=held_out.subject)
+    return finetune(small_model.model, calib), end
+
+
+def test_finetune_builds_a_memory_and_a_blend_weight_per_horizon(subject_model):
+    result, end = subject_model
+    model = result.model
+    assert model.memory is not None
+    assert model.memory.params.history <= model.card.window
+    weight = np.asarray(model.card.analog["weight"])
+    assert weight.shape == (H,) and (weight >= 0).all() and (weight <= 1).all()
+    # The held-back score reported is the blend's; the network alone is kept for comparison.
+    assert set(result.after) == set(model.card.metrics["held_back_after_network_only"])
+
+
+def test_subject_model_with_memory_round_trips_and_live_matches_offline(
+    subject_model, held_out, tmp_path
+):
+    result, end = subject_model
+    model = result.model
+    stem = tmp_path / "subject"
+    save_model(stem, model.net, model.card, memory=model.memory)
+    loaded = load_model(stem)
+    assert loaded.memory is not None and loaded.card.analog["sha256"] == model.memory.digest()
+    norm = subject_norm(held_out.emg_env[:end], held_out.angle[:end])
+    x = model_inputs(model.card, held_out.emg_env, held_out.angle, norm=norm)
+    ends = np.arange(end + 150, end + 450, 7)
+    a = predict_windows(model, x, held_out.angle, ends, norm, emg_env=held_out.emg_env)
+    b = predict_windows(loaded, x, held_out.angle, ends, norm, emg_env=held_out.emg_env)
+    np.testing.assert_array_equal(a, b)
+    net_only = predict_windows(loaded, x, held_out.angle, ends, norm, use_memory=False)
+    # On this long recording the held-back cycle gives the memory a say: it takes part.
+    assert np.asarray(model.card.analog["weight"]).max() > 0
+    assert not np.allclose(a, net_only)
+    engine = InferenceEngine(loaded, threads=1)
+    i = int(ends[3])
+    live = engine.predict(emg_env=held_out.emg_env[i - 200 : i + 1],
+                          angle=held_out.angle[i - 200 : i + 1])
+    np.testing.assert_allclose(live, a[3], rtol=1e-5, atol=1e-3)
+
+
+def test_damaged_or_missing_memory_is_refused(subject_model, tmp_path):
+    model = subject_model[0].model
+    stem = tmp_path / "subject"
+    with pytest.raises(ValueError, match="memory"):
+        save_model(stem, model.net, model.card)  # card promises a memory: refuse to drop it
+    weights, _ = save_model(stem, model.net, model.card, memory=model.memory)
+    tensors = load_file(str(weights))
+    tensors["analog.futures"] = tensors["analog.futures"] + 1.0
+    save_file(tensors, str(weights))
+    with pytest.raises(ModelLoadError, match="calibration memory hash"):
+        load_model(stem)
+    del tensors["analog.keys"]
+    save_file(tensors, str(model_paths(stem)[0]))
+    with pytest.raises(ModelLoadError, match="calibration memory incomplete"):
+        load_model(stem)
+
