@@ -138,7 +138,7 @@ def holdout_predictions(loaded: Any, calib: CalibrationCapture) -> tuple[np.ndar
         )
     seg = calib.segments[seg_index]
     x = model_inputs(loaded.card, seg.emg_env, seg.angle)
-    pred = predict_windows(loaded, x, seg.angle, ends)
+    pred = predict_windows(loaded, x, seg.angle, ends, emg_env=seg.emg_env)
     steps = np.arange(1, loaded.card.horizons + 1)
     measured = np.asarray(seg.angle, np.float64)[ends[:, None] + steps[None, :]]
     return pred, measured

@@ -44,6 +44,14 @@ def card_summary(card: dict) -> str:
         lines.append("inputs: " + ", ".join(map(str, card["channels"])))
     if card.get("subject"):
         lines.append(f"subject {card['subject']} · base {card.get('base_model') or '?'}")
+    analog = card.get("analog") or {}
+    weight = analog.get("weight") or []
+    if weight:
+        lines.append(
+            f"calibration memory: {(card.get('metrics') or {}).get('calibration_cycles', '?')} "
+            f"cycles, share {100 * weight[0]:.0f} % at 1 step, {100 * weight[-1]:.0f} % at "
+            f"{len(weight)} steps"
+        )
     metrics = card.get("metrics") or {}
     shown = [
         f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, int | float)

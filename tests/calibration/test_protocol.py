@@ -272,3 +272,25 @@ def test_rest_and_mvc_baselines_are_measured_and_kept(base_and_subject):
     with pytest.raises(ValueError):
         p.set_train_cycles(0)
     p.cancel()
+
+
+def test_emg_only_model_calibrates_with_an_emg_memory_and_saves_it(base_and_subject, tmp_path):
+    """EMG-only subject models carry an EMG-keyed calibration memory: built by the fine-tune,
+    used on the held-back cycle (it needs the envelopes there too), saved and loaded back."""
+    from kneegui.model import load_model, shipped_model_path
+
+    _, subj = base_and_subject
+    base = load_model(shipped_model_path("emg"))
+    p, events = make_protocol(base, train_cycles=5)
+    feed(p, subj, 0, None)
+    assert p.stage == Stage.FINETUNE, [e.message for e in events][-5:]
+    assert p.wait(120)
+    assert p.stage == Stage.VALIDATION, [e.message for e in events][-5:]
+    tuned = p.outcome.tuned_model
+    assert tuned.memory is not None and tuned.memory.params.kind == "emg"
+    assert p.outcome.after.n_windows > 20
+    store = SubjectModelStore(root=tmp_path / "models", shipped_dir=tmp_path / "none")
+    path = p.accept(store, activate=False)
+    loaded = store.load(path)
+    assert loaded.memory is not None and loaded.memory.digest() == tuned.memory.digest()
+    assert loaded.card.analog["weight"] == tuned.card.analog["weight"]

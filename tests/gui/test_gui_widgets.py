@@ -249,3 +249,13 @@ def test_quality_badges_change_without_relayout_and_are_not_clipped(qtbot, n_cha
         assert label._item.pos().y() >= 0
         first_line = label._item.document().firstBlock().layout().lineAt(0).height()
         assert label._item.pos().y() + first_line <= label.geometry().height() + 0.5
+
+
+def test_card_summary_shows_the_calibration_memory():
+    from kneegui.gui.model_panel import card_summary
+
+    card = {"name": "kneenet_emg-S07", "input_set": "emg", "subject": "S07",
+            "metrics": {"calibration_cycles": 3}, "analog": {"weight": [0.4] + [0.1] * 48 + [0.8]}}
+    text = card_summary(card)
+    assert "calibration memory: 3 cycles, share 40 % at 1 step, 80 % at 50 steps" in text
+    assert "calibration memory" not in card_summary({"name": "base", "input_set": "emg"})
