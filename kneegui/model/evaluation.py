@@ -113,10 +113,11 @@ def evaluate_recording(
         card = loaded.card
         x_cal = model_inputs(card, test.emg_env, test.angle, norm=calib_norm)
         out[f"{input_set}:pretrained"] = _metrics_at(
-            predict_windows(loaded, x_cal, test.angle, ends, calib_norm), true, rng)
+            predict_windows(loaded, x_cal, test.angle, ends, calib_norm, emg_env=test.emg_env),
+            true, rng)
         x_def = model_inputs(card, test.emg_env, test.angle)
         out[f"{input_set}:uncalibrated"] = _metrics_at(
-            predict_windows(loaded, x_def, test.angle, ends), true, rng)
+            predict_windows(loaded, x_def, test.angle, ends, emg_env=test.emg_env), true, rng)
         calib = CalibrationData(
             emg_env=None if test.emg_env is None else test.emg_env[:c_end],
             angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,

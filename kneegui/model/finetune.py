@@ -237,6 +237,7 @@ def finetune(
     tuned.eval()
     new_card = ModelCard(**{**card.to_dict()})
     new_card.norm = {**card.norm, "subject": norm.to_dict()}
+    new_card.analog = {}  # a memory is built below from this calibration (never inherited)
     new_card.base_model = loaded.model_id
     new_card.subject = calib.subject
     new_card.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

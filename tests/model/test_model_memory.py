@@ -112,3 +112,19 @@ def test_damaged_or_missing_memory_is_refused(subject_model, tmp_path):
     with pytest.raises(ModelLoadError, match="calibration memory incomplete"):
         load_model(stem)
 
+
+
+def test_a_subject_model_can_be_calibrated_again(subject_model, held_out, tmp_path):
+    """Re-calibrating a subject model builds a new memory from the new cycles only."""
+    from kneegui.model.finetune import FinetuneSettings
+
+    cycles = gait_cycles(held_out.angle, 100.0)[4:7]
+    lo, hi = cycles[0][0], cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[lo:hi], held_out.angle[lo:hi],
+                            [(s - lo, e - lo) for s, e in cycles], subject="again")
+    again = finetune(subject_model[0].model, calib, settings=FinetuneSettings(max_epochs=2))
+    model = again.model
+    assert model.memory is not None
+    assert len(model.memory.keys) < hi - lo  # this calibration only, not the inherited memory
+    save_model(tmp_path / "again", model.net, model.card, memory=model.memory)
+    assert load_model(tmp_path / "again").memory.digest() == model.memory.digest()
