@@ -1,5 +1,8 @@
 """Predictor speed: single-prediction latency (1 thread) and K=5-cycle fine-tune duration.
 
+Latency is measured for the shipped (pretrained) models and for the subject models the K=5
+fine-tune produces (network + calibration memory: the extra nearest-neighbour lookup).
+
 Prints JSON. Targets: latency median <= 1 ms, p99 <= 3 ms; fine-tune (K=5 cycles) <= 20 s.
 Uses the shipped models and the shared UCI data (KNEEGUI_UCI_DIR overrides its location).
 """
@@ -27,8 +30,8 @@ def main() -> None:
 
     series = max(load_series(UCI, exercises=("mar",)), key=len)
     out: dict = {"recording": series.name, "torch_threads_inference": 1}
-    for card_path in sorted(models_dir().glob("kneenet_*.json")):
-        loaded = load_model(card_path)
+
+    def latency(loaded) -> dict:
         engine = InferenceEngine(loaded, threads=1)
         times = []
         for k in range(2200):
@@ -38,9 +41,12 @@ def main() -> None:
                            angle=series.angle[i - 150 : i + 1])
             times.append(time.perf_counter() - t0)
         ms = np.asarray(times[200:]) * 1000
-        out[f"latency_ms_{loaded.card.input_set}"] = {
-            "median": round(float(np.median(ms)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
-            "n": len(ms)}
+        return {"median": round(float(np.median(ms)), 4),
+                "p99": round(float(np.percentile(ms, 99)), 4), "n": len(ms)}
+
+    for card_path in sorted(models_dir().glob("kneenet_*.json")):
+        loaded = load_model(card_path)
+        out[f"latency_ms_{loaded.card.input_set}"] = latency(loaded)
         if loaded.card.input_set in ("emg", "emg+angle"):
             cycles = gait_cycles(series.angle, 100.0)[:5]
             end = cycles[-1][1]
@@ -51,6 +57,10 @@ def main() -> None:
                 "seconds": round(time.perf_counter() - t0, 2), "epochs": len(res.history) - 1,
                 "recipe": res.recipe, "train_windows": res.n_train_windows,
                 "threads": torch.get_num_threads()}
+            memory = res.model.memory
+            out[f"latency_ms_{loaded.card.input_set}_subject_model"] = {
+                **latency(res.model),
+                "memory_keys": 0 if memory is None else len(memory.keys)}
     out["targets"] = {"latency_median_ms": 1.0, "latency_p99_ms": 3.0, "finetune_k5_s": 20.0}
     out["cpu_count"] = os.cpu_count()
     out["loadavg_1min"] = os.getloadavg()[0]
