@@ -50,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"training:   {card.training.get('description', '')}")
         print(f"subjects:   {', '.join(card.training.get('subjects', []))}")
         print(f"command:    {card.training.get('command', '-')}")
+        memory = loaded.memory
+        if memory is not None:
+            w = card.analog["weight"]
+            print(f"memory:     {len(memory.keys)} calibration windows, {memory.params.kind} keys "
+                  f"({memory.params.history} samples, {memory.params.neighbours} neighbours); "
+                  f"share {100 * w[0]:.0f} % at 1 step .. {100 * w[-1]:.0f} % at {len(w)} steps")
         if card.metrics:
             print(f"metrics:    {json.dumps(card.metrics)}")
         return 0

@@ -128,3 +128,13 @@ def test_a_subject_model_can_be_calibrated_again(subject_model, held_out, tmp_pa
     assert len(model.memory.keys) < hi - lo  # this calibration only, not the inherited memory
     save_model(tmp_path / "again", model.net, model.card, memory=model.memory)
     assert load_model(tmp_path / "again").memory.digest() == model.memory.digest()
+
+
+def test_models_info_describes_the_memory(subject_model, tmp_path, capsys):
+    from kneegui.cli import main
+
+    model = subject_model[0].model
+    save_model(tmp_path / "subject", model.net, model.card, memory=model.memory)
+    assert main(["models", "info", str(tmp_path / "subject")]) == 0
+    out = capsys.readouterr().out
+    assert f"memory:     {len(model.memory.keys)} calibration windows, angle keys" in out
