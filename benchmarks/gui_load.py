@@ -186,6 +186,8 @@ def gui_main(seconds: float, mode: str = "raw", png: str | None = None,
                    f"refresh {win.display.refresh_hz} Hz",
         "gui_frame_interval_ms": {"median": pct(frames, 50), "p99": pct(frames, 99),
                                   "max": pct(frames, 100), "frames": int(frames.size),
+                                  # the first frame builds the 16-row layout (set_channels)
+                                  "max_at_frame": int(frames.argmax()) if frames.size else None,
                                   "target_p99": 33.0},
         "cpu_percent_of_one_core": round(100 * cpu, 1),
         "machine_load_average_1min": round(os.getloadavg()[0], 2),

@@ -43,10 +43,11 @@ class AnalogParams:
         return asdict(self)
 
 
-#: Defaults per key kind (selected on the UCI gait recordings, see docs/model.md).
+#: Defaults for live calibration: what ``kneegui.model.evaluation.select_memory_params`` picks
+#: from CANDIDATES on all UCI gait recordings (window 100, 50 horizons, K = 3; docs/model.md).
 DEFAULT_PARAMS = {
     "angle": AnalogParams("angle", history=50, stride=1, neighbours=5),
-    "emg": AnalogParams("emg", history=100, stride=5, neighbours=5),
+    "emg": AnalogParams("emg", history=100, stride=5, neighbours=10),
 }
 
 #: Candidates tried by :func:`kneegui.model.evaluation.select_memory_params`.

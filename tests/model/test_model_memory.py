@@ -138,3 +138,12 @@ def test_models_info_describes_the_memory(subject_model, tmp_path, capsys):
     assert main(["models", "info", str(tmp_path / "subject")]) == 0
     out = capsys.readouterr().out
     assert f"memory:     {len(model.memory.keys)} calibration windows, angle keys" in out
+
+
+def test_default_memory_params_are_the_selection_on_all_gait_recordings(gait_series):
+    """The live defaults are not hand-picked: they are what the evaluation's selection rule
+    (used per fold on the pretraining subjects) picks on every UCI gait recording."""
+    from kneegui.model.evaluation import select_memory_params
+
+    for kind, params in DEFAULT_PARAMS.items():
+        assert select_memory_params(gait_series, kind, 100, H, 3) == params.to_dict()
