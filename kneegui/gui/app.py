@@ -27,6 +27,9 @@ def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
     if icon is not None:
         app.setWindowIcon(icon)
     pg.setConfigOptions(antialias=False, useOpenGL=False, background="w", foreground="k")
+    from kneegui.gui.gc_guard import collect_on_gui_thread
+
+    collect_on_gui_thread()  # worker threads must never destroy Qt objects (deadlock)
     return app
 
 

@@ -56,6 +56,7 @@ from kneegui.calibration import (
 from kneegui.calibration.feeder import CapturePump, HubFrameSource
 from kneegui.calibration.sensors import HubSensorCheck
 from kneegui.calibration.session import write_calibration
+from kneegui.gui.gc_guard import collect_on_gui_thread
 from kneegui.gui.theme import STATUS_COLORS
 
 PAGE_SUBJECT, PAGE_SENSORS, PAGE_BASELINE, PAGE_WALK, PAGE_TUNE, PAGE_RESULT = range(6)
@@ -405,6 +406,7 @@ class CalibrationWizard(QWizard):
         config: CalibrationConfig | None = None,
     ) -> None:
         super().__init__(parent)
+        collect_on_gui_thread()  # the fine-tune thread must never destroy Qt objects
         self.setWindowTitle("Calibrate a subject")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)

@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from kneegui.gui.about import show_about
 from kneegui.gui.banners import BannerArea
 from kneegui.gui.emg_plot import EmgStackPlot
+from kneegui.gui.gc_guard import collect_on_gui_thread
 from kneegui.gui.knee_view import KneeView
 from kneegui.gui.model_panel import ModelPanel, find_model_cards
 from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
@@ -46,6 +47,7 @@ class MainWindow(QtWidgets.QMainWindow):
         model_dirs: list[Path] | None = None,
     ) -> None:
         super().__init__()
+        collect_on_gui_thread()  # the live pipeline's threads must never destroy Qt objects
         self.setWindowTitle("KneeGUI — live knee-angle prediction")
         self.session = session or LiveSession()
         self.qsettings = settings or QtCore.QSettings("KneeGUI", "KneeGUI")
