@@ -109,6 +109,38 @@ def test_prediction_curve_updates_with_measured_latency(live, qtbot):
     qtbot.waitUntil(lambda: win.knee_view.last_error is not None, timeout=8_000)
 
 
+def test_a_subject_model_with_calibration_memory_predicts_live(live, qtbot, tmp_path, uci_dir):
+    """A calibrated EMG-only subject model (network + EMG-keyed memory) loads in the window and
+    its worker predicts on the live streams with the memory taking part."""
+    from kneegui.gui.demo_runner import default_model_path
+    from kneegui.model import load_model, shipped_model_path
+    from kneegui.model.data import load_series
+    from kneegui.model.evaluation import gait_cycles
+    from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
+    from kneegui.model.io import save_model
+
+    win, _, _ = live
+    gait = max(load_series(uci_dir, exercises=("mar",)), key=len)
+    cycles = gait_cycles(gait.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(gait.emg_env[:end], gait.angle[:end], cycles, subject="S-live")
+    tuned = finetune(load_model(shipped_model_path("emg")), calib,
+                     settings=FinetuneSettings(max_epochs=2)).model
+    assert tuned.memory is not None
+    stem = tmp_path / "S-live_emg"
+    save_model(stem, tuned.net, tuned.card, memory=tuned.memory)
+    try:
+        assert win.load_model(str(stem) + ".safetensors"), win.banners.messages()
+        assert win.session.loaded.memory is not None
+        worker = win.session.worker
+        qtbot.waitUntil(lambda: worker.predictions > 20, timeout=10_000)
+        assert worker.errors == 0, worker.last_error
+        _, preds = win.session.prediction_snapshot(1.0)
+        assert preds.shape[1] == 50 and np.isfinite(preds).all()
+    finally:
+        assert win.load_model(str(default_model_path())), win.banners.messages()
+
+
 def test_calibrate_action_opens_the_wizard_on_the_live_hub(live, qtbot, tmp_path, monkeypatch):
     win, _, _ = live
     monkeypatch.setenv("KNEEGUI_SUBJECT_MODELS_DIR", str(tmp_path / "subject_models"))
