@@ -58,6 +58,7 @@ class ModelEntry:
     base_model: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # set when the card could not be read
+    card: dict[str, Any] = field(default_factory=dict)  # the whole card (for model selectors)
 
     @property
     def label(self) -> str:
@@ -117,6 +118,7 @@ class SubjectModelStore:
                     created=card.created,
                     base_model=card.base_model,
                     metrics=dict(card.metrics),
+                    card=card.to_dict(),
                 )
             )
         return out

@@ -14,7 +14,7 @@ from kneegui.gui.banners import BannerArea
 from kneegui.gui.emg_plot import EmgStackPlot
 from kneegui.gui.gc_guard import collect_on_gui_thread
 from kneegui.gui.knee_view import KneeView
-from kneegui.gui.model_panel import ModelPanel, find_model_cards
+from kneegui.gui.model_panel import ModelPanel, model_choices
 from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
 from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
 from kneegui.gui.streams_panel import StreamsPanel
@@ -44,7 +44,7 @@ class MainWindow(QtWidgets.QMainWindow):
         session: LiveSession | None = None,
         settings: QtCore.QSettings | None = None,
         discover_fn=_discover,
-        model_dirs: list[Path] | None = None,
+        model_store=None,
     ) -> None:
         super().__init__()
         collect_on_gui_thread()  # the live pipeline's threads must never destroy Qt objects
@@ -61,7 +61,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._shown_errors: set[str] = set()
         self._settings_dialog: SettingsDialog | None = None
         self._about = None
-        self._model_dirs = model_dirs
+        # kneegui.calibration.SubjectModelStore: shipped + subject models for the selector
+        self._model_store = model_store
         self.event_log: list = []
         self._emg_layout: tuple | None = None
 
@@ -271,20 +272,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.update_model_state()
 
     # ---------------------------------------------------------------- model
+    def model_store(self):
+        """The store given at construction, else the default one (folders read now)."""
+        from kneegui.calibration.store import SubjectModelStore
+
+        return self._model_store if self._model_store is not None else SubjectModelStore()
+
     def reload_models(self) -> None:
-        from kneegui.paths import models_dir
-
-        dirs = self._model_dirs
-        if dirs is None:
-            dirs = [models_dir()]
-            try:
-                from kneegui.calibration.store import default_subject_model_dir
-
-                dirs.append(default_subject_model_dir())
-            except ImportError:
-                pass
         saved = self.qsettings.value("model/path")
-        self.model_panel.set_models(find_model_cards(*dirs), select=saved)
+        self.model_panel.set_models(model_choices(self.model_store()), select=saved)
 
     def autoload_model(self) -> bool:
         """Load the model used last time, else the shipped emg+angle model (if present)."""
@@ -353,11 +349,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 "them and load a model first.", "warning", key="calibrate", timeout_s=8,
             )
             return None
-        from kneegui.calibration import SubjectModelStore
         from kneegui.gui.calibration_wizard import CalibrationWizard
 
         wizard = CalibrationWizard(
-            self.session.hub, SubjectModelStore(), self.session.loaded,
+            self.session.hub, self.model_store(), self.session.loaded,
             session_writer=self.session.writer, parent=self,
         )
         wizard.modelAccepted.connect(self._calibrated_model_accepted)

@@ -9,32 +9,25 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 
-def find_model_cards(*folders: Path) -> list[tuple[str, Path, dict]]:
-    """``(display name, weights path, card dict)`` for every ``<stem>.json`` card that has a
-    ``<stem>.safetensors`` next to it in ``folders`` (unreadable cards are skipped)."""
-    found = []
-    for folder in folders:
-        if not folder or not Path(folder).is_dir():
-            continue
-        for card_path in sorted(Path(folder).glob("*.json")):
-            weights = card_path.with_suffix(".safetensors")
-            if not weights.exists():
-                continue
-            try:
-                card = json.loads(card_path.read_text())
-            except (OSError, ValueError):
-                continue
-            if not isinstance(card, dict) or "input_set" not in card:
-                continue
-            label = card.get("name") or card_path.stem
-            if card.get("subject"):
-                label += f" (subject {card['subject']})"
-            found.append((label, weights, card))
-    return found
+def model_choices(store) -> list[tuple[str, Path, dict]]:
+    """``(display label, weights path, card dict)`` of every model in a
+    ``kneegui.calibration.SubjectModelStore`` (shipped first, then subject models, newest
+    first); a model whose card cannot be read is listed with its error."""
+    out = []
+    for e in store.list():
+        weights = e.path.with_name(e.path.name + ".safetensors")
+        if e.error:
+            out.append((f"⚠ {e.path.name} (unreadable)", weights,
+                        {"name": e.path.name, "input_set": "?", "error": e.error}))
+        else:
+            out.append((e.label, weights, e.card))
+    return out
 
 
 def card_summary(card: dict) -> str:
     """A few lines an operator can read: what the model uses and how good it was."""
+    if card.get("error"):
+        return f"<b>{card.get('name', '?')}</b>: cannot be used: {card['error']}"
     lines = [
         f"<b>{card.get('name', '?')}</b> · input set <b>{card.get('input_set', '?')}</b>",
         f"rate {card.get('model_rate', '?')} Hz · window {card.get('window', '?')} steps · "

@@ -131,12 +131,18 @@ def test_channel_picks_and_outlet_labels():
     assert labels[0] == "h10ms" and labels[-1] == "h500ms" and len(labels) == 50
 
 
+def _no_models(tmp_path):
+    from kneegui.calibration import SubjectModelStore
+
+    return SubjectModelStore(root=tmp_path / "no-subject-models", shipped_dir=tmp_path / "none")
+
+
 def test_settings_persist_between_windows(qtbot, tmp_path):
     from kneegui.gui.main_window import MainWindow
 
     ini = str(tmp_path / "kneegui.ini")
     settings = QtCore.QSettings(ini, QtCore.QSettings.IniFormat)
-    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_dirs=[])
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_store=_no_models(tmp_path))
     qtbot.addWidget(win)
     win.window_spin.setValue(12)
     win.horizon_spin.setValue(17)
@@ -144,7 +150,7 @@ def test_settings_persist_between_windows(qtbot, tmp_path):
     win.recording_panel.subject.setText("S42")
     win.close()
     again = MainWindow(settings=QtCore.QSettings(ini, QtCore.QSettings.IniFormat),
-                       discover_fn=lambda t: [], model_dirs=[])
+                       discover_fn=lambda t: [], model_store=_no_models(tmp_path))
     qtbot.addWidget(again)
     assert again.window_spin.value() == 12
     assert again.horizon_spin.value() == 17
@@ -168,7 +174,7 @@ def test_calibration_needs_live_streams_and_a_model(qtbot, tmp_path):
     from kneegui.gui.main_window import MainWindow
 
     settings = QtCore.QSettings(str(tmp_path / "k.ini"), QtCore.QSettings.IniFormat)
-    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_dirs=[])
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_store=_no_models(tmp_path))
     qtbot.addWidget(win)
     assert win.open_calibration() is None
     assert "connect" in win.banners.messages()["calibrate"]
@@ -259,3 +265,33 @@ def test_card_summary_shows_the_calibration_memory():
     text = card_summary(card)
     assert "calibration memory: 3 cycles, share 40 % at 1 step, 80 % at 50 steps" in text
     assert "calibration memory" not in card_summary({"name": "base", "input_set": "emg"})
+
+
+def test_model_selector_lists_the_store_with_unreadable_models_explained(qtbot, tmp_path):
+    """The selector shows what SubjectModelStore lists: shipped models first, subject models,
+    and a damaged card as an entry that says why it cannot be used (not silently dropped)."""
+    import shutil
+
+    from kneegui.calibration import SubjectModelStore
+    from kneegui.gui.main_window import MainWindow
+    from kneegui.gui.model_panel import card_summary, model_choices
+    from kneegui.paths import models_dir
+
+    subject_dir = tmp_path / "subject-models"
+    subject_dir.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(models_dir() / f"kneenet_emg{suffix}", subject_dir / f"S01_emg{suffix}")
+        shutil.copy(models_dir() / f"kneenet_emg{suffix}", subject_dir / f"broken{suffix}")
+    (subject_dir / "broken.json").write_text("{not json")
+    store = SubjectModelStore(root=subject_dir, shipped_dir=models_dir())
+    choices = model_choices(store)
+    shipped = sorted(p.stem for p in models_dir().glob("kneenet_*.json"))
+    assert [c[1].stem for c in choices[: len(shipped)]] == shipped
+    assert {c[1].stem for c in choices[len(shipped):]} == {"S01_emg", "broken"}
+    broken = next(c for c in choices if c[1].stem == "broken")
+    assert broken[0].startswith("⚠") and "cannot be used" in card_summary(broken[2])
+    settings = QtCore.QSettings(str(tmp_path / "k.ini"), QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_store=store)
+    qtbot.addWidget(win)
+    assert win.model_panel.combo.count() == len(choices)
+    win.close()
