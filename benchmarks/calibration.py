@@ -51,14 +51,14 @@ def main() -> int:
     args = ap.parse_args()
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
     from kneegui.acquisition import Hub, Role, SimulatedLab, StreamReader, resolve_source_id
     from kneegui.calibration import CalibrationConfig, Stage, SubjectModelStore
+    from kneegui.gui.app import make_app
     from kneegui.gui.calibration_wizard import PAGE_RESULT, CalibrationWizard
     from kneegui.model.io import load_model
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    app = make_app()  # as the app: KneeGUI's look and GUI-thread garbage collection
     base = load_model(args.model)
     prefix = f"bench-calib-{uuid.uuid4().hex[:8]}"
     lab = SimulatedLab(source=args.source, source_id_prefix=prefix, name_prefix=prefix).start()

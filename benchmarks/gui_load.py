@@ -98,10 +98,9 @@ def gui_main(seconds: float, mode: str = "raw", png: str | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="kneegui_gui_load_"))
     app = make_app()
     settings = QtCore.QSettings(str(tmp / "bench.ini"), QtCore.QSettings.IniFormat)
+    if refresh_hz:  # read by the window at start, like a rate saved in the Settings dialog
+        settings.setValue("display/refresh_hz", refresh_hz)
     win = MainWindow(settings=settings)
-    if refresh_hz:
-        win.display.refresh_hz = refresh_hz
-        win.timer.setInterval(int(1000 / refresh_hz))
     win.resize(1920, 1080)
     win.show()
     infos = [resolve_source_id(f"bench-{kind}-{tag}", timeout=20)[0] for kind in ("emg", "angle")]

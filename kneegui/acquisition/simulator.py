@@ -49,7 +49,7 @@ def find_loop(angle: np.ndarray, fs: float) -> tuple[int, int]:
     """``(start, end)`` sample indices of a loop whose ends are at the same gait phase."""
     n = angle.shape[0]
     cycles = GaitSegmenter(fs).segment(angle)
-    if cycles:
+    if cycles and cycles[-1].end > cycles[0].start:
         return int(cycles[0].start), int(cycles[-1].end)
     if n < 10:
         return 0, n
@@ -97,8 +97,6 @@ class SimulatedLab:
         self.chunk = max(1, int(round(self.rate * chunk_seconds)))
         self.duration = duration
         self.loop_start, self.loop_end = find_loop(self.recording.angle, self.recording.fs)
-        if self.loop_end <= self.loop_start:  # degenerate (tiny file): loop the whole file
-            self.loop_start, self.loop_end = 0, self.recording.n_samples
         self.emg_source_id = f"{source_id_prefix}-emg"
         self.angle_source_id = f"{source_id_prefix}-angle"
         self.emg_name = f"{name_prefix}-EMG"

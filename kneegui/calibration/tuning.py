@@ -234,8 +234,7 @@ def warm_up(loaded: Any) -> None:
 
     net = copy.deepcopy(loaded.net)
     net.train()
-    n_inputs = int(loaded.card.config.get("n_inputs", len(loaded.card.channels)))
-    x = torch.zeros(2, loaded.card.window, n_inputs)
+    x = torch.zeros(2, loaded.card.window, net.config.n_inputs)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-6)
     loss = net(x).pow(2).mean()
     opt.zero_grad()

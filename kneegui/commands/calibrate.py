@@ -12,9 +12,11 @@ Exit codes: 0 saved (see "improved"/"activated" in the JSON), 2 bad arguments or
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -222,24 +224,26 @@ def _pick(streams: list[Any], wanted: str | None, kind: str, option: str) -> Any
 
 
 def _find_stream(wanted: str | None, types: tuple[str, ...], kind: str, option: str,
-                 timeout: float) -> Any:
-    """The stream given by source_id or name (fast), else the only one of its type."""
-    from kneegui.acquisition import discover, resolve_name, resolve_source_id
+                 timeout: float, discovered: Callable[[], list]) -> Any:
+    """The stream given by source_id or name (fast), else the only one of its type among
+    ``discovered()`` (one network-wide discovery shared by both roles)."""
+    from kneegui.acquisition import resolve_name, resolve_source_id
 
     if wanted:
         hits = resolve_source_id(wanted, timeout=timeout) or resolve_name(wanted, timeout=0.5)
         if hits:
             return hits[0]
-    streams = [s for s in discover(timeout=timeout) if s.type.lower() in types]
+    streams = [s for s in discovered() if s.type.lower() in types]
     return _pick(streams, wanted, kind, option)
 
 
 def _connect(args: argparse.Namespace) -> Any:
-    from kneegui.acquisition import Hub, Role, StreamReader
+    from kneegui.acquisition import Hub, Role, StreamReader, discover
 
-    emg = _find_stream(args.emg, ("emg",), "EMG", "--emg", args.discover_timeout)
+    discovered = functools.cache(lambda: discover(timeout=args.discover_timeout))
+    emg = _find_stream(args.emg, ("emg",), "EMG", "--emg", args.discover_timeout, discovered)
     angle = _find_stream(args.angle, ("angle", "kneeangle"), "knee-angle", "--angle",
-                         args.discover_timeout)
+                         args.discover_timeout, discovered)
     hub = Hub(model_rate=100.0)
     try:
         hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG))

@@ -52,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"command:    {card.training.get('command', '-')}")
         memory = loaded.memory
         if memory is not None:
-            w = card.analog["weight"]
+            from kneegui.model.analog import share_text
+
             print(f"memory:     {len(memory.keys)} calibration windows, {memory.params.kind} keys "
                   f"({memory.params.history} samples, {memory.params.neighbours} neighbours); "
-                  f"share {100 * w[0]:.0f} % at 1 step .. {100 * w[-1]:.0f} % at {len(w)} steps")
+                  f"{share_text(card.analog['weight'])}")
         if card.metrics:
             print(f"metrics:    {json.dumps(card.metrics)}")
         return 0

@@ -31,6 +31,8 @@ class BadgeLabel(pg.GraphicsWidget):
 
     def setText(self, html: str) -> None:  # noqa: N802 - same name as pg.LabelItem.setText
         """Show ``html`` (no layout change: the size does not follow the text)."""
+        if html == self.text:
+            return
         self.text = html
         self._item.setHtml(f"<span style='font-size:{self._font_size}'>{html}</span>")
         self._place()

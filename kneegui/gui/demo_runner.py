@@ -30,10 +30,10 @@ class DemoError(RuntimeError):
 def default_model_path() -> Path:
     """The shipped emg+angle model in ``models/`` (weights file)."""
     from kneegui.model import shipped_model_path
+    from kneegui.model.io import model_paths
 
-    stem = shipped_model_path(DEMO_INPUT_SET)
-    weights = stem.with_name(stem.name + ".safetensors")
-    if not (weights.is_file() and stem.with_name(stem.name + ".json").is_file()):
+    weights, card = model_paths(shipped_model_path(DEMO_INPUT_SET))
+    if not (weights.is_file() and card.is_file()):
         raise DemoError(
             f"no shipped {DEMO_INPUT_SET} model at {weights}; train one with "
             "`kneegui train` or pass --model PATH"

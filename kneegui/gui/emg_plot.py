@@ -55,7 +55,6 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         """(Re)build one row per channel."""
         self.ci.clear()
         self._plots, self._curves, self._labels = [], [], []
-        self._label_cache: dict[int, str] = {}
         self._channel_names = list(names)
         self._unit = unit
         self._yranges = [SteadyRange() for _ in names]
@@ -182,9 +181,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
     def _set_label(self, i: int, quality: object | None) -> None:
         self._last_quality[i] = quality
         html = self._compact_html(i, quality) if self.compact else self._label_html(i, quality)
-        if html != self._label_cache.get(i):  # setText re-lays out the grid: only on change
-            self._label_cache[i] = html
-            self._labels[i].setText(html)
+        self._labels[i].setText(html)  # repaints only when the text changed
 
     def _compact_html(self, i: int, quality: object | None) -> str:
         """One line: name, quality dot + RMS, y range (no axis in compact mode)."""

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from kneegui.model.analog import share_text
+from kneegui.model.io import model_paths
+
 
 def model_choices(store) -> list[tuple[str, Path, dict]]:
     """``(display label, weights path, card dict)`` of every model in a
@@ -15,7 +18,7 @@ def model_choices(store) -> list[tuple[str, Path, dict]]:
     first); a model whose card cannot be read is listed with its error."""
     out = []
     for e in store.list():
-        weights = e.path.with_name(e.path.name + ".safetensors")
+        weights = model_paths(e.path)[0]
         if e.error:
             out.append((f"⚠ {e.path.name} (unreadable)", weights,
                         {"name": e.path.name, "input_set": "?", "error": e.error}))
@@ -40,11 +43,8 @@ def card_summary(card: dict) -> str:
     analog = card.get("analog") or {}
     weight = analog.get("weight") or []
     if weight:
-        lines.append(
-            f"calibration memory: {(card.get('metrics') or {}).get('calibration_cycles', '?')} "
-            f"cycles, share {100 * weight[0]:.0f} % at 1 step, {100 * weight[-1]:.0f} % at "
-            f"{len(weight)} steps"
-        )
+        cycles = (card.get("metrics") or {}).get("calibration_cycles", "?")
+        lines.append(f"calibration memory: {cycles} cycles, {share_text(weight)}")
     metrics = card.get("metrics") or {}
     shown = [
         f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, int | float)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from kneegui.model.config import uses_angle
+from kneegui.model.metrics import future_matrix
 
 #: Envelopes are floored at this fraction of their calibration median before the log (filter
 #: undershoot makes envelopes slightly negative; near-zero values would dominate the keys).
@@ -104,32 +105,18 @@ class AnalogMemory:
             scale = logs.std(axis=0) + 1e-3
         else:
             center, scale = np.zeros((2, 1)), np.ones(1)
-        memory = cls(params, np.zeros((1, 1)), np.zeros((1, horizons)), center, scale)
-        keys = memory.key(emg_env, angle, ends)
-        a = np.asarray(angle, np.float64)
-        future = a[ends[:, None] + np.arange(1, horizons + 1)[None, :]]
+        center, scale = center.astype(np.float32), scale.astype(np.float32)  # as stored
+        keys = _keys(params, center, scale, emg_env, angle, ends)
+        future = future_matrix(angle, ends, horizons)
         if params.kind == "angle":
-            future = future - a[ends][:, None]
+            future = future - np.asarray(angle, np.float64)[ends][:, None]
         return cls(params, keys, future, center, scale)
 
     # -- use -----------------------------------------------------------------------------
     def key(self, emg_env: np.ndarray | None, angle: np.ndarray | None,
             ends: np.ndarray) -> np.ndarray:
         """Keys ``[n, d]`` of the windows ending at ``ends`` (``ends >= history - 1``)."""
-        p = self.params
-        offsets = -np.arange(0, p.history, p.stride)[::-1]  # ..., -2*stride, -stride, 0
-        idx = np.asarray(ends, np.int64)[:, None] + offsets[None, :]
-        if p.kind == "angle":
-            if angle is None:
-                raise ValueError("an angle analog memory needs the knee angle")
-            a = np.asarray(angle, np.float64)
-            now = a[np.asarray(ends, np.int64)]
-            return np.concatenate([a[idx] - now[:, None], now[:, None]], axis=1)
-        if emg_env is None:
-            raise ValueError("an EMG analog memory needs EMG envelopes")
-        mean, floor = self.center[0], self.center[1]
-        env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
-        return ((env - mean) / self.scale).reshape(len(idx), -1)  # [n, steps * ch]
+        return _keys(self.params, self.center, self.scale, emg_env, angle, ends)
 
     def predict(self, emg_env: np.ndarray | None, angle: np.ndarray | None,
                 ends: np.ndarray) -> np.ndarray:
@@ -164,6 +151,31 @@ class AnalogMemory:
             h.update(str(arr.shape).encode())
             h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
+
+
+def _keys(params: AnalogParams, center: np.ndarray, scale: np.ndarray,
+          emg_env: np.ndarray | None, angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
+    """Keys ``[n, d]`` of the windows ending at ``ends`` (see the module docstring)."""
+    offsets = -np.arange(0, params.history, params.stride)[::-1]  # ..., -stride, 0
+    idx = np.asarray(ends, np.int64)[:, None] + offsets[None, :]
+    if params.kind == "angle":
+        if angle is None:
+            raise ValueError("an angle analog memory needs the knee angle")
+        a = np.asarray(angle, np.float64)
+        now = a[np.asarray(ends, np.int64)]
+        return np.concatenate([a[idx] - now[:, None], now[:, None]], axis=1)
+    if emg_env is None:
+        raise ValueError("an EMG analog memory needs EMG envelopes")
+    mean, floor = center[0], center[1]
+    env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
+    return ((env - mean) / scale).reshape(len(idx), -1)  # [n, steps * ch]
+
+
+def share_text(weight) -> str:
+    """The memory's share of the prediction in words, e.g. "share 40 % at 1 step, 80 % at 50
+    steps" (for the model selector and `kneegui models info`)."""
+    return (f"share {100 * weight[0]:.0f} % at 1 step, {100 * weight[-1]:.0f} % at "
+            f"{len(weight)} steps")
 
 
 def blend(net_pred: np.ndarray, analog_pred: np.ndarray, weight: np.ndarray) -> np.ndarray:

@@ -11,11 +11,16 @@ def persistence(angle: np.ndarray, ends: np.ndarray, horizons: int) -> np.ndarra
     return np.repeat(last[:, None], horizons, axis=1)
 
 
+def last_steps(angle: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """One-step angle change at each window end (0 at the very first sample)."""
+    a = np.asarray(angle, np.float64)
+    return a[ends] - a[np.maximum(ends - 1, 0)]
+
+
 def constant_velocity(angle: np.ndarray, ends: np.ndarray, horizons: int) -> np.ndarray:
     """Extrapolate the last one-step angle change linearly."""
     a = np.asarray(angle, np.float64)
-    v = a[ends] - a[np.maximum(ends - 1, 0)]
-    return a[ends][:, None] + v[:, None] * np.arange(1, horizons + 1)[None, :]
+    return a[ends][:, None] + last_steps(a, ends)[:, None] * np.arange(1, horizons + 1)[None, :]
 
 
 def calibration_mean(mean_angle: float, n: int, horizons: int) -> np.ndarray:

@@ -152,36 +152,55 @@ def evaluate_recording(
     return out
 
 
-def select_memory_params(
+def memory_scores(
     gait: Sequence[Series], kind: str, window: int, horizons: int, cycles: int
-) -> dict:
-    """The calibration-memory parameters (of :data:`kneegui.model.analog.CANDIDATES`) with the
-    lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects), each split
-    like a test recording: memory from its calibration cycles, scored on its test windows."""
+) -> dict[str, np.ndarray]:
+    """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
+    (:data:`kneegui.model.analog.CANDIDATES`), the recording split like a test recording
+    (memory from its calibration cycles, scored on its test windows); NaN where the
+    calibration is too short for that candidate. Recordings that cannot be split are left out."""
     from kneegui.model.analog import CANDIDATES, AnalogMemory
 
-    splits = []
+    out: dict[str, np.ndarray] = {}
     for s in gait:
         split = plan_split(gait_cycles(s.angle, 100.0), len(s), window, horizons, cycles)
-        if split is not None:
-            splits.append((s, split))
-    best, best_score = CANDIDATES[kind][0], np.inf
-    for params in CANDIDATES[kind]:
-        scores = []
-        for s, split in splits:
-            c_end = split.calib_end
+        if split is None:
+            continue
+        c_end, ends = split.calib_end, split.test_ends
+        true = future_matrix(s.angle, ends, horizons)
+        rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
+        row = []
+        for params in CANDIDATES[kind]:
             mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
                                    s.angle[:c_end], np.arange(c_end), horizons)
             if mem is None:
+                row.append(np.nan)
                 continue
-            ends = split.test_ends
-            true = future_matrix(s.angle, ends, horizons)
-            rng = float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1]))
             pred = mem.predict(s.emg_env, s.angle, ends)
-            scores.append(float(np.mean(np.abs(pred - true).mean(axis=0) / max(rng, 1e-9))))
-        if scores and np.mean(scores) < best_score:
-            best, best_score = params, float(np.mean(scores))
-    return best.to_dict()
+            row.append(float(np.mean(np.abs(pred - true).mean(axis=0) / rng)))
+        out[s.name] = np.asarray(row)
+    return out
+
+
+def best_memory_params(kind: str, scores: Sequence[np.ndarray]) -> dict:
+    """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`,
+    NaN ignored); the first candidate when none could be scored."""
+    from kneegui.model.analog import CANDIDATES
+
+    candidates = CANDIDATES[kind]
+    table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
+    counts = (~np.isnan(table)).sum(axis=0)
+    means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
+    return candidates[int(np.argmin(means))].to_dict()
+
+
+def select_memory_params(
+    gait: Sequence[Series], kind: str, window: int, horizons: int, cycles: int
+) -> dict:
+    """The calibration-memory parameters with the lowest mean NMAE over horizons on ``gait``
+    recordings (the pretraining subjects; see :func:`memory_scores`)."""
+    return best_memory_params(kind, list(memory_scores(gait, kind, window, horizons,
+                                                       cycles).values()))
 
 
 def fold_plan(
@@ -250,6 +269,7 @@ def _seed_results(
     records: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     predictions: dict[str, dict] = {}
+    score_tables: dict[tuple, dict[str, np.ndarray]] = {}  # memory candidates per recording
     for fold in fold_plan(subjects, links, settings.folds):
         if weights is not None:
             trained_on = {s for m in weights.values() for s in m.card.training.get("subjects", [])}
@@ -273,12 +293,15 @@ def _seed_results(
         H = next(iter(models.values())).card.horizons
         # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
         excluded_now = set().union(*(links.get(s, {s}) for s in fold)) | fold
-        pool_gait = [s for s in gait if s.subject not in excluded_now]
         memory_params = {}
-        if ft.memory:
-            for kind in sorted({memory_kind(i) for i in models}):
-                memory_params[kind] = select_memory_params(pool_gait, kind, window, H,
-                                                           settings.cycles)
+        for kind in sorted({memory_kind(i) for i in models}) if ft.memory else []:
+            if (kind, window, H) not in score_tables:  # once per run, not per fold
+                score_tables[(kind, window, H)] = memory_scores(gait, kind, window, H,
+                                                                settings.cycles)
+            table = score_tables[(kind, window, H)]
+            memory_params[kind] = best_memory_params(
+                kind, [table[s.name] for s in gait
+                       if s.subject not in excluded_now and s.name in table])
         for test in [s for s in gait if s.subject in fold]:
             split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
                                settings.cycles)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kneegui.model.baselines import last_steps
 from kneegui.model.features import SubjectNorm, gather_windows, raw_inputs
 from kneegui.model.io import LoadedModel, ModelCard
 
@@ -55,12 +56,6 @@ def to_degrees(
         cv = base + np.asarray(last_step, np.float64).reshape(-1, 1) * steps
         pred = w * pred + (1.0 - w) * cv
     return pred
-
-
-def last_steps(angle: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """One-step angle change at each window end (0 at the very first sample)."""
-    a = np.asarray(angle, np.float64)
-    return a[ends] - a[np.maximum(ends - 1, 0)]
 
 
 def fit_cv_weight(pred: np.ndarray, cv: np.ndarray, true: np.ndarray) -> list[float]:

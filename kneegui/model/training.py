@@ -272,7 +272,9 @@ def train_model(
 def _fit_cv_weight_on(net, norm: dict, val: _WindowSet, config: KneeNetConfig,
                       series: Sequence[Series], settings: TrainSettings) -> list[float]:
     """Blend weights network vs constant velocity, fitted on the validation windows (degrees)."""
-    from kneegui.model.predict import fit_cv_weight, last_steps, predict_windows
+    from kneegui.model.baselines import constant_velocity
+    from kneegui.model.metrics import future_matrix
+    from kneegui.model.predict import fit_cv_weight, predict_windows
 
     card = ModelCard(name="_", input_set=settings.input_set, config=config.to_dict(), norm=norm,
                      window=config.window, horizons=config.horizons)
@@ -288,9 +290,7 @@ def _fit_cv_weight_on(net, norm: dict, val: _WindowSet, config: KneeNetConfig,
         x = (val.xs[k] - mean_in) / std_in
         loaded = LoadedModel(net=net, card=card)
         pred = predict_windows(loaded, x.astype(np.float32), s.angle, ends, sn)
-        a = np.asarray(s.angle, np.float64)
-        cv = a[ends][:, None] + last_steps(a, ends)[:, None] * np.arange(1, H + 1)[None, :]
         preds.append(pred)
-        cvs.append(cv)
-        trues.append(a[ends[:, None] + np.arange(1, H + 1)[None, :]])
+        cvs.append(constant_velocity(s.angle, ends, H))
+        trues.append(future_matrix(s.angle, ends, H))
     return fit_cv_weight(np.concatenate(preds), np.concatenate(cvs), np.concatenate(trues))
