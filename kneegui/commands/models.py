@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"memory:     {len(memory.keys)} calibration windows, {memory.params.kind} keys "
                   f"({memory.params.history} samples, {memory.params.neighbours} neighbours); "
                   f"{share_text(card.analog['weight'])}")
+        if loaded.extrapolator is not None:
+            from kneegui.model.extrapolator import extrapolator_text
+
+            print(f"extrapol.:  {loaded.extrapolator.lags} lags; "
+                  f"{extrapolator_text(card.extrapolator['weight'])}")
         if card.metrics:
             print(f"metrics:    {json.dumps(card.metrics)}")
         return 0

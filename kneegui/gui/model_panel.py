@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from kneegui.model.analog import share_text
+from kneegui.model.extrapolator import extrapolator_text
 from kneegui.model.io import model_paths
 
 
@@ -45,6 +46,9 @@ def card_summary(card: dict) -> str:
     if weight:
         cycles = (card.get("metrics") or {}).get("calibration_cycles", "?")
         lines.append(f"calibration memory: {cycles} cycles, {share_text(weight)}")
+    extrapolator = card.get("extrapolator") or {}
+    if extrapolator.get("weight"):
+        lines.append(f"subject extrapolator: {extrapolator_text(extrapolator['weight'])}")
     metrics = card.get("metrics") or {}
     shown = [
         f"{k} {v:.3g}" for k, v in metrics.items() if isinstance(v, int | float)

@@ -3,12 +3,18 @@
 Gait repeats, and after calibration the few captured cycles are the best example of how *this*
 subject's knee moves after a given pattern. The memory stores, for every calibration time step,
 a key (the recent input pattern) and what the knee did next; a prediction is the mean future of
-the ``neighbours`` closest keys. Two kinds of key:
+the ``neighbours`` closest keys. Three kinds of key:
 
 * ``angle`` (input sets with the knee angle): the last ``history`` angle samples relative to the
   newest one, plus the newest angle itself; the future is stored relative to the newest angle;
 * ``emg`` (EMG only): the log EMG envelopes over the last ``history`` samples (every ``stride``-th),
-  standardised with the calibration data; the future is the absolute angle.
+  standardised with the calibration data; the future is the absolute angle;
+* ``angle+emg`` (input sets with both): the ``angle`` key followed by the ``emg`` key times
+  ``emg_weight`` (degrees per standard deviation); the future is stored like ``angle``'s. Muscle
+  activity leads the motion, so it can tell apart two moments with the same recent knee path.
+
+Which kinds and parameters an input set may use (:data:`CANDIDATES`) is decided per input set
+group (:func:`memory_group`); the evaluation picks among them on the pretraining subjects.
 
 The fine-tuning step blends it with the network per horizon (weights chosen on the held-back
 calibration cycle, see :mod:`kneegui.model.finetune`).
@@ -21,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from kneegui.model.config import uses_angle
+from kneegui.model.config import uses_angle, uses_emg
 from kneegui.model.metrics import future_matrix
 
 #: Envelopes are floored at this fraction of their calibration median before the log (filter
@@ -35,31 +41,44 @@ MIN_KEYS = 20
 class AnalogParams:
     """Key length and number of neighbours of a memory."""
 
-    kind: str  # "angle" or "emg"
+    kind: str  # "angle", "emg" or "angle+emg"
     history: int  # samples of the past in a key
-    stride: int = 1  # every stride-th sample of the history
+    stride: int = 1  # every stride-th sample of the history (EMG part; angle kind: all of it)
     neighbours: int = 5
+    emg_weight: float = 1.0  # angle+emg: scale of the EMG part (degrees per std)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+_ANGLE = [AnalogParams("angle", h, 1, k) for h in (30, 50, 80) for k in (3, 5, 10)]
+_ANGLE_EMG = [AnalogParams("angle+emg", h, 5, k, w) for h in (30, 50) for k in (5, 10)
+              for w in (2.0, 5.0, 10.0)]
+#: Candidates per input-set group, tried by :func:`kneegui.model.evaluation.select_memory_params`.
+CANDIDATES = {
+    "angle": _ANGLE,
+    "emg+angle": _ANGLE + _ANGLE_EMG,
+    "emg": [AnalogParams("emg", h, 5, k) for h in (50, 100) for k in (3, 5, 10)],
+}
+
 #: Defaults for live calibration: what ``kneegui.model.evaluation.select_memory_params`` picks
 #: from CANDIDATES on all UCI gait recordings (window 100, 50 horizons, K = 3; docs/model.md).
 DEFAULT_PARAMS = {
     "angle": AnalogParams("angle", history=50, stride=1, neighbours=5),
+    "emg+angle": AnalogParams("angle+emg", history=30, stride=5, neighbours=5, emg_weight=5.0),
     "emg": AnalogParams("emg", history=100, stride=5, neighbours=10),
 }
 
-#: Candidates tried by :func:`kneegui.model.evaluation.select_memory_params`.
-CANDIDATES = {
-    "angle": [AnalogParams("angle", h, 1, k) for h in (30, 50, 80) for k in (3, 5, 10)],
-    "emg": [AnalogParams("emg", h, 5, k) for h in (50, 100) for k in (3, 5, 10)],
-}
+
+def memory_group(input_set: str) -> str:
+    """Candidate group of an input set: "emg+angle" (both signals), "angle" or "emg"."""
+    if uses_angle(input_set):
+        return "emg+angle" if uses_emg(input_set) else "angle"
+    return "emg"
 
 
-def memory_kind(input_set: str) -> str:
-    return "angle" if uses_angle(input_set) else "emg"
+def allowed_kinds(input_set: str) -> set[str]:
+    return {p.kind for p in CANDIDATES[memory_group(input_set)]}
 
 
 class AnalogMemory:
@@ -95,7 +114,7 @@ class AnalogMemory:
         ends = ends[(ends >= params.history - 1) & (ends + horizons < len(angle))]
         if len(ends) < MIN_KEYS:
             return None
-        if params.kind == "emg":
+        if params.kind in ("emg", "angle+emg"):
             if emg_env is None:
                 raise ValueError("an EMG analog memory needs EMG envelopes")
             env = np.asarray(emg_env, np.float64)[: int(ends.max()) + 1]
@@ -108,7 +127,7 @@ class AnalogMemory:
         center, scale = center.astype(np.float32), scale.astype(np.float32)  # as stored
         keys = _keys(params, center, scale, emg_env, angle, ends)
         future = future_matrix(angle, ends, horizons)
-        if params.kind == "angle":
+        if params.kind != "emg":
             future = future - np.asarray(angle, np.float64)[ends][:, None]
         return cls(params, keys, future, center, scale)
 
@@ -129,7 +148,7 @@ class AnalogMemory:
         k = min(self.params.neighbours, len(self.keys))
         nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
         pred = self.futures[nearest].astype(np.float64).mean(axis=1)
-        if self.params.kind == "angle":
+        if self.params.kind != "emg":
             pred = pred + np.asarray(angle, np.float64)[ends][:, None]
         return pred
 
@@ -156,19 +175,24 @@ class AnalogMemory:
 def _keys(params: AnalogParams, center: np.ndarray, scale: np.ndarray,
           emg_env: np.ndarray | None, angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
     """Keys ``[n, d]`` of the windows ending at ``ends`` (see the module docstring)."""
-    offsets = -np.arange(0, params.history, params.stride)[::-1]  # ..., -stride, 0
-    idx = np.asarray(ends, np.int64)[:, None] + offsets[None, :]
-    if params.kind == "angle":
+    ends = np.asarray(ends, np.int64)
+    parts = []
+    if params.kind in ("angle", "angle+emg"):
         if angle is None:
-            raise ValueError("an angle analog memory needs the knee angle")
+            raise ValueError(f"an {params.kind} analog memory needs the knee angle")
         a = np.asarray(angle, np.float64)
-        now = a[np.asarray(ends, np.int64)]
-        return np.concatenate([a[idx] - now[:, None], now[:, None]], axis=1)
-    if emg_env is None:
-        raise ValueError("an EMG analog memory needs EMG envelopes")
-    mean, floor = center[0], center[1]
-    env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
-    return ((env - mean) / scale).reshape(len(idx), -1)  # [n, steps * ch]
+        idx = ends[:, None] - np.arange(0, params.history)[::-1][None, :]  # every sample
+        now = a[ends]
+        parts += [a[idx] - now[:, None], now[:, None]]
+    if params.kind in ("emg", "angle+emg"):
+        if emg_env is None:
+            raise ValueError(f"an {params.kind} analog memory needs EMG envelopes")
+        idx = ends[:, None] - np.arange(0, params.history, params.stride)[::-1][None, :]
+        mean, floor = center[0], center[1]
+        env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
+        z = ((env - mean) / scale).reshape(len(idx), -1)  # [n, steps * ch]
+        parts.append(z * params.emg_weight if params.kind == "angle+emg" else z)
+    return np.concatenate(parts, axis=1)
 
 
 def share_text(weight) -> str:

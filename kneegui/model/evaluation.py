@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from kneegui.model.analog import memory_kind
+from kneegui.model.analog import memory_group
 from kneegui.model.baselines import (
     RidgeBaseline,
     calibration_mean,
@@ -97,9 +97,12 @@ def evaluate_recording(
 ) -> dict[str, dict]:
     """Metrics of every method on the test windows of one recording (one seed's models).
 
-    ``X:finetuned`` is the product's subject model (fine-tuned network + calibration memory);
-    ``X:network`` and ``X:memory`` are its two parts alone. ``memory_params`` maps a memory kind
-    ("angle"/"emg") to the parameters selected on the pretraining subjects."""
+    ``X:finetuned`` is the product's subject model (fine-tuned network + calibration memory +
+    subject extrapolator for angle input sets);
+    ``X:network`` and ``X:memory`` are parts of it alone, ``X:no_extrapolator`` is it without
+    the subject extrapolator. ``memory_params`` maps a memory group
+    (:func:`kneegui.model.analog.memory_group`) to the parameters selected on the pretraining
+    subjects."""
     H = next(iter(models.values())).card.horizons if models else 50
     ends = split.test_ends
     true = future_matrix(test.angle, ends, H)
@@ -122,8 +125,7 @@ def evaluate_recording(
             emg_env=None if test.emg_env is None else test.emg_env[:c_end],
             angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,
         )
-        kind = memory_kind(input_set)
-        params = (memory_params or {}).get(kind)
+        params = (memory_params or {}).get(memory_group(input_set))
         result = finetune(loaded, calib, settings=replace(ft_settings, memory_params=params))
         tuned = result.model
         pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm, emg_env=test.emg_env)
@@ -135,6 +137,10 @@ def evaluate_recording(
         out[f"{input_set}:network"] = _metrics_at(
             predict_windows(tuned, x_cal, test.angle, ends, calib_norm, use_memory=False),
             true, rng)
+        if tuned.extrapolator is not None:  # the subject model without its extrapolator
+            out[f"{input_set}:no_extrapolator"] = _metrics_at(
+                predict_windows(replace(tuned, extrapolator=None), x_cal, test.angle, ends,
+                                calib_norm, emg_env=test.emg_env), true, rng)
         if tuned.memory is not None:
             out[f"{input_set}:memory"] = _metrics_at(
                 tuned.memory.predict(test.emg_env, test.angle, ends), true, rng)
@@ -153,7 +159,7 @@ def evaluate_recording(
 
 
 def memory_scores(
-    gait: Sequence[Series], kind: str, window: int, horizons: int, cycles: int
+    gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
 ) -> dict[str, np.ndarray]:
     """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
     (:data:`kneegui.model.analog.CANDIDATES`), the recording split like a test recording
@@ -170,7 +176,7 @@ def memory_scores(
         true = future_matrix(s.angle, ends, horizons)
         rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
         row = []
-        for params in CANDIDATES[kind]:
+        for params in CANDIDATES[group]:
             mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
                                    s.angle[:c_end], np.arange(c_end), horizons)
             if mem is None:
@@ -182,12 +188,12 @@ def memory_scores(
     return out
 
 
-def best_memory_params(kind: str, scores: Sequence[np.ndarray]) -> dict:
+def best_memory_params(group: str, scores: Sequence[np.ndarray]) -> dict:
     """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`,
     NaN ignored); the first candidate when none could be scored."""
     from kneegui.model.analog import CANDIDATES
 
-    candidates = CANDIDATES[kind]
+    candidates = CANDIDATES[group]
     table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
     counts = (~np.isnan(table)).sum(axis=0)
     means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
@@ -195,12 +201,12 @@ def best_memory_params(kind: str, scores: Sequence[np.ndarray]) -> dict:
 
 
 def select_memory_params(
-    gait: Sequence[Series], kind: str, window: int, horizons: int, cycles: int
+    gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
 ) -> dict:
     """The calibration-memory parameters with the lowest mean NMAE over horizons on ``gait``
     recordings (the pretraining subjects; see :func:`memory_scores`)."""
-    return best_memory_params(kind, list(memory_scores(gait, kind, window, horizons,
-                                                       cycles).values()))
+    return best_memory_params(group, list(memory_scores(gait, group, window, horizons,
+                                                        cycles).values()))
 
 
 def fold_plan(
@@ -294,13 +300,13 @@ def _seed_results(
         # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
         excluded_now = set().union(*(links.get(s, {s}) for s in fold)) | fold
         memory_params = {}
-        for kind in sorted({memory_kind(i) for i in models}) if ft.memory else []:
-            if (kind, window, H) not in score_tables:  # once per run, not per fold
-                score_tables[(kind, window, H)] = memory_scores(gait, kind, window, H,
-                                                                settings.cycles)
-            table = score_tables[(kind, window, H)]
-            memory_params[kind] = best_memory_params(
-                kind, [table[s.name] for s in gait
+        for group in sorted({memory_group(i) for i in models}) if ft.memory else []:
+            if (group, window, H) not in score_tables:  # once per run, not per fold
+                score_tables[(group, window, H)] = memory_scores(gait, group, window, H,
+                                                                 settings.cycles)
+            table = score_tables[(group, window, H)]
+            memory_params[group] = best_memory_params(
+                group, [table[s.name] for s in gait
                        if s.subject not in excluded_now and s.name in table])
         for test in [s for s in gait if s.subject in fold]:
             split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,

@@ -11,6 +11,10 @@ from the subject's own calibration cycles. Its per-horizon blend weight with the
 chosen on the held-back cycle (memory built from the cycles before it); the stored memory then
 holds every calibration cycle. A weight of 0 (memory useless on the held-back cycle) leaves the
 network alone.
+
+Last, for input sets with the knee angle, a subject extrapolator (:mod:`kneegui.model.extrapolator`,
+linear autoregression on the subject's calibration angle) is stacked on top, per horizon, with a
+least-squares weight on the held-back cycle (extrapolator fitted on the cycles before it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from kneegui.model.config import uses_angle
 from kneegui.model.features import SubjectNorm, raw_targets, subject_norm, window_ends
 from kneegui.model.io import LoadedModel, ModelCard
 from kneegui.model.metrics import future_matrix, horizon_metrics
@@ -59,7 +64,8 @@ class FinetuneSettings:
     seed: int = 0
     threads: int = 1
     memory: bool = True  # build a calibration memory (kneegui.model.analog)
-    memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the kind
+    memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the group
+    extrapolator: bool = True  # stack a subject extrapolator (angle input sets only)
 
 
 @dataclass
@@ -238,12 +244,13 @@ def finetune(
     new_card = ModelCard(**{**card.to_dict()})
     new_card.norm = {**card.norm, "subject": norm.to_dict()}
     new_card.analog = {}  # a memory is built below from this calibration (never inherited)
+    new_card.extrapolator = {}  # likewise
     new_card.base_model = loaded.model_id
     new_card.subject = calib.subject
     new_card.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     before: dict = {}
     after: dict = {}
-    memory = None
+    memory = extrapolator = None
     network_only: dict = {}
     if not cancelled:  # skip the metrics on cancel: return at once
         before_pred = predict_windows(LoadedModel(base, new_card), x, angle, val_ends, norm)
@@ -254,15 +261,22 @@ def finetune(
             emg = _padded(calib.emg_env, pad)
             built = _build_memory(card, settings, emg, angle, pad, val_ends, after_pred, true_v)
             if built is not None:
-                memory, weight, blended = built
+                memory, weight, after_pred = built
                 new_card.analog = {"weight": weight.tolist()}
-                after = _val_metrics(blended, true_v, v_range)
+        if settings.extrapolator and uses_angle(card.input_set):
+            stacked = _build_extrapolator(calib.angle, angle, val_ends, after_pred, true_v, H)
+            if stacked is not None:
+                extrapolator, stack_weight, after_pred = stacked
+                new_card.extrapolator = {**extrapolator.to_dict(),
+                                         "weight": stack_weight.tolist()}
+        after = _val_metrics(after_pred, true_v, v_range)
     new_card.metrics = {"held_back_before": before, "held_back_after": after,
                         "held_back_after_network_only": network_only,
                         "finetune_recipe": best_recipe, "calibration_cycles": len(calib.cycles)}
     new_card.name = f"{card.name}-{calib.subject}" if calib.subject else f"{card.name}-subject"
     return FinetuneResult(
-        model=LoadedModel(net=tuned, card=new_card, memory=memory), before=before, after=after,
+        model=LoadedModel(net=tuned, card=new_card, memory=memory, extrapolator=extrapolator),
+        before=before, after=after,
         history=history, cancelled=cancelled, recipe=best_recipe,
         seconds=time.perf_counter() - t0, n_train_windows=len(train_ends),
         n_val_windows=len(val_ends),
@@ -279,16 +293,17 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
         DEFAULT_PARAMS,
         AnalogMemory,
         AnalogParams,
+        allowed_kinds,
         blend,
         fit_blend_weight,
-        memory_kind,
+        memory_group,
     )
 
-    kind = memory_kind(card.input_set)
     params = (AnalogParams(**settings.memory_params) if settings.memory_params
-              else DEFAULT_PARAMS[kind])
-    if params.kind != kind:
-        raise FinetuneError(f"memory params are for {params.kind!r} keys, the model needs {kind!r}")
+              else DEFAULT_PARAMS[memory_group(card.input_set)])
+    if params.kind not in allowed_kinds(card.input_set):
+        raise FinetuneError(f"memory params are for {params.kind!r} keys, a {card.input_set!r} "
+                            f"model takes {sorted(allowed_kinds(card.input_set))}")
     # Keys never reach further back than the network's window (the live engine keeps that much).
     params = dataclasses.replace(params, history=min(params.history, card.window))
     H = card.horizons
@@ -304,3 +319,21 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
     analog_val = held_out.predict(emg, angle, val_ends)
     weight = fit_blend_weight(net_val, analog_val, true_val)
     return full, weight, blend(net_val, analog_val, weight)
+
+
+def _build_extrapolator(calib_angle: np.ndarray, padded_angle: np.ndarray, val_ends: np.ndarray,
+                        model_val: np.ndarray, true_val: np.ndarray, horizons: int):
+    """(extrapolator of all calibration data, stack weight [H], stacked held-back predictions),
+    or None when the calibration is too short. ``val_ends`` index ``padded_angle``; the weight
+    is fitted with an extrapolator of the data before the held-back part."""
+    from kneegui.model.extrapolator import Extrapolator, fit_stack_weight, stack
+
+    pad = len(padded_angle) - len(calib_angle)
+    val_start = int(val_ends.min()) - pad
+    held_out = Extrapolator.fit(calib_angle[: val_start + 1], np.arange(val_start + 1), horizons)
+    full = Extrapolator.fit(calib_angle, np.arange(len(calib_angle)), horizons)
+    if held_out is None or full is None:
+        return None
+    extrap_val = held_out.predict(padded_angle, val_ends)
+    weight = fit_stack_weight(model_val, extrap_val, true_val, held_out.fitted & full.fitted)
+    return full, weight, stack(model_val, extrap_val, weight)

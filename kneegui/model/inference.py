@@ -9,7 +9,7 @@ import numpy as np
 from kneegui.model.config import uses_angle, uses_emg
 from kneegui.model.features import raw_inputs
 from kneegui.model.io import LoadedModel
-from kneegui.model.predict import to_degrees, with_memory
+from kneegui.model.predict import to_degrees, with_calibration
 
 
 class InferenceEngine:
@@ -95,7 +95,7 @@ class InferenceEngine:
             a = np.asarray(angle, np.float64)
             step = float(a[-1] - a[-2]) if len(a) > 1 else 0.0
             pred = to_degrees(self.card, out, float(a[-1]), self.norm, step)
-        if self.loaded.memory is not None:  # a subject model: blend in its calibration memory
-            last = np.array([self._need - 1])
-            pred = with_memory(self.loaded, pred, emg_env, angle, last)
+        if self.loaded.memory is not None or self.loaded.extrapolator is not None:
+            last = np.array([self._need - 1])  # a subject model: its calibration parts
+            pred = with_calibration(self.loaded, pred, emg_env, angle, last)
         return pred[0]

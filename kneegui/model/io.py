@@ -19,8 +19,9 @@ from kneegui.model.features import SubjectNorm
 
 CARD_FORMAT = "kneegui-model"
 #: 2 adds the optional ``analog`` block (calibration memory; its arrays live in the weights
-#: file under ``analog.*``). Version-1 cards load unchanged.
-CARD_VERSION = 2
+#: file under ``analog.*``); 3 the optional ``extrapolator`` block (subject AR extrapolator, see
+#: :mod:`kneegui.model.extrapolator`). Older cards load unchanged.
+CARD_VERSION = 3
 
 
 class ModelLoadError(Exception):
@@ -48,6 +49,8 @@ class ModelCard:
     created: str | None = None
     #: Calibration memory of a subject model: {"params", "weight" [H], "sha256"} or empty.
     analog: dict[str, Any] = field(default_factory=dict)
+    #: Subject extrapolator: {"lags", "coef" [lags][H], "fitted" [H], "weight" [H]} or empty.
+    extrapolator: dict[str, Any] = field(default_factory=dict)
     format: str = CARD_FORMAT
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +72,8 @@ class LoadedModel:
     card: ModelCard
     path: Path | None = None
     memory: Any = None  # kneegui.model.analog.AnalogMemory of a calibrated subject model
+    #: kneegui.model.extrapolator.Extrapolator of a calibrated subject model (from the card)
+    extrapolator: Any = None
 
     @property
     def model_id(self) -> str:
@@ -202,8 +207,28 @@ def load_model(path: str | Path) -> LoadedModel:
         raise ModelLoadError(
             f"{card_path}: network has {config.n_inputs} inputs, card lists {n_channels}"
         )
+    extrapolator = _load_extrapolator(card, card_path) if card.extrapolator else None
     net.eval()
-    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""), memory=memory)
+    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""), memory=memory,
+                       extrapolator=extrapolator)
+
+
+def _load_extrapolator(card: ModelCard, card_path: Path) -> Any:
+    """The subject extrapolator described by the card; ModelLoadError if it is damaged."""
+    from kneegui.model.extrapolator import Extrapolator
+
+    hint = "the subject model is damaged; calibrate the subject again"
+    try:
+        extrapolator = Extrapolator.from_dict(card.extrapolator)
+        weight = np.asarray(card.extrapolator["weight"], np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{card_path}: extrapolator block invalid ({exc!r}); {hint}") from exc
+    if extrapolator.horizons != card.horizons or weight.shape != (card.horizons,):
+        raise ModelLoadError(f"{card_path}: extrapolator is not for {card.horizons} horizons; "
+                             f"{hint}")
+    if not np.isfinite(weight).all() or weight.min() < 0 or weight.max() > 1:
+        raise ModelLoadError(f"{card_path}: extrapolator weights outside [0, 1]; {hint}")
+    return extrapolator
 
 
 def _load_memory(card: ModelCard, tensors: dict[str, np.ndarray], weights_path: Path) -> Any:

@@ -78,8 +78,9 @@ def predict_windows(
 ) -> np.ndarray:
     """Predictions in degrees ``[len(ends), H]`` for windows ending at ``ends`` of inputs ``x``.
 
-    A subject model's calibration memory is blended in (``use_memory``); an EMG memory needs the
-    model-rate envelopes ``emg_env`` the inputs were made from.
+    A subject model's calibration parts (memory, extrapolator) are blended in (``use_memory``;
+    False gives the network alone); an EMG memory needs the model-rate envelopes ``emg_env``
+    the inputs were made from.
     """
     import torch
 
@@ -97,22 +98,28 @@ def predict_windows(
     else:
         last = np.asarray(angle, np.float64)[ends]
         pred = to_degrees(card, out, last, norm, last_steps(angle, ends))
-    if use_memory and loaded.memory is not None:
-        pred = with_memory(loaded, pred, emg_env, angle, ends)
+    if use_memory:
+        pred = with_calibration(loaded, pred, emg_env, angle, ends)
     return pred
 
 
-def with_memory(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndarray | None,
-                angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
-    """Blend the network's predictions with the model's calibration memory (rows whose window
-    is shorter than the memory's key keep the network's prediction)."""
+def with_calibration(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndarray | None,
+                     angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
+    """The network's predictions with a subject model's calibration parts: the memory blended
+    in (rows whose window is shorter than the memory's key keep the network's prediction),
+    then the extrapolator stacked on top. Models without them: unchanged."""
     from kneegui.model.analog import blend
+    from kneegui.model.extrapolator import stack
 
-    memory = loaded.memory
-    ends = np.asarray(ends, np.int64)
-    ok = ends >= memory.first_end
     out = np.array(net_pred, dtype=np.float64, copy=True)
-    if ok.any():
-        analog = memory.predict(emg_env, angle, ends[ok])
-        out[ok] = blend(out[ok], analog, loaded.card.analog["weight"])
+    ends = np.asarray(ends, np.int64)
+    memory = loaded.memory
+    if memory is not None:
+        ok = ends >= memory.first_end
+        if ok.any():
+            analog = memory.predict(emg_env, angle, ends[ok])
+            out[ok] = blend(out[ok], analog, loaded.card.analog["weight"])
+    if loaded.extrapolator is not None and angle is not None:
+        out = stack(out, loaded.extrapolator.predict(angle, ends),
+                    loaded.card.extrapolator["weight"])
     return out

@@ -28,3 +28,17 @@ def small_model(gait_series, held_out):
     settings = TrainSettings(input_set="emg+angle", window=50, epochs=6, patience=6,
                              windows_per_epoch=3072, seed=0, threads=1)
     return train_model(train, settings, name="test-small")
+
+
+@pytest.fixture(scope="session")
+def subject_model(small_model, held_out):
+    """(fine-tune result of ``small_model`` on the first 3 cycles of ``held_out``, calibration
+    end sample)."""
+    from kneegui.model.evaluation import gait_cycles
+    from kneegui.model.finetune import CalibrationData, finetune
+
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles,
+                            subject=held_out.subject)
+    return finetune(small_model.model, calib), end

@@ -23,13 +23,13 @@ def _nmae(pred, true, rng):
     return np.abs(pred - true).mean(axis=0) / rng
 
 
-@pytest.mark.parametrize("kind", ["angle", "emg"])
-def test_memory_of_three_cycles_forecasts_the_later_cycles(held_out, kind):
+@pytest.mark.parametrize("group", ["angle", "emg+angle", "emg"])
+def test_memory_of_three_cycles_forecasts_the_later_cycles(held_out, group):
     """Memory from the first 3 cycles vs the later cycles of the same recording (after a purge
     gap): clearly better than the calibration mean angle at every horizon."""
     split = plan_split(gait_cycles(held_out.angle, 100.0), len(held_out), 100, H, 3)
     c_end = split.calib_end
-    memory = AnalogMemory.fit(DEFAULT_PARAMS[kind], held_out.emg_env[:c_end],
+    memory = AnalogMemory.fit(DEFAULT_PARAMS[group], held_out.emg_env[:c_end],
                               held_out.angle[:c_end], np.arange(c_end), H)
     ends = split.test_ends
     true = future_matrix(held_out.angle, ends, H)
@@ -39,7 +39,7 @@ def test_memory_of_three_cycles_forecasts_the_later_cycles(held_out, kind):
     baseline = _nmae(np.full_like(true, mean_angle), true, rng)
     nmae = _nmae(pred, true, rng)
     assert (nmae < 0.75 * baseline).all(), (nmae[[0, 49]], baseline[[0, 49]])
-    if kind == "angle":
+    if group != "emg":
         assert nmae[0] < 0.03  # the angle key pins the present
 
 
@@ -48,15 +48,6 @@ def test_memory_refuses_too_little_data_and_missing_streams(held_out):
     assert AnalogMemory.fit(params, None, held_out.angle[:80], np.arange(80), H) is None
     with pytest.raises(ValueError, match="EMG envelopes"):
         AnalogMemory.fit(DEFAULT_PARAMS["emg"], None, held_out.angle, np.arange(500), H)
-
-
-@pytest.fixture(scope="module")
-def subject_model(small_model, held_out):
-    cycles = gait_cycles(held_out.angle, 100.0)[:3]
-    end = cycles[-1][1]
-    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles,
-                            subject=held_out.subject)
-    return finetune(small_model.model, calib), end
 
 
 def test_finetune_builds_a_memory_and_a_blend_weight_per_horizon(subject_model):
@@ -79,6 +70,7 @@ def test_subject_model_with_memory_round_trips_and_live_matches_offline(
     save_model(stem, model.net, model.card, memory=model.memory)
     loaded = load_model(stem)
     assert loaded.memory is not None and loaded.card.analog["sha256"] == model.memory.digest()
+    assert loaded.extrapolator is not None  # live == offline below covers it too
     norm = subject_norm(held_out.emg_env[:end], held_out.angle[:end])
     x = model_inputs(model.card, held_out.emg_env, held_out.angle, norm=norm)
     ends = np.arange(end + 150, end + 450, 7)
@@ -137,7 +129,9 @@ def test_models_info_describes_the_memory(subject_model, tmp_path, capsys):
     save_model(tmp_path / "subject", model.net, model.card, memory=model.memory)
     assert main(["models", "info", str(tmp_path / "subject")]) == 0
     out = capsys.readouterr().out
-    assert f"memory:     {len(model.memory.keys)} calibration windows, angle keys" in out
+    kind = model.memory.params.kind
+    assert f"memory:     {len(model.memory.keys)} calibration windows, {kind} keys" in out
+    assert "extrapol.:  20 lags; share" in out
 
 
 def test_default_memory_params_are_the_selection_on_all_gait_recordings(gait_series):
@@ -145,5 +139,5 @@ def test_default_memory_params_are_the_selection_on_all_gait_recordings(gait_ser
     (used per fold on the pretraining subjects) picks on every UCI gait recording."""
     from kneegui.model.evaluation import select_memory_params
 
-    for kind, params in DEFAULT_PARAMS.items():
-        assert select_memory_params(gait_series, kind, 100, H, 3) == params.to_dict()
+    for group, params in DEFAULT_PARAMS.items():
+        assert select_memory_params(gait_series, group, 100, H, 3) == params.to_dict()
