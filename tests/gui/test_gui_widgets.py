@@ -257,7 +257,7 @@ def test_quality_badges_change_without_relayout_and_are_not_clipped(qtbot, n_cha
         assert label._item.pos().y() + first_line <= label.geometry().height() + 0.5
 
 
-def test_card_summary_shows_the_calibration_memory():
+def test_card_summary_shows_the_calibration_memory_and_extrapolator():
     from kneegui.gui.model_panel import card_summary
 
     card = {"name": "kneenet_emg-S07", "input_set": "emg", "subject": "S07",
@@ -265,6 +265,11 @@ def test_card_summary_shows_the_calibration_memory():
     text = card_summary(card)
     assert "calibration memory: 3 cycles, share 40 % at 1 step, 80 % at 50 steps" in text
     assert "calibration memory" not in card_summary({"name": "base", "input_set": "emg"})
+    card["extrapolator"] = {"weight": [0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0] + [0.0] * 43}
+    assert ("subject extrapolator: share 60 % at 1 step, 20 % at 5 steps, none beyond 6 steps"
+            in card_summary(card))
+    card["extrapolator"] = {"weight": [0.0] * 50}
+    assert "subject extrapolator: not used" in card_summary(card)
 
 
 def test_model_selector_lists_the_store_with_unreadable_models_explained(qtbot, tmp_path):
