@@ -23,7 +23,7 @@ from kneegui.model.training import TrainSettings, train_model
 
 def _mean_nmae(loaded, series, ends, norm=None):
     x = model_inputs(loaded.card, series.emg_env, series.angle, norm=norm)
-    pred = predict_windows(loaded, x, series.angle, ends, norm)
+    pred = predict_windows(loaded, x, series.angle, ends, norm, emg_env=series.emg_env)
     true = future_matrix(series.angle, ends, 50)
     return float(np.mean(horizon_metrics(pred, true, np.ptp(series.angle))["nmae"]))
 
