@@ -24,7 +24,8 @@ def _cell(summary: dict, method: str, step: int) -> str:
         return "–"
     v = 100 * entry["nmae"][step - 1]
     s = 100 * entry["nmae_seed_std"][step - 1]
-    return f"{v:.1f} ± {s:.1f}" if s > 0 else f"{v:.1f}"
+    digits = 2 if v < 1.0 else 1  # short horizons: 0.31 vs 0.32 must stay visible
+    return f"{v:.{digits}f} ± {s:.{digits}f}" if s > 0 else f"{v:.{digits}f}"
 
 
 def markdown_table(results: dict) -> str:
@@ -87,7 +88,7 @@ def markdown_table(results: dict) -> str:
             if not vals:
                 return "–"
             m = np.mean(vals, axis=0)
-            return " / ".join(f"{100 * m[k - 1]:.1f}" for k in STEPS)
+            return " / ".join(f"{100 * m[k - 1]:.{2 if m[k - 1] < 0.01 else 1}f}" for k in STEPS)
         lines.append(f"| {name} | {rec['k_used']} | {rec['n_test_windows']} | "
                      f"{trio('emg:finetuned')} | {trio('emg+angle:finetuned')} | "
                      f"{trio('angle:finetuned')} | {trio('persistence')} |")
