@@ -135,7 +135,7 @@ def evaluate_recording(
         out[f"{input_set}:finetuned"] = m
         out[f"{input_set}:finetuned"]["_pred"] = pred  # kept for plots, stripped before JSON
         out[f"{input_set}:network"] = _metrics_at(
-            predict_windows(tuned, x_cal, test.angle, ends, calib_norm, use_memory=False),
+            predict_windows(tuned, x_cal, test.angle, ends, calib_norm, calibration_parts=False),
             true, rng)
         if tuned.extrapolator is not None:  # the subject model without its extrapolator
             out[f"{input_set}:no_extrapolator"] = _metrics_at(

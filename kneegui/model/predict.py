@@ -74,13 +74,13 @@ def predict_windows(
     norm: SubjectNorm | None = None,
     batch_size: int = 1024,
     emg_env: np.ndarray | None = None,
-    use_memory: bool = True,
+    calibration_parts: bool = True,
 ) -> np.ndarray:
     """Predictions in degrees ``[len(ends), H]`` for windows ending at ``ends`` of inputs ``x``.
 
-    A subject model's calibration parts (memory, extrapolator) are blended in (``use_memory``;
-    False gives the network alone); an EMG memory needs the model-rate envelopes ``emg_env``
-    the inputs were made from.
+    A subject model's calibration parts (memory, extrapolator) are blended in unless
+    ``calibration_parts`` is False (the network alone); an EMG memory needs the model-rate
+    envelopes ``emg_env`` the inputs were made from.
     """
     import torch
 
@@ -98,7 +98,7 @@ def predict_windows(
     else:
         last = np.asarray(angle, np.float64)[ends]
         pred = to_degrees(card, out, last, norm, last_steps(angle, ends))
-    if use_memory:
+    if calibration_parts:
         pred = with_calibration(loaded, pred, emg_env, angle, ends)
     return pred
 

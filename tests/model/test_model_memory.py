@@ -77,7 +77,7 @@ def test_subject_model_with_memory_round_trips_and_live_matches_offline(
     a = predict_windows(model, x, held_out.angle, ends, norm, emg_env=held_out.emg_env)
     b = predict_windows(loaded, x, held_out.angle, ends, norm, emg_env=held_out.emg_env)
     np.testing.assert_array_equal(a, b)
-    net_only = predict_windows(loaded, x, held_out.angle, ends, norm, use_memory=False)
+    net_only = predict_windows(loaded, x, held_out.angle, ends, norm, calibration_parts=False)
     # On this long recording the held-back cycle gives the memory a say: it takes part.
     assert np.asarray(model.card.analog["weight"]).max() > 0
     assert not np.allclose(a, net_only)
