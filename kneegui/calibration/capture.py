@@ -137,6 +137,16 @@ class WalkingCapture:
         self.holdout: CycleRef | None = None
         self._segment_open = True
 
+    def retarget(self, train_cycles: int) -> None:
+        """Change the number of training cycles mid-capture: never below the cycles already
+        counted, and only until the held-back cycle is taken (ValueError otherwise)."""
+        if train_cycles < 1:
+            raise ValueError("train_cycles must be at least 1")
+        if self.holdout is not None or train_cycles < len(self.train):
+            raise ValueError(f"{len(self.train)} cycles are already captured; the target can only "
+                             "grow until the held-back cycle is taken")
+        self.target_train = train_cycles
+
     # -- feeding -------------------------------------------------------------------------------
     def append(self, t: np.ndarray, emg_env: np.ndarray, angle: np.ndarray) -> list[CycleRef]:
         """Add aligned frames; returns the gait cycles completed by them."""

@@ -238,12 +238,10 @@ class CalibrationProtocol:
             if cycles < 1:
                 raise ValueError("at least one gait cycle is needed for adaptation")
             if self.stage == Stage.CAPTURE and self.capture is not None:
-                if self.capture.holdout is not None or cycles < len(self.capture.train):
-                    raise ProtocolError(
-                        f"{len(self.capture.train)} cycles are already captured; the target "
-                        "can only grow until the held-back cycle is taken"
-                    )
-                self.capture.target_train = cycles
+                try:
+                    self.capture.retarget(cycles)
+                except ValueError as exc:
+                    raise ProtocolError(str(exc)) from exc
             elif self.stage.terminal or self.stage in (Stage.FINETUNE, Stage.VALIDATION):
                 raise ProtocolError("the capture is over; the cycle target cannot change now")
             self.config.train_cycles = cycles

@@ -271,6 +271,14 @@ def test_rest_and_mvc_baselines_are_measured_and_kept(base_and_subject):
     feed(p, subj, 0, 60)
     with pytest.raises(ValueError):
         p.set_train_cycles(0)
+    i = 60
+    while len(p.capture.train) < 2 and i < len(subj.t):
+        i = feed(p, subj, i, i + 50)
+    assert len(p.capture.train) == 2
+    with pytest.raises(ProtocolError, match="2 cycles are already captured"):
+        p.set_train_cycles(1)  # cannot drop below what was counted
+    p.set_train_cycles(5)
+    assert p.capture.target_train == 5 and p.config.train_cycles == 5
     p.cancel()
 
 
