@@ -471,21 +471,28 @@ class StreamReader:
         """
         return max(tolerance, GAP_NOISE_FACTOR * self._step_jitter)
 
+    def _suspect_offset(self, sus, tolerance: float) -> tuple[float, bool]:
+        """(median offset from the fitted line, steady?) of a suspect's recent stamps."""
+        recent = sus.recent()
+        return float(np.median(recent)), float(np.ptp(recent)) <= 2 * tolerance
+
+    def _report_suspect_gap(self, sus, shift: float) -> int:
+        """Report a steady positive offset as a gap; returns the samples missing."""
+        missing = int(round(shift / self._period))
+        self._report_gap(sus.before, shift + self._period, missing)
+        return missing
+
     def _settle_suspect(self, tolerance: float) -> None:
         """Decide what a long-lasting offset from the fitted line was."""
         sus = self._suspect
-        recent = sus.recent()
-        moving = float(np.ptp(recent)) > 2 * tolerance
-        if moving and sus.samples * self._period < 2.0:
+        shift, steady = self._suspect_offset(sus, tolerance)
+        if not steady and sus.samples * self._period < 2.0:
             return  # still moving (a sender catching up): keep watching
         self._suspect = None
-        shift = float(np.median(recent))
         threshold = self._gap_threshold(tolerance)
-        if not moving and shift > threshold:
-            missing = int(round(shift / self._period))
-            self._report_gap(sus.before, shift + self._period, missing)
-            self._dejitter.skip(missing)
-        elif not moving and shift < -threshold:
+        if steady and shift > threshold:
+            self._dejitter.skip(self._report_suspect_gap(sus, shift))
+        elif steady and shift < -threshold:
             self._report_clock_jump(sus.before, shift)
             self._dejitter.reset()
         else:
@@ -497,12 +504,10 @@ class StreamReader:
         sus, self._suspect = self._suspect, None
         if sus is None:
             return
-        recent = sus.recent()
-        shift = float(np.median(recent))
         tolerance = self._tolerance()
-        steady = float(np.ptp(recent)) <= 2 * tolerance
+        shift, steady = self._suspect_offset(sus, tolerance)
         if steady and shift > self._gap_threshold(tolerance):
-            self._report_gap(sus.before, shift + self._period, int(round(shift / self._period)))
+            self._report_suspect_gap(sus, shift)
 
     def _report_gap(self, before: float, step: float, missing: int) -> None:
         with self._lock:
