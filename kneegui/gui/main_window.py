@@ -118,11 +118,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mode_combo.currentIndexChanged.connect(self._mode_changed)
         self.window_spin.valueChanged.connect(self._window_changed)
         self.horizon_spin.valueChanged.connect(self._horizon_changed)
-        self.record_action.triggered.connect(self.recording_panel.toggle)
-        self.marker_action.triggered.connect(
-            lambda: self.add_marker(self.recording_panel.marker_label.text().strip() or "marker")
-        )
-        self.settings_action.triggered.connect(self.open_settings)
         self.publish_action.toggled.connect(self.model_panel.publish.setChecked)
         self.streams_panel.connect_requested.connect(self.connect_streams)
         self.streams_panel.disconnect_requested.connect(self.disconnect_streams)

@@ -24,7 +24,8 @@ def calibration_wizard_available() -> bool:
 
 
 def build_toolbar(win: MainWindow) -> None:
-    """Display toolbar: EMG mode, time window, horizon, record / marker / settings."""
+    """Display toolbar: EMG mode, time window, horizon, record / marker / settings (the actions
+    are connected here, like the menus'; the widgets' value signals in MainWindow)."""
     tb = win.addToolBar("Display")
     tb.setObjectName("toolbar_display")
     tb.setMovable(False)
@@ -58,6 +59,11 @@ def build_toolbar(win: MainWindow) -> None:
     win.settings_action = tb.addAction("Settings…")
     win.settings_action.setShortcut(QtGui.QKeySequence("Ctrl+,"))
     win.settings_action.setToolTip("Filter and display settings (Ctrl+,)")
+    win.record_action.triggered.connect(win.recording_panel.toggle)
+    win.marker_action.triggered.connect(
+        lambda: win.add_marker(win.recording_panel.marker_label.text().strip() or "marker")
+    )
+    win.settings_action.triggered.connect(win.open_settings)
 
 def build_menus(win: MainWindow) -> None:
     """File, Streams, Model, View and Help menus with their shortcuts."""

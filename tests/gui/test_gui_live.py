@@ -189,6 +189,8 @@ def test_record_start_stop_yields_session_with_predictions_and_markers(live, qtb
     win.recording_panel.marker_label.setText("left heel strike")
     win.recording_panel.marker_button.click()
     win.quick_marker_actions[0].trigger()  # Ctrl+1: "trial start"
+    win.recording_panel.marker_label.setText("toe off")
+    win.marker_action.trigger()  # Ctrl+M: the label typed in the recording panel
     qtbot.wait(900)
     qtbot.waitUntil(lambda: "REC" in win.recording_panel.elapsed.text(), timeout=2_000)
     win.record_action.trigger()  # Ctrl+R stops
@@ -201,7 +203,7 @@ def test_record_start_stop_yields_session_with_predictions_and_markers(live, qtb
         lengths = {st.type: st.length for st in s.streams.values()}
         assert lengths["EMG"] > 1000 and lengths["Angle"] > 100
         labels = [lab for _, lab, origin in s.events.as_list() if origin == "operator"]
-        assert "left heel strike" in labels and "trial start" in labels
+        assert {"left heel strike", "trial start", "toe off"} <= set(labels)
         assert s.predictions is not None and len(s.predictions.timestamps) > 50
         assert s.predictions.values.shape[1] == 50
 
