@@ -52,30 +52,27 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
 
-    from kneegui.acquisition import Hub, Role, SimulatedLab, StreamReader, resolve_source_id
+    from kneegui.acquisition import SimulatedLab, resolve_source_id
     from kneegui.calibration import CalibrationConfig, Stage, SubjectModelStore
     from kneegui.gui.app import make_app
     from kneegui.gui.calibration_wizard import PAGE_RESULT, CalibrationWizard
+    from kneegui.gui.demo_runner import lab_assignments
+    from kneegui.live.session import LiveSession
     from kneegui.model.io import load_model
 
     app = make_app()  # as the app: KneeGUI's look and GUI-thread garbage collection
     base = load_model(args.model)
     prefix = f"bench-calib-{uuid.uuid4().hex[:8]}"
     lab = SimulatedLab(source=args.source, source_id_prefix=prefix, name_prefix=prefix).start()
-    hub = Hub(model_rate=base.card.model_rate)
-    emg = resolve_source_id(lab.emg_source_id, timeout=5.0)[0]
-    angle = resolve_source_id(lab.angle_source_id, timeout=5.0)[0]
-    hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG))
-    hub.assign(Role.KNEE_ANGLE, StreamReader(angle, role=Role.KNEE_ANGLE))
-    hub.start()
-    worker = None
-    if not args.no_inference:  # as in the main window: the active model predicts at 100 Hz
-        from kneegui.live.worker import PredictionWorker
-        from kneegui.model.inference import InferenceEngine
-
-        worker = PredictionWorker(hub, InferenceEngine(base, threads=1), window=base.card.window,
-                                  model_rate=base.card.model_rate)
-        worker.start()
+    infos = [resolve_source_id(sid, timeout=5.0)[0]
+             for sid in (lab.emg_source_id, lab.angle_source_id)]
+    # The streams connected as the main window connects them (one LiveSession: readers, hub and,
+    # unless --no-inference, the active model predicting at 100 Hz in its worker).
+    session = LiveSession(model_rate=base.card.model_rate)
+    if not args.no_inference:
+        session.load_model(args.model)
+    session.connect(lab_assignments(infos))
+    hub = session.hub
     tmp = tempfile.TemporaryDirectory(prefix="kneegui-bench-calib-")
     store = SubjectModelStore(root=Path(tmp.name) / "models", shipped_dir=Path(tmp.name) / "x")
     wizard = CalibrationWizard(hub, store, base, config=CalibrationConfig(train_cycles=args.cycles,
@@ -115,16 +112,15 @@ def main() -> int:
     app.exec()
     driver.stop()
     stop_probe.set()
-    if worker is not None:
-        worker.stop()
-    hub.stop()
+    inference_ran = session.worker is not None
+    session.close()
     lab.stop()
 
     result: dict = {"benchmark": "calibration", "load_average_1min": os.getloadavg()[0],
                     "cpu_count": os.cpu_count(), "base_model": str(args.model),
                     "source": str(lab.source), "train_cycles": args.cycles,
                     "stage": wizard.protocol.stage.value,
-                    "live_inference_running": worker is not None}
+                    "live_inference_running": inference_ran}
     if "accepted" not in marks:
         result["error"] = wizard.protocol.error or "did not reach an accepted model"
         print(json.dumps(result, indent=1))
