@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Angle changes in the regression (samples at the model rate); chosen on held-back calibration
-#: cycles only (10-30 lags within 2 % of each other, 5 lags clearly worse).
+#: cycles only (docs/analysis/extrapolator_lags.py: 10-30 lags within 2 % of each other, 5 lags
+#: clearly worse).
 LAGS = 20
 #: Ridge penalty per window (relative to the number of windows), in degrees^2.
 RIDGE = 1e-3
