@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/kneegui demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kneegui tests benchmarks
+	$(BIN)/ruff check kneegui tests benchmarks docs/analysis
 	$(BIN)/lint-imports
 
 test: $(STAMP) lint
