@@ -29,6 +29,7 @@ import numpy as np
 
 from kneegui.model.config import uses_angle, uses_emg
 from kneegui.model.metrics import future_matrix
+from kneegui.model.mixing import mix
 
 #: Envelopes are floored at this fraction of their calibration median before the log (filter
 #: undershoot makes envelopes slightly negative; near-zero values would dominate the keys).
@@ -46,6 +47,15 @@ class AnalogParams:
     stride: int = 1  # every stride-th sample of the history (EMG part; angle kind: all of it)
     neighbours: int = 5
     emg_weight: float = 1.0  # angle+emg: scale of the EMG part (degrees per std)
+
+    @property
+    def angle_key(self) -> bool:
+        """Keys with an angle part (their futures are stored relative to the newest angle)."""
+        return self.kind in ("angle", "angle+emg")
+
+    @property
+    def emg_key(self) -> bool:
+        return self.kind in ("emg", "angle+emg")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +124,7 @@ class AnalogMemory:
         ends = ends[(ends >= params.history - 1) & (ends + horizons < len(angle))]
         if len(ends) < MIN_KEYS:
             return None
-        if params.kind in ("emg", "angle+emg"):
+        if params.emg_key:
             if emg_env is None:
                 raise ValueError("an EMG analog memory needs EMG envelopes")
             env = np.asarray(emg_env, np.float64)[: int(ends.max()) + 1]
@@ -127,7 +137,7 @@ class AnalogMemory:
         center, scale = center.astype(np.float32), scale.astype(np.float32)  # as stored
         keys = _keys(params, center, scale, emg_env, angle, ends)
         future = future_matrix(angle, ends, horizons)
-        if params.kind != "emg":
+        if params.angle_key:
             future = future - np.asarray(angle, np.float64)[ends][:, None]
         return cls(params, keys, future, center, scale)
 
@@ -148,7 +158,7 @@ class AnalogMemory:
         k = min(self.params.neighbours, len(self.keys))
         nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
         pred = self.futures[nearest].astype(np.float64).mean(axis=1)
-        if self.params.kind != "emg":
+        if self.params.angle_key:
             pred = pred + np.asarray(angle, np.float64)[ends][:, None]
         return pred
 
@@ -177,21 +187,21 @@ def _keys(params: AnalogParams, center: np.ndarray, scale: np.ndarray,
     """Keys ``[n, d]`` of the windows ending at ``ends`` (see the module docstring)."""
     ends = np.asarray(ends, np.int64)
     parts = []
-    if params.kind in ("angle", "angle+emg"):
+    if params.angle_key:
         if angle is None:
             raise ValueError(f"an {params.kind} analog memory needs the knee angle")
         a = np.asarray(angle, np.float64)
         idx = ends[:, None] - np.arange(0, params.history)[::-1][None, :]  # every sample
         now = a[ends]
         parts += [a[idx] - now[:, None], now[:, None]]
-    if params.kind in ("emg", "angle+emg"):
+    if params.emg_key:
         if emg_env is None:
             raise ValueError(f"an {params.kind} analog memory needs EMG envelopes")
         idx = ends[:, None] - np.arange(0, params.history, params.stride)[::-1][None, :]
         mean, floor = center[0], center[1]
         env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
         z = ((env - mean) / scale).reshape(len(idx), -1)  # [n, steps * ch]
-        parts.append(z * params.emg_weight if params.kind == "angle+emg" else z)
+        parts.append(z * params.emg_weight if params.angle_key else z)
     return np.concatenate(parts, axis=1)
 
 
@@ -202,18 +212,12 @@ def share_text(weight) -> str:
             f"{len(weight)} steps")
 
 
-def blend(net_pred: np.ndarray, analog_pred: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Per-horizon mix: ``(1 - w_h) * network + w_h * memory``."""
-    w = np.asarray(weight, np.float64)[None, :]
-    return (1.0 - w) * np.asarray(net_pred, np.float64) + w * np.asarray(analog_pred, np.float64)
-
-
 def fit_blend_weight(net_pred: np.ndarray, analog_pred: np.ndarray, true: np.ndarray,
                      smooth: int = 9) -> np.ndarray:
     """Per-horizon memory weight in [0, 1] minimising the absolute error on held-back windows
     (grid of 0.1), smoothed over ``smooth`` neighbouring horizons."""
     grid = np.linspace(0.0, 1.0, 11)
-    errs = np.stack([np.abs(blend(net_pred, analog_pred, np.full(true.shape[1], g)) - true)
+    errs = np.stack([np.abs(mix(net_pred, analog_pred, np.full(true.shape[1], g)) - true)
                      .mean(axis=0) for g in grid])  # [grid, H]
     w = grid[errs.argmin(axis=0)]
     if smooth > 1 and len(w) >= smooth:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from kneegui.model.analog import memory_group
+from kneegui.model.analog import CANDIDATES, memory_group
 from kneegui.model.baselines import (
     RidgeBaseline,
     calibration_mean,
@@ -159,13 +159,13 @@ def evaluate_recording(
 
 
 def memory_scores(
-    gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
+    gait: Sequence[Series], candidates: Sequence, window: int, horizons: int, cycles: int
 ) -> dict[str, np.ndarray]:
     """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
-    (:data:`kneegui.model.analog.CANDIDATES`), the recording split like a test recording
-    (memory from its calibration cycles, scored on its test windows); NaN where the
-    calibration is too short for that candidate. Recordings that cannot be split are left out."""
-    from kneegui.model.analog import CANDIDATES, AnalogMemory
+    (``AnalogParams``), the recording split like a test recording (memory from its calibration
+    cycles, scored on its test windows); NaN where the calibration is too short for that
+    candidate. Recordings that cannot be split are left out."""
+    from kneegui.model.analog import AnalogMemory
 
     out: dict[str, np.ndarray] = {}
     for s in gait:
@@ -176,7 +176,7 @@ def memory_scores(
         true = future_matrix(s.angle, ends, horizons)
         rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
         row = []
-        for params in CANDIDATES[group]:
+        for params in candidates:
             mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
                                    s.angle[:c_end], np.arange(c_end), horizons)
             if mem is None:
@@ -188,12 +188,9 @@ def memory_scores(
     return out
 
 
-def best_memory_params(group: str, scores: Sequence[np.ndarray]) -> dict:
-    """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`,
-    NaN ignored); the first candidate when none could be scored."""
-    from kneegui.model.analog import CANDIDATES
-
-    candidates = CANDIDATES[group]
+def best_memory_params(candidates: Sequence, scores: Sequence[np.ndarray]) -> dict:
+    """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`
+    for ``candidates``, NaN ignored); the first candidate when none could be scored."""
     table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
     counts = (~np.isnan(table)).sum(axis=0)
     means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
@@ -203,10 +200,14 @@ def best_memory_params(group: str, scores: Sequence[np.ndarray]) -> dict:
 def select_memory_params(
     gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
 ) -> dict:
-    """The calibration-memory parameters with the lowest mean NMAE over horizons on ``gait``
-    recordings (the pretraining subjects; see :func:`memory_scores`)."""
-    return best_memory_params(group, list(memory_scores(gait, group, window, horizons,
-                                                        cycles).values()))
+    """The calibration-memory parameters of ``group`` (:data:`kneegui.model.analog.CANDIDATES`)
+    with the lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects;
+    see :func:`memory_scores`)."""
+    from kneegui.model.analog import CANDIDATES
+
+    candidates = CANDIDATES[group]
+    scores = memory_scores(gait, candidates, window, horizons, cycles)
+    return best_memory_params(candidates, list(scores.values()))
 
 
 def fold_plan(
@@ -275,7 +276,7 @@ def _seed_results(
     records: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     predictions: dict[str, dict] = {}
-    score_tables: dict[tuple, dict[str, np.ndarray]] = {}  # memory candidates per recording
+    score_tables: dict[tuple, tuple] = {}  # (candidates, scores per recording), once per run
     for fold in fold_plan(subjects, links, settings.folds):
         if weights is not None:
             trained_on = {s for m in weights.values() for s in m.card.training.get("subjects", [])}
@@ -299,15 +300,19 @@ def _seed_results(
         H = next(iter(models.values())).card.horizons
         # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
         excluded_now = set().union(*(links.get(s, {s}) for s in fold)) | fold
+        groups = sorted({memory_group(i) for i in models}) if ft.memory else []
+        key = (tuple(groups), window, H)
+        if groups and key not in score_tables:  # every candidate scored once per run
+            candidates = list(dict.fromkeys(c for g in groups for c in CANDIDATES[g]))
+            score_tables[key] = (candidates, memory_scores(gait, candidates, window, H,
+                                                           settings.cycles))
         memory_params = {}
-        for group in sorted({memory_group(i) for i in models}) if ft.memory else []:
-            if (group, window, H) not in score_tables:  # once per run, not per fold
-                score_tables[(group, window, H)] = memory_scores(gait, group, window, H,
-                                                                 settings.cycles)
-            table = score_tables[(group, window, H)]
+        for group in groups:
+            candidates, table = score_tables[key]
+            cols = [candidates.index(c) for c in CANDIDATES[group]]
             memory_params[group] = best_memory_params(
-                group, [table[s.name] for s in gait
-                       if s.subject not in excluded_now and s.name in table])
+                CANDIDATES[group], [table[s.name][cols] for s in gait
+                                    if s.subject not in excluded_now and s.name in table])
         for test in [s for s in gait if s.subject in fold]:
             split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
                                settings.cycles)

@@ -100,22 +100,6 @@ def _lag_matrix(a: np.ndarray, ends: np.ndarray, lags: int) -> np.ndarray:
     return a[idx] - a[ends][:, None]
 
 
-def fit_stack_weight(model_pred: np.ndarray, extrap_pred: np.ndarray, true: np.ndarray,
-                     fitted: np.ndarray) -> np.ndarray:
-    """Per-horizon least-squares weight in [0, 1] of the extrapolator against the model's
-    prediction (0 where the extrapolator has no fit)."""
-    d = np.asarray(extrap_pred, np.float64) - model_pred
-    num = (d * (true - model_pred)).sum(axis=0)
-    den = np.maximum((d * d).sum(axis=0), 1e-12)
-    return np.where(fitted, np.clip(num / den, 0.0, 1.0), 0.0)
-
-
-def stack(model_pred: np.ndarray, extrap_pred: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Per-horizon mix: ``(1 - w_h) * model + w_h * extrapolator``."""
-    w = np.asarray(weight, np.float64)[None, :]
-    return (1.0 - w) * np.asarray(model_pred, np.float64) + w * extrap_pred
-
-
 def extrapolator_text(weight) -> str:
     """The extrapolator's share in words, e.g. "share 60 % at 1 step, 0 % from 8 steps"."""
     w = np.asarray(weight, np.float64)

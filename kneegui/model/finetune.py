@@ -33,6 +33,7 @@ from kneegui.model.config import uses_angle
 from kneegui.model.features import SubjectNorm, raw_targets, subject_norm, window_ends
 from kneegui.model.io import LoadedModel, ModelCard
 from kneegui.model.metrics import future_matrix, horizon_metrics
+from kneegui.model.mixing import least_squares_weight, mix
 from kneegui.model.predict import model_inputs, predict_windows
 
 
@@ -264,7 +265,7 @@ def finetune(
                 memory, weight, after_pred = built
                 new_card.analog = {"weight": weight.tolist()}
         if settings.extrapolator and uses_angle(card.input_set):
-            stacked = _build_extrapolator(calib.angle, angle, val_ends, after_pred, true_v, H)
+            stacked = _build_extrapolator(angle, pad, val_ends, after_pred, true_v, H)
             if stacked is not None:
                 extrapolator, stack_weight, after_pred = stacked
                 new_card.extrapolator = {**extrapolator.to_dict(),
@@ -294,7 +295,6 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
         AnalogMemory,
         AnalogParams,
         allowed_kinds,
-        blend,
         fit_blend_weight,
         memory_group,
     )
@@ -318,22 +318,23 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
         return None
     analog_val = held_out.predict(emg, angle, val_ends)
     weight = fit_blend_weight(net_val, analog_val, true_val)
-    return full, weight, blend(net_val, analog_val, weight)
+    return full, weight, mix(net_val, analog_val, weight)
 
 
-def _build_extrapolator(calib_angle: np.ndarray, padded_angle: np.ndarray, val_ends: np.ndarray,
+def _build_extrapolator(angle: np.ndarray, pad: int, val_ends: np.ndarray,
                         model_val: np.ndarray, true_val: np.ndarray, horizons: int):
     """(extrapolator of all calibration data, stack weight [H], stacked held-back predictions),
-    or None when the calibration is too short. ``val_ends`` index ``padded_angle``; the weight
-    is fitted with an extrapolator of the data before the held-back part."""
-    from kneegui.model.extrapolator import Extrapolator, fit_stack_weight, stack
+    or None when the calibration is too short. ``angle`` is padded by ``pad`` samples (the
+    extrapolators are fitted without the padding); the weight is fitted with an extrapolator of
+    the data before the held-back part."""
+    from kneegui.model.extrapolator import Extrapolator
 
-    pad = len(padded_angle) - len(calib_angle)
+    calib_angle = angle[pad:]
     val_start = int(val_ends.min()) - pad
     held_out = Extrapolator.fit(calib_angle[: val_start + 1], np.arange(val_start + 1), horizons)
     full = Extrapolator.fit(calib_angle, np.arange(len(calib_angle)), horizons)
     if held_out is None or full is None:
         return None
-    extrap_val = held_out.predict(padded_angle, val_ends)
-    weight = fit_stack_weight(model_val, extrap_val, true_val, held_out.fitted & full.fitted)
-    return full, weight, stack(model_val, extrap_val, weight)
+    extrap_val = held_out.predict(angle, val_ends)
+    weight = least_squares_weight(model_val, extrap_val, true_val, held_out.fitted & full.fitted)
+    return full, weight, mix(model_val, extrap_val, weight)

@@ -7,6 +7,7 @@ import numpy as np
 from kneegui.model.baselines import last_steps
 from kneegui.model.features import SubjectNorm, gather_windows, raw_inputs
 from kneegui.model.io import LoadedModel, ModelCard
+from kneegui.model.mixing import least_squares_weight, mix
 
 
 def standardise_inputs(card: ModelCard, x_subject: np.ndarray) -> np.ndarray:
@@ -51,19 +52,15 @@ def to_degrees(
     pred = base + y * norm.angle_std
     weight = card.norm.get("cv_weight")
     if weight is not None and last_step is not None:
-        w = np.asarray(weight, np.float64)[None, :]
         steps = np.arange(1, pred.shape[1] + 1)[None, :]
         cv = base + np.asarray(last_step, np.float64).reshape(-1, 1) * steps
-        pred = w * pred + (1.0 - w) * cv
+        pred = mix(cv, pred, weight)
     return pred
 
 
 def fit_cv_weight(pred: np.ndarray, cv: np.ndarray, true: np.ndarray) -> list[float]:
     """Per-horizon least-squares blend weight in [0, 1] of network vs constant velocity."""
-    d = pred - cv
-    num = (d * (true - cv)).sum(axis=0)
-    den = np.maximum((d * d).sum(axis=0), 1e-12)
-    return np.clip(num / den, 0.0, 1.0).tolist()
+    return least_squares_weight(cv, pred, true).tolist()
 
 
 def predict_windows(
@@ -108,9 +105,6 @@ def with_calibration(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndar
     """The network's predictions with a subject model's calibration parts: the memory blended
     in (rows whose window is shorter than the memory's key keep the network's prediction),
     then the extrapolator stacked on top. Models without them: unchanged."""
-    from kneegui.model.analog import blend
-    from kneegui.model.extrapolator import stack
-
     out = np.array(net_pred, dtype=np.float64, copy=True)
     ends = np.asarray(ends, np.int64)
     memory = loaded.memory
@@ -118,8 +112,8 @@ def with_calibration(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndar
         ok = ends >= memory.first_end
         if ok.any():
             analog = memory.predict(emg_env, angle, ends[ok])
-            out[ok] = blend(out[ok], analog, loaded.card.analog["weight"])
+            out[ok] = mix(out[ok], analog, loaded.card.analog["weight"])
     if loaded.extrapolator is not None and angle is not None:
-        out = stack(out, loaded.extrapolator.predict(angle, ends),
-                    loaded.card.extrapolator["weight"])
+        out = mix(out, loaded.extrapolator.predict(angle, ends),
+                  loaded.card.extrapolator["weight"])
     return out

@@ -22,10 +22,18 @@ def _cell(summary: dict, method: str, step: int) -> str:
     entry = summary.get(method)
     if not entry:
         return "–"
-    v = 100 * entry["nmae"][step - 1]
-    s = 100 * entry["nmae_seed_std"][step - 1]
-    digits = 2 if v < 1.0 else 1  # short horizons: 0.31 vs 0.32 must stay visible
-    return f"{v:.{digits}f} ± {s:.{digits}f}" if s > 0 else f"{v:.{digits}f}"
+    v, s = entry["nmae"][step - 1], entry["nmae_seed_std"][step - 1]
+    digits = _digits(v)
+    return f"{_pct(v, digits)} ± {_pct(s, digits)}" if s > 0 else _pct(v, digits)
+
+
+def _digits(fraction: float) -> int:
+    """Decimals for a percentage: 2 below 1 % (0.31 vs 0.32 must stay visible), else 1."""
+    return 2 if fraction < 0.01 else 1
+
+
+def _pct(fraction: float, digits: int | None = None) -> str:
+    return f"{100 * fraction:.{_digits(fraction) if digits is None else digits}f}"
 
 
 def markdown_table(results: dict) -> str:
@@ -88,7 +96,7 @@ def markdown_table(results: dict) -> str:
             if not vals:
                 return "–"
             m = np.mean(vals, axis=0)
-            return " / ".join(f"{100 * m[k - 1]:.{2 if m[k - 1] < 0.01 else 1}f}" for k in STEPS)
+            return " / ".join(_pct(m[k - 1]) for k in STEPS)
         lines.append(f"| {name} | {rec['k_used']} | {rec['n_test_windows']} | "
                      f"{trio('emg:finetuned')} | {trio('emg+angle:finetuned')} | "
                      f"{trio('angle:finetuned')} | {trio('persistence')} |")
