@@ -2,24 +2,59 @@
 predictions with measured latency, recording with predictions and markers, live filter
 changes from the settings dialog, a sender outage and its recovery, and a real screenshot.
 
-One window and one sender serve the whole module (connecting costs seconds); the tests run
-in file order and each checks its own effect.
+One window and one sender serve the whole module (connecting costs seconds): the fixture
+discovers the streams, connects and loads the shipped model, so every test also runs alone
+or in any order, and each checks its own effect.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from gui_loopback import LoopbackSender
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtTest
 
 from kneegui.gui.app import make_app
 from kneegui.gui.main_window import MainWindow
 
 
+def _wait_until(condition, timeout: float) -> bool:
+    """Process Qt events until ``condition()`` holds (module fixtures cannot use qtbot)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        QtTest.QTest.qWait(20)
+    return True
+
+
+def _discover_and_connect(win: MainWindow, sender: LoopbackSender) -> None:
+    panel = win.streams_panel
+
+    def ours_listed():
+        return set(sender.source_ids) <= {i.source_id for i in panel.streams()}
+
+    for _ in range(5):  # other engineers' streams come and go; retry discovery
+        panel.refresh(timeout=1.5)
+        assert _wait_until(lambda: not panel.discovering, 15.0), "discovery never finished"
+        if ours_listed():
+            break
+    assert ours_listed(), [i.source_id for i in panel.streams()]
+    for info in panel.streams():  # keep only this module's streams
+        if info.source_id not in sender.source_ids:
+            panel.set_role(info.source_id, None)
+    panel.connect_button.click()
+    assert win.session.connected, win.banners.messages()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """(window, sender, tmp dir): streams discovered through the Streams panel."""
+    """(window, sender, tmp dir): streams discovered through the Streams panel, connected, the
+    shipped model predicting."""
+    from kneegui.gui.demo_runner import default_model_path
+
     make_app()
     tmp = tmp_path_factory.mktemp("gui_live")
     sender = LoopbackSender(emg_channels=6).start()  # 4 model channels + 2 others
@@ -28,32 +63,21 @@ def live(tmp_path_factory):
     win.recording_panel.out_dir.setText(str(tmp / "sessions"))
     win.resize(1600, 950)
     win.show()
-    yield win, sender, tmp
-    win.close()
-    sender.stop()
+    try:
+        _discover_and_connect(win, sender)
+        assert win.load_model(str(default_model_path())), win.banners.messages()
+        yield win, sender, tmp
+    finally:
+        win.close()
+        sender.stop()
 
 
 def test_streams_are_discovered_and_assigned(live, qtbot):
     win, sender, _ = live
     panel = win.streams_panel
-
-    def ours_listed():
-        ids = {i.source_id for i in panel.streams()}
-        return set(sender.source_ids) <= ids
-
-    for _ in range(5):  # other engineers' streams come and go; retry discovery
-        panel.refresh(timeout=1.5)
-        qtbot.waitUntil(lambda: not panel.discovering, timeout=15_000)
-        if ours_listed():
-            break
-    assert ours_listed(), [i.source_id for i in panel.streams()]
-    for info in panel.streams():  # keep only this test's streams
-        if info.source_id not in sender.source_ids:
-            panel.set_role(info.source_id, None)
     roles = {a.info.source_id: a.role for a in panel.assignments()}
     assert roles == {sender.source_ids[0]: "EMG", sender.source_ids[1]: "KNEE_ANGLE"}
     assert panel.emg_picks() == (0, 1, 2, 3)
-    panel.connect_button.click()
     assert win.session.connected, win.banners.messages()
     assert not panel.connect_button.isEnabled()
     qtbot.waitUntil(lambda: panel.status_table.rowCount() == 2
