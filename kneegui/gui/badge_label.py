@@ -21,6 +21,7 @@ class BadgeLabel(pg.GraphicsWidget):
         self._font_size = font_size
         self._item = QtWidgets.QGraphicsTextItem(self)
         self._item.document().setDocumentMargin(0)
+        # Own copy of the size: sizeHint() cannot ask minimumSize(), which calls sizeHint().
         self._size = QtCore.QSizeF(width, min_height)
         self.setFixedWidth(width)
         self.setMinimumHeight(min_height)

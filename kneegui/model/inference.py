@@ -95,7 +95,6 @@ class InferenceEngine:
             a = np.asarray(angle, np.float64)
             step = float(a[-1] - a[-2]) if len(a) > 1 else 0.0
             pred = to_degrees(self.card, out, float(a[-1]), self.norm, step)
-        if self.loaded.memory is not None or self.loaded.extrapolator is not None:
-            last = np.array([self._need - 1])  # a subject model: its calibration parts
-            pred = with_calibration(self.loaded, pred, emg_env, angle, last)
+        # A subject model's calibration parts (a no-op for pretrained models).
+        pred = with_calibration(self.loaded, pred, emg_env, angle, np.array([self._need - 1]))
         return pred[0]
