@@ -110,8 +110,7 @@ class _Track:
         self.t = np.concatenate((self.t, t)) if self.t.size else t
         self.v = np.concatenate((self.v, v)) if self.v.size else v
         if self.t[-1] - self.t[0] > HISTORY_SECONDS:  # bounded even if the grid is stuck
-            keep = int(np.searchsorted(self.t, self.t[-1] - HISTORY_SECONDS))
-            self.t, self.v = self.t[keep:], self.v[keep:]
+            self.forget_before(float(self.t[-1]) - HISTORY_SECONDS)
 
     @property
     def last_t(self) -> float:

@@ -260,6 +260,7 @@ class StreamReader:
     def _connect(self, target: StreamInfoView | None = None) -> bool:
         """Open an inlet on ``target``, else on this stream or a new outlet with its source_id."""
         import pylsl
+        from pylsl.util import LostError
 
         if target is None and not self._tried_handle and self.info.handle is not None:
             target = self.info
@@ -274,6 +275,9 @@ class StreamReader:
         )
         try:
             inlet.open_stream(timeout=2.0)
+        except LostError:  # a stale answer from a sender that just went: not found yet
+            del inlet
+            return False
         except Exception as exc:  # noqa: BLE001
             self._report_error(f"could not open stream {self.info.describe()}: {exc}")
             del inlet
