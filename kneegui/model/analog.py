@@ -95,15 +95,10 @@ class AnalogMemory:
     """Keys ``[m, d]`` and futures ``[m, H]`` of calibration windows (see module docstring)."""
 
     def __init__(self, params: AnalogParams, keys: np.ndarray, futures: np.ndarray,
-                 center: np.ndarray, scale: np.ndarray, ends: np.ndarray | None = None) -> None:
+                 center: np.ndarray, scale: np.ndarray) -> None:
         if len(keys) != len(futures) or len(keys) < 1:
             raise ValueError("an analog memory needs as many futures as keys (at least one)")
-        if ends is not None and len(ends) != len(keys):
-            raise ValueError("an analog memory needs one window end per key")
         self.params = params
-        #: Window end of every key in the arrays it was fitted on (None when loaded from a file:
-        #: only :meth:`predict_cross_fitted` needs it).
-        self.ends = None if ends is None else np.asarray(ends, np.int64)
         self.keys = np.ascontiguousarray(keys, np.float32)
         self.futures = np.ascontiguousarray(futures, np.float32)
         self.center = np.asarray(center, np.float32)
@@ -144,7 +139,7 @@ class AnalogMemory:
         future = future_matrix(angle, ends, horizons)
         if params.angle_key:
             future = future - np.asarray(angle, np.float64)[ends][:, None]
-        return cls(params, keys, future, center, scale, ends)
+        return cls(params, keys, future, center, scale)
 
     # -- use -----------------------------------------------------------------------------
     def key(self, emg_env: np.ndarray | None, angle: np.ndarray | None,
@@ -156,40 +151,13 @@ class AnalogMemory:
                 ends: np.ndarray) -> np.ndarray:
         """Future angles ``[n, H]`` in degrees for the windows ending at ``ends``."""
         ends = np.asarray(ends, np.int64)
-        return self._forecast(self._distances(emg_env, angle, ends), angle, ends)
-
-    def predict_cross_fitted(self, emg_env: np.ndarray | None, angle: np.ndarray,
-                             ends: np.ndarray) -> np.ndarray:
-        """Like :meth:`predict` for windows of the data the memory was fitted on, using only
-        keys that share no sample with the query's future: a key ending at ``e'`` may answer
-        the query ending at ``e`` when ``e' < e - H`` (key and future before the query's future)
-        or ``e' >= e + H + history`` (key after it). Each calibration window is thus forecast
-        from the rest of the calibration, without seeing what it is scored on. Rows without any
-        such key are NaN."""
-        if self.ends is None:
-            raise ValueError("cross-fitted forecasts need the memory's window ends (fit it)")
-        ends = np.asarray(ends, np.int64)
-        gap = ends[:, None] - self.ends[None, :]  # e - e'
-        allowed = (gap > self.horizons) | (gap <= -(self.horizons + self.params.history))
-        d = np.where(allowed, self._distances(emg_env, angle, ends), np.inf)
-        return self._forecast(d, angle, ends)
-
-    def _distances(self, emg_env, angle, ends: np.ndarray) -> np.ndarray:
         q = self.key(emg_env, angle, ends)
         # Squared distances via |q|^2 - 2 q.k + |k|^2 (memory sizes are a few thousand keys).
         d = (q * q).sum(axis=1)[:, None] - 2.0 * (q @ self.keys.T.astype(np.float64))
-        return d + self._key_sq[None, :]
-
-    def _forecast(self, d: np.ndarray, angle, ends: np.ndarray) -> np.ndarray:
-        """Mean future of the ``neighbours`` nearest keys per row of distances ``d`` (infinite
-        distances never count; a row with none finite gives NaN)."""
+        d += self._key_sq[None, :]
         k = min(self.params.neighbours, len(self.keys))
         nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
-        usable = np.isfinite(np.take_along_axis(d, nearest, axis=1))  # [n, k]
-        futures = self.futures[nearest].astype(np.float64) * usable[..., None]
-        count = usable.sum(axis=1)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pred = np.where(count > 0, futures.sum(axis=1) / count, np.nan)
+        pred = self.futures[nearest].astype(np.float64).mean(axis=1)
         if self.params.angle_key:
             pred = pred + np.asarray(angle, np.float64)[ends][:, None]
         return pred

@@ -8,9 +8,9 @@ never makes the held-back cycle worse than the pretrained network with subject n
 
 Then a calibration memory (:mod:`kneegui.model.analog`) is built: nearest-neighbour forecasts
 from the subject's own calibration cycles. Its per-horizon blend weight with the network is
-chosen on the held-back cycle, each held-back window forecast cross-fitted from the calibration
-windows that share no sample with its future; the stored memory holds every calibration cycle.
-A weight of 0 (memory useless on the held-back cycle) leaves the network alone.
+chosen on the held-back cycle (memory built from the cycles before it); the stored memory then
+holds every calibration cycle. A weight of 0 (memory useless on the held-back cycle) leaves the
+network alone.
 
 Last, for input sets with the knee angle, a subject extrapolator (:mod:`kneegui.model.extrapolator`,
 linear autoregression on the subject's calibration angle) is stacked on top, per horizon, with a
@@ -35,10 +35,6 @@ from kneegui.model.io import LoadedModel, ModelCard
 from kneegui.model.metrics import future_matrix, horizon_metrics
 from kneegui.model.mixing import least_squares_weight, mix
 from kneegui.model.predict import model_inputs, predict_windows
-
-#: Held-back windows the memory must be able to forecast (cross-fitted) before it is weighed
-#: against the network; with fewer, the subject model is the network alone.
-MIN_SCORED_WINDOWS = 10
 
 
 @dataclass
@@ -293,9 +289,7 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
                   true_val: np.ndarray):
     """(memory of all calibration cycles, blend weight [H], blended held-back predictions), or
     None when the calibration is too short for a memory. ``emg``/``angle`` are padded by
-    ``pad`` samples. The weight is fitted on the held-back windows forecast *cross-fitted*
-    (:meth:`~kneegui.model.analog.AnalogMemory.predict_cross_fitted`): from every calibration
-    window whose key and future share no sample with the forecast window's future."""
+    ``pad`` samples; the weight is fitted with a memory of the data before the held-back part."""
     from kneegui.model.analog import (
         DEFAULT_PARAMS,
         AnalogMemory,
@@ -312,17 +306,19 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
                             f"model takes {sorted(allowed_kinds(card.input_set))}")
     # Keys never reach further back than the network's window (the live engine keeps that much).
     params = dataclasses.replace(params, history=min(params.history, card.window))
+    H = card.horizons
+    val_start = int(val_ends.min())
     first = pad + params.history - 1
-    full = AnalogMemory.fit(params, emg, angle, np.arange(first, len(angle)), card.horizons)
-    if full is None:
+    held_out = AnalogMemory.fit(
+        params, None if emg is None else emg[: val_start + 1], angle[: val_start + 1],
+        np.arange(first, val_start + 1), H,
+    )
+    full = AnalogMemory.fit(params, emg, angle, np.arange(first, len(angle)), H)
+    if held_out is None or full is None:
         return None
-    analog_val = full.predict_cross_fitted(emg, angle, val_ends)
-    scored = ~np.isnan(analog_val).any(axis=1)
-    if scored.sum() < MIN_SCORED_WINDOWS:  # too little calibration to judge the memory
-        return None
-    weight = fit_blend_weight(net_val[scored], analog_val[scored], true_val[scored])
-    blended = np.where(scored[:, None], mix(net_val, np.nan_to_num(analog_val), weight), net_val)
-    return full, weight, blended
+    analog_val = held_out.predict(emg, angle, val_ends)
+    weight = fit_blend_weight(net_val, analog_val, true_val)
+    return full, weight, mix(net_val, analog_val, weight)
 
 
 def _build_extrapolator(angle: np.ndarray, pad: int, val_ends: np.ndarray,

@@ -50,31 +50,6 @@ def test_memory_refuses_too_little_data_and_missing_streams(held_out):
         AnalogMemory.fit(DEFAULT_PARAMS["emg"], None, held_out.angle, np.arange(500), H)
 
 
-@pytest.mark.parametrize("group", ["angle", "emg"])
-def test_cross_fitted_forecast_never_uses_keys_that_share_the_future(held_out, group):
-    """Cross-fitted forecast of a calibration window == the forecast of a memory fitted only
-    on the windows whose key and future share no sample with that window's future."""
-    params = DEFAULT_PARAMS[group]
-    n = 600
-    ends = np.arange(params.history - 1, n - H)
-    memory = AnalogMemory.fit(params, held_out.emg_env[:n], held_out.angle[:n], ends, H)
-    queries = np.array([ends[0], 300, ends[-1]])
-    cross = memory.predict_cross_fitted(held_out.emg_env, held_out.angle, queries)
-    for q, row in zip(queries, cross, strict=True):
-        ok = ends[(ends < q - H) | (ends >= q + H + params.history)]
-        alone = AnalogMemory(params, memory.keys[np.isin(ends, ok)],
-                             memory.futures[np.isin(ends, ok)], memory.center, memory.scale)
-        np.testing.assert_allclose(row, alone.predict(held_out.emg_env, held_out.angle,
-                                                      np.array([q]))[0], atol=1e-9)
-    # A memory whose every key overlaps the query's future cannot forecast it.
-    short = AnalogMemory.fit(params, held_out.emg_env[:n], held_out.angle[:n], ends[:40], H)
-    assert np.isnan(short.predict_cross_fitted(held_out.emg_env, held_out.angle,
-                                               ends[20:21])).all()
-    loaded = AnalogMemory.from_tensors(params.to_dict(), memory.tensors())
-    with pytest.raises(ValueError, match="window ends"):
-        loaded.predict_cross_fitted(held_out.emg_env, held_out.angle, queries)
-
-
 def test_finetune_builds_a_memory_and_a_blend_weight_per_horizon(subject_model):
     result, end = subject_model
     model = result.model
