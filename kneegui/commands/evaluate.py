@@ -46,6 +46,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run seeds in N parallel processes (same numbers as --jobs 1)")
+    p.add_argument("--dev", action="store_true",
+                   help="development run: calibrate on K-1 cycles and score inside cycle K, "
+                   "never on the test windows (compare methods with this, report the normal run)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="keep the --loso pretrained networks in DIR and reuse them when the "
+                   "settings and data match (same numbers, no retraining)")
     p.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
     p.set_defaults(run=run)
 
@@ -91,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                   if v is not None}
     settings = EvalSettings(
         input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
-        pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds,
+        pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds, dev=args.dev,
         train=TrainSettings(threads=args.threads, **train_over),
         finetune=FinetuneSettings(threads=args.threads, **(
             {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {})),
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     results = run_evaluation(series, settings, weights=weights, links=links, progress=progress,
-                             jobs=args.jobs)
+                             jobs=args.jobs, cache_dir=args.cache)
     bar.close()
     results["command"] = "kneegui evaluate " + " ".join(sys.argv[2:])
     results["seconds"] = time.perf_counter() - t0

@@ -9,9 +9,12 @@ weights whose card does not list the test subject. Fine-tuning uses only the cal
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +35,8 @@ from kneegui.model.training import Series, TrainSettings, train_model
 #: Horizons (steps) reported in tables: 1 (10 ms), 5 (50 ms), 50 (500 ms).
 TABLE_STEPS = (1, 5, 50)
 MIN_TEST_CYCLES = 2
+#: Development split: fewest scored windows inside the last calibration cycle.
+MIN_DEV_WINDOWS = 10
 
 
 @dataclass
@@ -44,7 +49,9 @@ class EvalSettings:
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     max_subjects: int | None = None
     folds: int | None = None  # None: leave-one-subject-out; N: subject-grouped N-fold
-
+    #: Development mode: score inside each recording's calibration (:func:`dev_split`), never on
+    #: its test windows; for choosing methods before the one evaluation run that is reported.
+    dev: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +88,32 @@ def plan_split(
             if len(ends):
                 return Split(k_used, calib_end, ends, cycles[:k_used], n_test)
     return None
+
+
+def dev_split(split: Split, window: int, horizons: int) -> Split | None:
+    """The development split inside ``split``'s calibration: calibration = its first K - 1
+    cycles; scored = the windows whose newest sample lies in cycle K and whose future ends
+    inside the calibration (so nothing reaches the purge gap or the test windows). Their inputs
+    overlap the development calibration (there is no room for a purge gap inside one cycle).
+    None when K = 1 or fewer than :data:`MIN_DEV_WINDOWS` windows fit."""
+    if split.k_used < 2:
+        return None
+    cycles = split.cycles[:-1]
+    calib_end = cycles[-1][1]
+    ends = window_ends(split.calib_end, window, horizons, lo=calib_end)
+    if len(ends) < MIN_DEV_WINDOWS:
+        return None
+    return Split(split.k_used - 1, calib_end, ends, cycles, 1)
+
+
+def recording_split(s: Series, window: int, horizons: int, cycles: int,
+                    dev: bool = False) -> Split | None:
+    """The evaluation split of one gait recording (:func:`plan_split`), or with ``dev`` its
+    development split (:func:`dev_split`); None when the recording cannot be split."""
+    split = plan_split(gait_cycles(s.angle, 100.0), len(s), window, horizons, cycles)
+    if split is None or not dev:
+        return split
+    return dev_split(split, window, horizons)
 
 
 def _metrics_at(pred: np.ndarray, true: np.ndarray, rng: float) -> dict:
@@ -159,17 +192,19 @@ def evaluate_recording(
 
 
 def memory_scores(
-    gait: Sequence[Series], candidates: Sequence, window: int, horizons: int, cycles: int
+    gait: Sequence[Series], candidates: Sequence, window: int, horizons: int, cycles: int,
+    dev: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
     (``AnalogParams``), the recording split like a test recording (memory from its calibration
     cycles, scored on its test windows); NaN where the calibration is too short for that
-    candidate. Recordings that cannot be split are left out."""
+    candidate. Recordings that cannot be split are left out. ``dev``: the development split
+    (:func:`dev_split`)."""
     from kneegui.model.analog import AnalogMemory
 
     out: dict[str, np.ndarray] = {}
     for s in gait:
-        split = plan_split(gait_cycles(s.angle, 100.0), len(s), window, horizons, cycles)
+        split = recording_split(s, window, horizons, cycles, dev)
         if split is None:
             continue
         c_end, ends = split.calib_end, split.test_ends
@@ -259,6 +294,31 @@ def summarise(records: dict[str, dict], methods: Sequence[str], seeds: Sequence[
     return groups
 
 
+def pretrained(pool: Sequence[Series], settings: TrainSettings, cache_dir: Path | None = None,
+               cancel: threading.Event | None = None) -> LoadedModel:
+    """The network ``train_model`` makes of ``pool`` with ``settings``; with ``cache_dir``, kept
+    there under a hash of the settings and the data (:func:`kneegui.model.training.data_hash`)
+    and loaded instead of retrained next time (same weights, so the same numbers)."""
+    from kneegui.model.io import ModelLoadError, load_model, model_paths, save_model
+    from kneegui.model.training import data_hash
+
+    if cache_dir is None:
+        return train_model(pool, settings, cancel=cancel).model
+    key = hashlib.sha256(json.dumps({"train": settings.to_dict(), "data": data_hash(pool)},
+                                    sort_keys=True).encode()).hexdigest()[:20]
+    stem = Path(cache_dir) / f"{settings.input_set.replace('+', '_')}-{settings.seed}-{key}"
+    if model_paths(stem)[0].exists():
+        try:
+            return load_model(stem)
+        except ModelLoadError:  # an interrupted write: train again
+            pass
+    result = train_model(pool, settings, cancel=cancel)
+    if not result.cancelled:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        save_model(stem, result.model.net, result.model.card)
+    return result.model
+
+
 def _seed_results(
     series: Sequence[Series],
     settings: EvalSettings,
@@ -267,6 +327,7 @@ def _seed_results(
     links: dict[str, set[str]],
     progress: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
+    cache_dir: Path | None = None,
 ) -> dict:
     """One seed over every test subject: {"records", "skipped", "predictions"}."""
     from kneegui.model.data import subjects_of
@@ -294,7 +355,7 @@ def _seed_results(
             for input_set in settings.input_sets:
                 ts = TrainSettings(**{**settings.train.to_dict(), "input_set": input_set,
                                       "seed": seed})
-                models[input_set] = train_model(pool, ts, cancel=cancel).model
+                models[input_set] = pretrained(pool, ts, cache_dir, cancel)
         ft = FinetuneSettings(**{**asdict(settings.finetune), "seed": seed})
         window = max(m.card.window for m in models.values())
         H = next(iter(models.values())).card.horizons
@@ -305,7 +366,7 @@ def _seed_results(
         if groups and key not in score_tables:  # every candidate scored once per run
             candidates = list(dict.fromkeys(c for g in groups for c in CANDIDATES[g]))
             score_tables[key] = (candidates, memory_scores(gait, candidates, window, H,
-                                                           settings.cycles))
+                                                           settings.cycles, settings.dev))
         memory_params = {}
         for group in groups:
             candidates, table = score_tables[key]
@@ -314,11 +375,12 @@ def _seed_results(
                 CANDIDATES[group], [table[s.name][cols] for s in gait
                                     if s.subject not in excluded_now and s.name in table])
         for test in [s for s in gait if s.subject in fold]:
-            split = plan_split(gait_cycles(test.angle, 100.0), len(test), window, H,
-                               settings.cycles)
+            split = recording_split(test, window, H, settings.cycles, settings.dev)
             if split is None:
-                skipped[test.name] = (f"fewer than {MIN_TEST_CYCLES} whole test cycles after one "
-                                      "calibration cycle and the purge gap")
+                skipped[test.name] = (
+                    "development split: fewer than 2 calibration cycles" if settings.dev else
+                    f"fewer than {MIN_TEST_CYCLES} whole test cycles after one calibration cycle "
+                    "and the purge gap")
                 continue
             res = evaluate_recording(test, models, split, ft, memory_params=memory_params)
             info = res.pop("_info")
@@ -344,8 +406,8 @@ def _seed_job(args: tuple) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    series, settings, seed, weights, links = args
-    return _seed_results(series, settings, seed, weights, links)
+    series, settings, seed, weights, links, cache_dir = args
+    return _seed_results(series, settings, seed, weights, links, cache_dir=cache_dir)
 
 
 def run_evaluation(
@@ -357,10 +419,12 @@ def run_evaluation(
     progress: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
     jobs: int = 1,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Run the protocol for every seed; returns the dict written to ``results.json``.
 
     ``jobs > 1`` runs seeds in parallel processes (results are identical to ``jobs=1``).
+    ``cache_dir`` keeps the pretrained networks (:func:`pretrained`).
     """
     links = links or {}
     per_seed: dict[int, dict] = {}
@@ -370,7 +434,8 @@ def run_evaluation(
 
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_seed_job, (list(series), settings, seed, weights, links)): seed
+            futures = {pool.submit(_seed_job, (list(series), settings, seed, weights, links,
+                                               cache_dir)): seed
                        for seed in settings.seeds}
             for fut in as_completed(futures):
                 per_seed[futures[fut]] = fut.result()
@@ -379,7 +444,7 @@ def run_evaluation(
     else:
         for seed in settings.seeds:
             per_seed[seed] = _seed_results(series, settings, seed, weights, links, progress,
-                                           cancel)
+                                           cancel, cache_dir)
     records: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     methods: set[str] = set()

@@ -44,6 +44,9 @@ def markdown_table(results: dict) -> str:
         f"NMAE in % (mean over recordings; ± = std over {len(seeds)} seed(s)); "
         "horizon steps at 100 Hz: 1 = 10 ms, 5 = 50 ms, 50 = 500 ms.",
         "",
+        *(["**Development run** (`--dev`): calibrated on K-1 cycles, scored inside cycle K of "
+           "the calibration; not the evaluation's test windows, not comparable with the paper.",
+           ""] if results["settings"].get("dev") else []),
         "| group / horizon | EMG only (ours) | EMG + angle (ours) | paper EMG | paper EMG+angle "
         "| angle-only net | EMG ridge (TD) | EMG only, no fine-tune | EMG+angle, no fine-tune "
         "| EMG only, no memory | EMG+angle, no memory "

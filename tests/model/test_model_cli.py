@@ -45,6 +45,33 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
     assert "evaluate" in r.stderr  # tqdm progress bar
 
 
+def test_evaluate_dev_run_reuses_cached_networks_and_stays_in_calibration(uci_dir, tmp_path):
+    data = _two_subject_dir(uci_dir, tmp_path)
+    cache = tmp_path / "cache"
+    common = ["--data", str(data), "--loso", "--seeds", "1", "--epochs", "1",
+              "--windows-per-epoch", "512", "--val-windows", "256", "--finetune-epochs", "2",
+              "--input-sets", "emg+angle", "--cache", str(cache)]
+    r = _kneegui("evaluate", *common, "--out", str(tmp_path / "full"))
+    assert r.returncode == 0, r.stderr
+    cached = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(cached) == 4  # one network per fold (weights + card)
+    r = _kneegui("evaluate", *common, "--dev", "--out", str(tmp_path / "dev"))
+    assert r.returncode == 0, r.stderr
+    assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == cached  # reused, not retrained
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    dev = json.loads((tmp_path / "dev" / "results.json").read_text())
+    assert dev["settings"]["dev"] and not full["settings"]["dev"]
+    assert "Development run" in (tmp_path / "dev" / "results.md").read_text()
+    assert dev["recordings"]
+    for name, rec in dev["recordings"].items():
+        real = full["recordings"][name]
+        assert rec["k_used"] == real["k_used"] - 1
+        # Every scored window (and its 500 ms future) ends before the real calibration does.
+        n_windows = rec["n_test_windows"]
+        last_end_s = rec["first_test_window_end_s"] + (n_windows - 1) / 100.0
+        assert last_end_s + 0.5 < real["calib_end_s"]
+
+
 def test_train_then_models_info_list_and_evaluate_weights(uci_dir, tmp_path):
     data = _two_subject_dir(uci_dir, tmp_path)
     first, second = sorted(p.name[: -len("mar.txt")] for p in (data / "A_TXT").iterdir())

@@ -1,0 +1,61 @@
+"""Evaluation protocol pieces: the development split never reaches the test windows, and the
+pretrained-network cache gives the same network without retraining."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kneegui.model.evaluation import dev_split, gait_cycles, plan_split, pretrained
+from kneegui.model.io import model_paths
+from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.training import TrainSettings
+
+H = 50
+WINDOW = 100
+
+
+def test_dev_split_scores_inside_the_calibration_only(gait_series):
+    checked = 0
+    for s in gait_series:
+        split = plan_split(gait_cycles(s.angle, 100.0), len(s), WINDOW, H, 3)
+        if split is None:
+            continue
+        dev = dev_split(split, WINDOW, H)
+        if split.k_used == 1:
+            assert dev is None
+            continue
+        assert dev is not None and dev.k_used == split.k_used - 1
+        assert dev.cycles == split.cycles[:-1] and dev.calib_end == split.cycles[-2][1]
+        # Scored: newest sample after the development calibration, future inside the real
+        # calibration, so far from the purge gap and the test windows.
+        assert dev.test_ends.min() >= dev.calib_end
+        assert dev.test_ends.max() + H < split.calib_end < split.test_ends.min()
+        checked += 1
+    assert checked >= 5
+
+
+def test_pretrained_networks_are_cached_and_reused(gait_series, tmp_path):
+    pool = gait_series[:3]
+    settings = TrainSettings(input_set="emg+angle", window=40, epochs=1, windows_per_epoch=256,
+                             val_windows=256, seed=3, threads=1)
+    first = pretrained(pool, settings, tmp_path)
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2  # weights + card
+    second = pretrained(pool, settings, tmp_path)
+    assert second.path is not None and sorted(tmp_path.iterdir()) == files
+    s = gait_series[3]
+    ends = np.arange(100, 400, 10)
+    preds = [predict_windows(m, model_inputs(m.card, s.emg_env, s.angle), s.angle, ends)
+             for m in (first, second)]
+    np.testing.assert_array_equal(*preds)
+    # Other settings or other data: another entry, never the cached one.
+    pretrained(pool[:2], settings, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 4
+    # A damaged entry is retrained, not trusted.
+    weights = model_paths(second.path.with_suffix(""))[0]
+    weights.write_bytes(b"not a model")
+    third = pretrained(pool, settings, tmp_path)
+    assert third.path is None  # freshly trained
+    np.testing.assert_array_equal(
+        predict_windows(third, model_inputs(third.card, s.emg_env, s.angle), s.angle, ends),
+        preds[0])
