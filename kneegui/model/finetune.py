@@ -7,10 +7,11 @@ with the lowest held-back loss wins, including the un-tuned start ("none"). Fine
 never makes the held-back cycle worse than the pretrained network with subject normalisation.
 
 Then a calibration memory (:mod:`kneegui.model.analog`) is built: nearest-neighbour forecasts
-from the subject's own calibration cycles. Its per-horizon blend weight with the network is
-chosen on the held-back cycle (memory built from the cycles before it); the stored memory then
-holds every calibration cycle. A weight of 0 (memory useless on the held-back cycle) leaves the
-network alone.
+from the subject's own calibration cycles, blended with the network at a fixed weight
+(:data:`MEMORY_WEIGHT`; ``FinetuneSettings.memory_weight=None`` fits one per horizon on the
+held-back cycle instead). The memory needs enough calibration before the held-back cycle to be
+built (its held-back forecasts come from that part); the stored one holds every calibration
+cycle.
 
 Last, for input sets with the knee angle, a subject extrapolator (:mod:`kneegui.model.extrapolator`,
 linear autoregression on the subject's calibration angle) is stacked on top, per horizon, with a
@@ -35,6 +36,12 @@ from kneegui.model.io import LoadedModel, ModelCard
 from kneegui.model.metrics import future_matrix, horizon_metrics
 from kneegui.model.mixing import least_squares_weight, mix
 from kneegui.model.predict import model_inputs, predict_windows
+
+#: Share of the calibration memory in a subject model's prediction, at every horizon. Chosen
+#: in development runs (`kneegui evaluate --dev`, scored inside the calibration data, never on
+#: test windows) from 0.25 / 0.5 / 0.75 / 1.0 and a weight fitted per horizon on the held-back
+#: cycle: 0.75 had the lowest mean NMAE over horizons for every input set (docs/model.md).
+MEMORY_WEIGHT = 0.75
 
 
 @dataclass
@@ -66,6 +73,8 @@ class FinetuneSettings:
     threads: int = 1
     memory: bool = True  # build a calibration memory (kneegui.model.analog)
     memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the group
+    #: Memory blend weight at every horizon; None: fitted per horizon on the held-back cycle.
+    memory_weight: float | None = MEMORY_WEIGHT
     extrapolator: bool = True  # stack a subject extrapolator (angle input sets only)
 
 
@@ -317,7 +326,10 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
     if held_out is None or full is None:
         return None
     analog_val = held_out.predict(emg, angle, val_ends)
-    weight = fit_blend_weight(net_val, analog_val, true_val)
+    if settings.memory_weight is not None:
+        weight = np.full(H, float(settings.memory_weight))
+    else:
+        weight = fit_blend_weight(net_val, analog_val, true_val)
     return full, weight, mix(net_val, analog_val, weight)
 
 

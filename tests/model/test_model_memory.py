@@ -11,7 +11,7 @@ from kneegui.model import InferenceEngine, load_model
 from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams
 from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.features import subject_norm
-from kneegui.model.finetune import CalibrationData, finetune
+from kneegui.model.finetune import MEMORY_WEIGHT, CalibrationData, FinetuneSettings, finetune
 from kneegui.model.io import ModelLoadError, model_paths, save_model
 from kneegui.model.metrics import future_matrix
 from kneegui.model.predict import model_inputs, predict_windows
@@ -56,9 +56,20 @@ def test_finetune_builds_a_memory_and_a_blend_weight_per_horizon(subject_model):
     assert model.memory is not None
     assert model.memory.params.history <= model.card.window
     weight = np.asarray(model.card.analog["weight"])
-    assert weight.shape == (H,) and (weight >= 0).all() and (weight <= 1).all()
+    np.testing.assert_array_equal(weight, np.full(H, MEMORY_WEIGHT))  # the default rule
     # The held-back score reported is the blend's; the network alone is kept for comparison.
     assert set(result.after) == set(model.card.metrics["held_back_after_network_only"])
+
+
+def test_memory_weight_fitted_on_the_held_back_cycle_on_request(small_model, held_out):
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles)
+    fitted = finetune(small_model.model, calib,
+                      settings=FinetuneSettings(max_epochs=2, memory_weight=None)).model
+    weight = np.asarray(fitted.card.analog["weight"])
+    assert weight.shape == (H,) and (weight >= 0).all() and (weight <= 1).all()
+    assert np.ptp(weight) > 0  # one per horizon, from the held-back cycle
 
 
 def test_subject_model_with_memory_round_trips_and_live_matches_offline(
@@ -108,8 +119,6 @@ def test_damaged_or_missing_memory_is_refused(subject_model, tmp_path):
 
 def test_a_subject_model_can_be_calibrated_again(subject_model, held_out, tmp_path):
     """Re-calibrating a subject model builds a new memory from the new cycles only."""
-    from kneegui.model.finetune import FinetuneSettings
-
     cycles = gait_cycles(held_out.angle, 100.0)[4:7]
     lo, hi = cycles[0][0], cycles[-1][1]
     calib = CalibrationData(held_out.emg_env[lo:hi], held_out.angle[lo:hi],
