@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--windows-per-epoch", type=int, default=None)
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help="maximum fine-tuning epochs per layer set (default 40)")
+    p.add_argument("--memory-weight", default=None, metavar="W|fitted",
+                   help="calibration memory share in [0, 1] at every horizon, or 'fitted' (per "
+                   "horizon on the held-back cycle); default: the product's (0.75)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run seeds in N parallel processes (same numbers as --jobs 1)")
@@ -69,6 +72,17 @@ def run(args: argparse.Namespace) -> int:
     if args.cycles < 1 or args.seeds < 1:
         print("error: --cycles and --seeds must be >= 1", file=sys.stderr)
         return 2
+    ft_over: dict = {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {}
+    if args.memory_weight is not None:
+        try:
+            value = None if args.memory_weight == "fitted" else float(args.memory_weight)
+        except ValueError:
+            value = -1.0
+        if value is not None and not 0.0 <= value <= 1.0:
+            print(f"error: --memory-weight must be a number in [0, 1] or 'fitted', got "
+                  f"{args.memory_weight!r}", file=sys.stderr)
+            return 2
+        ft_over["memory_weight"] = value
     weights = None
     if args.weights:
         try:
@@ -99,8 +113,7 @@ def run(args: argparse.Namespace) -> int:
         input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
         pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds, dev=args.dev,
         train=TrainSettings(threads=args.threads, **train_over),
-        finetune=FinetuneSettings(threads=args.threads, **(
-            {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {})),
+        finetune=FinetuneSettings(threads=args.threads, **ft_over),
     )
     gait = [s for s in series if s.exercise == "mar"]
     n_recordings = len(gait) if not args.subjects else sum(
