@@ -75,14 +75,10 @@ def run(args: argparse.Namespace) -> int:
     ft_over: dict = {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {}
     if args.memory_weight is not None:
         try:
-            value = None if args.memory_weight == "fitted" else float(args.memory_weight)
-        except ValueError:
-            value = -1.0
-        if value is not None and not 0.0 <= value <= 1.0:
-            print(f"error: --memory-weight must be a number in [0, 1] or 'fitted', got "
-                  f"{args.memory_weight!r}", file=sys.stderr)
+            ft_over["memory_weight"] = _memory_weight(args.memory_weight)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        ft_over["memory_weight"] = value
     weights = None
     if args.weights:
         try:
@@ -143,3 +139,16 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(results))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _memory_weight(text: str) -> float | None:
+    """``--memory-weight``: None for "fitted", else a share in [0, 1] (ValueError otherwise)."""
+    if text == "fitted":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"--memory-weight must be a number in [0, 1] or 'fitted', got {text!r}")
+    return value

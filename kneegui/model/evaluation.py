@@ -346,9 +346,12 @@ def _seed_results(
             fold = fold - trained_on
             if not fold:
                 continue
+        # The fold's subjects and those linked to them: never pretrained on, never used to
+        # choose memory parameters.
+        excluded = set().union(*(links.get(s, {s}) for s in fold)) | fold
+        if weights is not None:
             models = dict(weights)
         else:
-            excluded = set().union(*(links.get(s, {s}) for s in fold)) | fold
             pool = [s for s in series if s.subject not in excluded
                     and s.exercise in settings.pretrain_exercises]
             models = {}
@@ -360,7 +363,6 @@ def _seed_results(
         window = max(m.card.window for m in models.values())
         H = next(iter(models.values())).card.horizons
         # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
-        excluded_now = set().union(*(links.get(s, {s}) for s in fold)) | fold
         groups = sorted({memory_group(i) for i in models}) if ft.memory else []
         key = (tuple(groups), window, H)
         if groups and key not in score_tables:  # every candidate scored once per run
@@ -373,7 +375,7 @@ def _seed_results(
             cols = [candidates.index(c) for c in CANDIDATES[group]]
             memory_params[group] = best_memory_params(
                 CANDIDATES[group], [table[s.name][cols] for s in gait
-                                    if s.subject not in excluded_now and s.name in table])
+                                    if s.subject not in excluded and s.name in table])
         for test in [s for s in gait if s.subject in fold]:
             split = recording_split(test, window, H, settings.cycles, settings.dev)
             if split is None:
