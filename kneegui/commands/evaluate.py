@@ -44,8 +44,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help="maximum fine-tuning epochs per layer set (default 40)")
     p.add_argument("--memory-weight", default=None, metavar="W|fitted",
-                   help="calibration memory share in [0, 1] at every horizon, or 'fitted' (per "
-                   "horizon on the held-back cycle); default: the product's (0.75)")
+                   help="calibration memory share in [0, 1] for every recording, or 'fitted' (per "
+                   "horizon on the held-back cycle); default: each test subject's share and ramp "
+                   "chosen among a grid on the other subjects' recordings")
+    p.add_argument("--memory-ramp", type=int, default=None, metavar="N",
+                   help="with --memory-weight W: the share rises linearly over the first N steps "
+                   "(default 1: the same share at every horizon)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--jobs", type=int, default=1,
                    help="run seeds in N parallel processes (same numbers as --jobs 1)")
@@ -75,10 +79,18 @@ def run(args: argparse.Namespace) -> int:
     ft_over: dict = {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {}
     if args.memory_weight is not None:
         try:
-            ft_over["memory_weight"] = _memory_weight(args.memory_weight)
+            weight = _memory_weight(args.memory_weight)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        ft_over.update({"memory_fit": True} if weight is None else {"memory_weight": weight})
+    if args.memory_ramp is not None:
+        if "memory_weight" not in ft_over or args.memory_ramp < 1:
+            print("error: --memory-ramp N needs --memory-weight W (a number) and N >= 1",
+                  file=sys.stderr)
+            return 2
+        ft_over["memory_ramp"] = args.memory_ramp
+    blends = {} if args.memory_weight is None else {"blends": ()}  # fixed: no per-fold choice
     weights = None
     if args.weights:
         try:
@@ -108,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
         pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds, dev=args.dev,
+        **blends,
         train=TrainSettings(threads=args.threads, **train_over),
         finetune=FinetuneSettings(threads=args.threads, **ft_over),
     )

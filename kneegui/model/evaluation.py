@@ -29,7 +29,12 @@ from kneegui.model.features import subject_norm, window_ends
 from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
 from kneegui.model.io import LoadedModel
 from kneegui.model.metrics import future_matrix, horizon_metrics
-from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.predict import (
+    memory_forecasts,
+    model_inputs,
+    predict_windows,
+    with_calibration,
+)
 from kneegui.model.training import Series, TrainSettings, train_model
 
 #: Horizons (steps) reported in tables: 1 (10 ms), 5 (50 ms), 50 (500 ms).
@@ -37,6 +42,11 @@ TABLE_STEPS = (1, 5, 50)
 MIN_TEST_CYCLES = 2
 #: Development split: fewest scored windows inside the last calibration cycle.
 MIN_DEV_WINDOWS = 10
+#: Memory blends (share, ramp in steps; :func:`kneegui.model.finetune.memory_weight_profile`)
+#: among which each test subject's is chosen on the other subjects' recordings
+#: (:func:`choose_blends`).
+BLEND_CANDIDATES = ((0.0, 1),) + tuple((w, r) for w in (0.25, 0.5, 0.75, 1.0)
+                                        for r in (1, 5, 20, 50))
 
 
 @dataclass
@@ -52,6 +62,9 @@ class EvalSettings:
     #: Development mode: score inside each recording's calibration (:func:`dev_split`), never on
     #: its test windows; for choosing methods before the one evaluation run that is reported.
     dev: bool = False
+    #: Memory blends to choose among per test subject (:func:`choose_blends`); empty: the
+    #: fine-tuning settings' memory weight for every recording.
+    blends: tuple[tuple[float, int], ...] = BLEND_CANDIDATES
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +140,7 @@ def evaluate_recording(
     ft_settings: FinetuneSettings,
     ridge_ok: bool = True,
     memory_params: dict[str, dict] | None = None,
+    blends: Sequence[tuple[float, int]] = (),
 ) -> dict[str, dict]:
     """Metrics of every method on the test windows of one recording (one seed's models).
 
@@ -135,7 +149,8 @@ def evaluate_recording(
     ``X:network`` and ``X:memory`` are parts of it alone, ``X:no_extrapolator`` is it without
     the subject extrapolator. ``memory_params`` maps a memory group
     (:func:`kneegui.model.analog.memory_group`) to the parameters selected on the pretraining
-    subjects."""
+    subjects. With ``blends``, the subject model is also scored with each of these memory
+    blends (``X:finetuned@LABEL``, ``X:no_extrapolator@LABEL``) for :func:`choose_blends`."""
     H = next(iter(models.values())).card.horizons if models else 50
     ends = split.test_ends
     true = future_matrix(test.angle, ends, H)
@@ -159,24 +174,27 @@ def evaluate_recording(
             angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,
         )
         params = (memory_params or {}).get(memory_group(input_set))
-        result = finetune(loaded, calib, settings=replace(ft_settings, memory_params=params))
+        result = finetune(loaded, calib, settings=replace(
+            ft_settings, memory_params=params, alternatives=tuple(blends)))
         tuned = result.model
-        pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm, emg_env=test.emg_env)
-        m = _metrics_at(pred, true, rng)
-        m["recipe"] = result.recipe
-        m["memory_weight"] = tuned.card.analog.get("weight")
-        out[f"{input_set}:finetuned"] = m
-        out[f"{input_set}:finetuned"]["_pred"] = pred  # kept for plots, stripped before JSON
-        out[f"{input_set}:network"] = _metrics_at(
-            predict_windows(tuned, x_cal, test.angle, ends, calib_norm, calibration_parts=False),
-            true, rng)
-        if tuned.extrapolator is not None:  # the subject model without its extrapolator
-            out[f"{input_set}:no_extrapolator"] = _metrics_at(
-                predict_windows(replace(tuned, extrapolator=None), x_cal, test.angle, ends,
-                                calib_norm, emg_env=test.emg_env), true, rng)
-        if tuned.memory is not None:
-            out[f"{input_set}:memory"] = _metrics_at(
-                tuned.memory.predict(test.emg_env, test.angle, ends), true, rng)
+        net_pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm,
+                                   calibration_parts=False)
+        analog = memory_forecasts(tuned, test.emg_env, test.angle, ends)
+        variants = {"": tuned, **{f"@{k}": v for k, v in result.alternatives.items()}}
+        for suffix, model in variants.items():
+            pred = with_calibration(model, net_pred, test.emg_env, test.angle, ends, analog)
+            m = _metrics_at(pred, true, rng)
+            m["recipe"] = result.recipe
+            m["memory_weight"] = model.card.analog.get("weight")
+            m["_pred"] = pred  # kept for plots, stripped before JSON
+            out[f"{input_set}:finetuned{suffix}"] = m
+            if model.extrapolator is not None:  # the subject model without its extrapolator
+                out[f"{input_set}:no_extrapolator{suffix}"] = _metrics_at(
+                    with_calibration(replace(model, extrapolator=None), net_pred, test.emg_env,
+                                     test.angle, ends, analog), true, rng)
+        out[f"{input_set}:network"] = _metrics_at(net_pred, true, rng)
+        if analog is not None:
+            out[f"{input_set}:memory"] = _metrics_at(analog, true, rng)
     out["persistence"] = _metrics_at(persistence(test.angle, ends, H), true, rng)
     out["constant_velocity"] = _metrics_at(constant_velocity(test.angle, ends, H), true, rng)
     out["calibration_mean"] = _metrics_at(
@@ -338,6 +356,7 @@ def _seed_results(
     skipped: dict[str, str] = {}
     predictions: dict[str, dict] = {}
     score_tables: dict[tuple, tuple] = {}  # (candidates, scores per recording), once per run
+    excluded_of: dict[str, set[str]] = {}  # recording -> subjects of its fold and linked ones
     for fold in fold_plan(subjects, links, settings.folds):
         if weights is not None:
             trained_on = {s for m in weights.values() for s in m.card.training.get("subjects", [])}
@@ -379,12 +398,13 @@ def _seed_results(
         for test in [s for s in gait if s.subject in fold]:
             split = recording_split(test, window, H, settings.cycles, settings.dev)
             if split is None:
-                skipped[test.name] = (
-                    "development split: fewer than 2 calibration cycles" if settings.dev else
-                    f"fewer than {MIN_TEST_CYCLES} whole test cycles after one calibration cycle "
-                    "and the purge gap")
+                skipped[test.name] = _skip_reason(test, window, H, settings)
+                if progress is not None:  # a skipped recording counts as done
+                    progress(f"{test.name} skipped")
                 continue
-            res = evaluate_recording(test, models, split, ft, memory_params=memory_params)
+            res = evaluate_recording(test, models, split, ft, memory_params=memory_params,
+                                     blends=settings.blends)
+            excluded_of[test.name] = excluded
             info = res.pop("_info")
             for name, m in res.items():
                 pred = m.pop("_pred", None)
@@ -401,7 +421,61 @@ def _seed_results(
                 "methods": res, **info}
             if progress is not None:
                 progress(f"{test.name} seed {seed}")
+    choose_blends(records, predictions, excluded_of)
     return {"records": records, "skipped": skipped, "predictions": predictions}
+
+
+def choose_blends(records: dict[str, dict], predictions: dict[str, dict],
+                  excluded_of: dict[str, set[str]]) -> None:
+    """Per recording and input set, make ``X:finetuned`` (and ``X:no_extrapolator``) the memory
+    blend with the lowest mean NMAE over horizons on the *other* subjects' recordings (never the
+    recording's own subject or those linked to it), then drop the ``@LABEL`` variants. The
+    chosen label is kept as ``blend``; every variant's own score as ``blend_scores`` (for the
+    choice over all recordings). Without other recordings the fixed weight stays."""
+
+    def score(methods: dict, key: str) -> float:
+        return float(np.mean(methods[key]["nmae"])) if key in methods else float("nan")
+
+    choices: dict[str, dict[str, str]] = {}
+    for name, rec in records.items():
+        for key in [k for k in rec["methods"] if k.endswith(":finetuned")]:
+            prefix = key + "@"
+            labels = [k[len(prefix):] for k in rec["methods"] if k.startswith(prefix)]
+            others = [r["methods"] for n, r in records.items()
+                      if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
+            means = [np.nanmean([score(m, prefix + lab) for m in others]) if others
+                     else np.nan for lab in labels]
+            if labels and np.isfinite(means).any():
+                choices.setdefault(name, {})[key] = labels[int(np.nanargmin(means))]
+    for name, rec in records.items():
+        methods = rec["methods"]
+        for key in [k for k in methods if k.endswith(":finetuned")]:
+            prefix, ablation = key + "@", key.replace(":finetuned", ":no_extrapolator")
+            labels = [k[len(prefix):] for k in methods if k.startswith(prefix)]
+            own = {lab: score(methods, prefix + lab) for lab in labels}
+            label = choices.get(name, {}).get(key)
+            if label is not None:
+                methods[key] = {**methods[prefix + label], "blend": label, "blend_scores": own}
+                if ablation + "@" + label in methods:
+                    methods[ablation] = methods[ablation + "@" + label]
+                if name in predictions and prefix + label in predictions[name]:
+                    predictions[name][key] = predictions[name][prefix + label]
+        for k in [k for k in methods if "@" in k]:
+            del methods[k]
+        for k in [k for k in predictions.get(name, {}) if "@" in k]:
+            del predictions[name][k]
+
+
+def _skip_reason(s: Series, window: int, horizons: int, settings: EvalSettings) -> str:
+    """Why :func:`recording_split` found no split for ``s``."""
+    split = recording_split(s, window, horizons, settings.cycles)
+    if split is None:
+        return (f"fewer than {MIN_TEST_CYCLES} whole test cycles after one calibration cycle "
+                "and the purge gap")
+    if split.k_used < 2:
+        return "development split: only one calibration cycle (K = 1)"
+    return (f"development split: fewer than {MIN_DEV_WINDOWS} scored windows in calibration "
+            f"cycle {split.k_used}")
 
 
 def _seed_job(args: tuple) -> dict:
@@ -466,9 +540,30 @@ def run_evaluation(
         "recordings": records,
         "skipped": skipped,
         "summary": summarise(records, ordered, settings.seeds),
+        "blends": blend_summary(records),
         "methods": ordered,
         "_predictions": per_seed[settings.seeds[0]]["predictions"],
     }
+
+
+def blend_summary(records: dict[str, dict]) -> dict[str, dict]:
+    """Per input set: how often each memory blend was chosen (recordings x seeds,
+    :func:`choose_blends`), each blend's mean NMAE over horizons on all recordings, and the best
+    of those (what a subject model outside the evaluation should use)."""
+    out: dict[str, dict] = {}
+    for rec in records.values():
+        for seed_methods in rec["methods"].values():
+            for key, m in seed_methods.items():
+                if not key.endswith(":finetuned") or "blend" not in m:
+                    continue
+                entry = out.setdefault(key.split(":")[0], {"chosen": {}, "scores": {}})
+                entry["chosen"][m["blend"]] = entry["chosen"].get(m["blend"], 0) + 1
+                for label, value in m["blend_scores"].items():
+                    entry["scores"].setdefault(label, []).append(value)
+    for entry in out.values():
+        entry["scores"] = {k: float(np.nanmean(v)) for k, v in entry["scores"].items()}
+        entry["best_on_all"] = min(entry["scores"], key=entry["scores"].__getitem__)
+    return out
 
 
 def _subject_key(subject: str) -> int:

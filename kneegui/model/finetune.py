@@ -7,8 +7,8 @@ with the lowest held-back loss wins, including the un-tuned start ("none"). Fine
 never makes the held-back cycle worse than the pretrained network with subject normalisation.
 
 Then a calibration memory (:mod:`kneegui.model.analog`) is built: nearest-neighbour forecasts
-from the subject's own calibration cycles, blended with the network at a fixed weight
-(:data:`MEMORY_WEIGHT`; ``FinetuneSettings.memory_weight=None`` fits one per horizon on the
+from the subject's own calibration cycles, blended with the network at a fixed share per horizon
+(:data:`DEFAULT_BLEND`; ``FinetuneSettings.memory_fit`` fits one per horizon on the
 held-back cycle instead). The memory needs enough calibration before the held-back cycle to be
 built (its held-back forecasts come from that part); the stored one holds every calibration
 cycle.
@@ -25,11 +25,12 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
+from kneegui.model.analog import fit_blend_weight
 from kneegui.model.config import uses_angle
 from kneegui.model.features import SubjectNorm, raw_targets, subject_norm, window_ends
 from kneegui.model.io import LoadedModel, ModelCard
@@ -37,11 +38,12 @@ from kneegui.model.metrics import future_matrix, horizon_metrics
 from kneegui.model.mixing import least_squares_weight, mix
 from kneegui.model.predict import model_inputs, predict_windows
 
-#: Share of the calibration memory in a subject model's prediction, at every horizon. Chosen
-#: in development runs (`kneegui evaluate --dev`, scored inside the calibration data, never on
-#: test windows) from 0.25 / 0.5 / 0.75 / 1.0 and a weight fitted per horizon on the held-back
-#: cycle: 0.75 had the lowest mean NMAE over horizons for every input set (docs/model.md).
-MEMORY_WEIGHT = 0.75
+#: Calibration memory blend of a subject model per memory group
+#: (:func:`kneegui.model.analog.memory_group`): (share, ramp), the share reached linearly at
+#: ``ramp`` steps and kept beyond (:func:`memory_weight_profile`). What the evaluation's
+#: per-subject choice (:func:`kneegui.model.evaluation.choose_blends`) finds best on all UCI gait
+#: recordings at the shipped budget (docs/model.md).
+DEFAULT_BLEND = {"emg": (1.0, 1), "emg+angle": (0.5, 50), "angle": (0.5, 50)}
 
 
 @dataclass
@@ -73,8 +75,14 @@ class FinetuneSettings:
     threads: int = 1
     memory: bool = True  # build a calibration memory (kneegui.model.analog)
     memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the group
-    #: Memory blend weight at every horizon; None: fitted per horizon on the held-back cycle.
-    memory_weight: float | None = MEMORY_WEIGHT
+    #: Memory share (reached at ``memory_ramp`` steps); None: DEFAULT_BLEND of the input set.
+    memory_weight: float | None = None
+    memory_ramp: int = 1
+    #: Fit the memory share per horizon on the held-back cycle instead (an earlier rule).
+    memory_fit: bool = False
+    #: Further (memory weight, ramp) pairs to build subject models for, sharing the network and
+    #: memory (``FinetuneResult.alternatives``; the evaluation chooses among them per fold).
+    alternatives: tuple[tuple[float, int], ...] = ()
     extrapolator: bool = True  # stack a subject extrapolator (angle input sets only)
 
 
@@ -95,9 +103,12 @@ class FinetuneResult:
     seconds: float
     n_train_windows: int = 0
     n_val_windows: int = 0
+    #: Subject models for ``FinetuneSettings.alternatives``, by :func:`blend_label`.
+    alternatives: dict[str, LoadedModel] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "model"}
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.name not in ("model", "alternatives")}
 
 
 class FinetuneError(ValueError):
@@ -260,33 +271,51 @@ def finetune(
     new_card.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     before: dict = {}
     after: dict = {}
-    memory = extrapolator = None
     network_only: dict = {}
+    parts = _CalibrationParts(None, None, {}, {}, None)
+    alternatives: dict[str, LoadedModel] = {}
     if not cancelled:  # skip the metrics on cancel: return at once
         before_pred = predict_windows(LoadedModel(base, new_card), x, angle, val_ends, norm)
         after_pred = predict_windows(LoadedModel(tuned, new_card), x, angle, val_ends, norm)
         before = _val_metrics(before_pred, true_v, v_range)
-        after = network_only = _val_metrics(after_pred, true_v, v_range)
+        network_only = _val_metrics(after_pred, true_v, v_range)
+        memory = analog_val = None
         if settings.memory:
-            emg = _padded(calib.emg_env, pad)
-            built = _build_memory(card, settings, emg, angle, pad, val_ends, after_pred, true_v)
+            built = _build_memory(card, settings, _padded(calib.emg_env, pad), angle, pad,
+                                  val_ends)
             if built is not None:
-                memory, weight, after_pred = built
-                new_card.analog = {"weight": weight.tolist()}
-        if settings.extrapolator and uses_angle(card.input_set):
-            stacked = _build_extrapolator(angle, pad, val_ends, after_pred, true_v, H)
-            if stacked is not None:
-                extrapolator, stack_weight, after_pred = stacked
-                new_card.extrapolator = {**extrapolator.to_dict(),
-                                         "weight": stack_weight.tolist()}
-        after = _val_metrics(after_pred, true_v, v_range)
+                memory, analog_val = built
+        stack = settings.extrapolator and uses_angle(card.input_set)
+
+        def calibrated(weight: np.ndarray | None) -> _CalibrationParts:
+            return _calibration_parts(memory, analog_val, weight, stack, angle, pad, val_ends,
+                                      after_pred, true_v)
+
+        if settings.memory_fit:
+            weight = None if memory is None else fit_blend_weight(after_pred, analog_val, true_v)
+        else:
+            weight = memory_weight_profile(*memory_blend(card.input_set, settings), H)
+        parts = calibrated(weight)
+        after = _val_metrics(parts.val_pred, true_v, v_range)
+        for w, ramp in settings.alternatives:
+            alt = calibrated(memory_weight_profile(w, ramp, H))
+            alt_card = ModelCard(**new_card.to_dict())
+            alt_card.analog, alt_card.extrapolator = alt.analog, alt.extrapolator_card
+            alt_card.metrics = {"held_back_after": _val_metrics(alt.val_pred, true_v, v_range)}
+            alternatives[blend_label(w, ramp)] = LoadedModel(
+                net=tuned, card=alt_card, memory=alt.memory, extrapolator=alt.extrapolator)
+    new_card.analog, new_card.extrapolator = parts.analog, parts.extrapolator_card
     new_card.metrics = {"held_back_before": before, "held_back_after": after,
                         "held_back_after_network_only": network_only,
                         "finetune_recipe": best_recipe, "calibration_cycles": len(calib.cycles)}
     new_card.name = f"{card.name}-{calib.subject}" if calib.subject else f"{card.name}-subject"
+    for alt in alternatives.values():
+        alt.card.metrics = {**new_card.metrics, **alt.card.metrics}
+        alt.card.name = new_card.name
     return FinetuneResult(
-        model=LoadedModel(net=tuned, card=new_card, memory=memory, extrapolator=extrapolator),
-        before=before, after=after,
+        model=LoadedModel(net=tuned, card=new_card, memory=parts.memory,
+                          extrapolator=parts.extrapolator),
+        before=before, after=after, alternatives=alternatives,
         history=history, cancelled=cancelled, recipe=best_recipe,
         seconds=time.perf_counter() - t0, n_train_windows=len(train_ends),
         n_val_windows=len(val_ends),
@@ -294,17 +323,15 @@ def finetune(
 
 
 def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray | None,
-                  angle: np.ndarray, pad: int, val_ends: np.ndarray, net_val: np.ndarray,
-                  true_val: np.ndarray):
-    """(memory of all calibration cycles, blend weight [H], blended held-back predictions), or
-    None when the calibration is too short for a memory. ``emg``/``angle`` are padded by
-    ``pad`` samples; the weight is fitted with a memory of the data before the held-back part."""
+                  angle: np.ndarray, pad: int, val_ends: np.ndarray):
+    """(memory of all calibration cycles, its held-back forecasts from a memory of the data
+    before the held-back part), or None when the calibration is too short for a memory.
+    ``emg``/``angle`` are padded by ``pad`` samples."""
     from kneegui.model.analog import (
         DEFAULT_PARAMS,
         AnalogMemory,
         AnalogParams,
         allowed_kinds,
-        fit_blend_weight,
         memory_group,
     )
 
@@ -325,12 +352,59 @@ def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray |
     full = AnalogMemory.fit(params, emg, angle, np.arange(first, len(angle)), H)
     if held_out is None or full is None:
         return None
-    analog_val = held_out.predict(emg, angle, val_ends)
-    if settings.memory_weight is not None:
-        weight = np.full(H, float(settings.memory_weight))
+    return full, held_out.predict(emg, angle, val_ends)
+
+
+@dataclass
+class _CalibrationParts:
+    """A subject model's calibration parts for one memory weight, and its held-back forecast."""
+
+    memory: object | None  # AnalogMemory
+    extrapolator: object | None  # Extrapolator
+    analog: dict  # card.analog
+    extrapolator_card: dict  # card.extrapolator
+    val_pred: np.ndarray | None
+
+
+def _calibration_parts(memory, analog_val, weight, stack: bool, angle: np.ndarray, pad: int,
+                       val_ends: np.ndarray, net_val: np.ndarray,
+                       true_val: np.ndarray) -> _CalibrationParts:
+    """Memory blended in at ``weight`` (if there is a memory), then the extrapolator stacked on
+    top when ``stack`` (see :func:`_build_extrapolator`)."""
+    pred, analog = net_val, {}
+    if memory is not None and weight is not None:
+        pred, analog = mix(net_val, analog_val, weight), {"weight": np.asarray(weight).tolist()}
     else:
-        weight = fit_blend_weight(net_val, analog_val, true_val)
-    return full, weight, mix(net_val, analog_val, weight)
+        memory = None
+    extrapolator, ex_card = None, {}
+    if stack:
+        stacked = _build_extrapolator(angle, pad, val_ends, pred, true_val, len(true_val[0]))
+        if stacked is not None:
+            extrapolator, stack_weight, pred = stacked
+            ex_card = {**extrapolator.to_dict(), "weight": stack_weight.tolist()}
+    return _CalibrationParts(memory, extrapolator, analog, ex_card, pred)
+
+
+def blend_label(weight: float, ramp: int) -> str:
+    """Name of a memory blend, e.g. "w0.75-r5" (weight 0.75 reached at 5 steps)."""
+    return f"w{weight:g}-r{ramp}"
+
+
+def memory_blend(input_set: str, settings: FinetuneSettings) -> tuple[float, int]:
+    """(share, ramp) of the memory for ``input_set`` under ``settings``."""
+    from kneegui.model.analog import memory_group
+
+    if settings.memory_weight is None:
+        return DEFAULT_BLEND[memory_group(input_set)]
+    return float(settings.memory_weight), int(settings.memory_ramp)
+
+
+def memory_weight_profile(weight: float, ramp: int, horizons: int) -> np.ndarray:
+    """Memory share per horizon: ``weight * min(1, h / ramp)`` for h = 1..horizons."""
+    if ramp < 1:
+        raise ValueError(f"memory ramp must be at least 1 horizon, got {ramp}")
+    steps = np.arange(1, horizons + 1, dtype=np.float64)
+    return weight * np.minimum(1.0, steps / ramp)
 
 
 def _build_extrapolator(angle: np.ndarray, pad: int, val_ends: np.ndarray,

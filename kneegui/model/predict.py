@@ -101,19 +101,36 @@ def predict_windows(
 
 
 def with_calibration(loaded: LoadedModel, net_pred: np.ndarray, emg_env: np.ndarray | None,
-                     angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
+                     angle: np.ndarray | None, ends: np.ndarray,
+                     analog: np.ndarray | None = None) -> np.ndarray:
     """The network's predictions with a subject model's calibration parts: the memory blended
     in (rows whose window is shorter than the memory's key keep the network's prediction),
-    then the extrapolator stacked on top. Models without them: unchanged."""
+    then the extrapolator stacked on top. Models without them: unchanged. ``analog``: the
+    memory's forecasts for ``ends`` if already computed (:func:`memory_forecasts`)."""
     out = np.array(net_pred, dtype=np.float64, copy=True)
     ends = np.asarray(ends, np.int64)
-    memory = loaded.memory
-    if memory is not None:
-        ok = ends >= memory.first_end
+    if loaded.memory is not None:
+        ok = ends >= loaded.memory.first_end
+        if analog is None:
+            analog = memory_forecasts(loaded, emg_env, angle, ends)
         if ok.any():
-            analog = memory.predict(emg_env, angle, ends[ok])
-            out[ok] = mix(out[ok], analog, loaded.card.analog["weight"])
+            out[ok] = mix(out[ok], analog[ok], loaded.card.analog["weight"])
     if loaded.extrapolator is not None and angle is not None:
         out = mix(out, loaded.extrapolator.predict(angle, ends),
                   loaded.card.extrapolator["weight"])
+    return out
+
+
+def memory_forecasts(loaded: LoadedModel, emg_env: np.ndarray | None, angle: np.ndarray | None,
+                     ends: np.ndarray) -> np.ndarray | None:
+    """A subject model's memory forecasts ``[n, H]`` (NaN rows where the window is shorter
+    than the memory's key), or None without a memory."""
+    memory = loaded.memory
+    if memory is None:
+        return None
+    ends = np.asarray(ends, np.int64)
+    out = np.full((len(ends), memory.horizons), np.nan)
+    ok = ends >= memory.first_end
+    if ok.any():
+        out[ok] = memory.predict(emg_env, angle, ends[ok])
     return out

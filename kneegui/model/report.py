@@ -103,9 +103,27 @@ def markdown_table(results: dict) -> str:
         lines.append(f"| {name} | {rec['k_used']} | {rec['n_test_windows']} | "
                      f"{trio('emg:finetuned')} | {trio('emg+angle:finetuned')} | "
                      f"{trio('angle:finetuned')} | {trio('persistence')} |")
+    lines += _blend_lines(results.get("blends") or {})
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _blend_lines(blends: dict) -> list[str]:
+    """Which memory blends (``wSHARE-rRAMP``) were chosen for the test subjects on the other
+    subjects' recordings, and the best on all recordings."""
+    if not blends:
+        return []
+    lines = ["", "Calibration-memory blend (share w reached at r steps) chosen for each test "
+             "subject on the other subjects' recordings (times chosen over recordings × seeds; "
+             "best on all recordings = mean NMAE over horizons):", "",
+             "| input set | chosen | best on all recordings |", "|---|---|---|"]
+    for input_set, entry in blends.items():
+        chosen = ", ".join(f"{k} ×{v}" for k, v in sorted(entry["chosen"].items(),
+                                                          key=lambda kv: -kv[1]))
+        best = entry["best_on_all"]
+        lines.append(f"| {input_set} | {chosen} | {best} ({_pct(entry['scores'][best])}) |")
+    return lines
 
 
 def write_plots(results: dict, predictions: dict, out: Path) -> list[Path]:

@@ -39,8 +39,20 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
                    "emg+angle:network"):
         nmae = rec["methods"]["0"][method]["nmae"]
         assert len(nmae) == 50 and all(v >= 0 for v in nmae)
+    # Each subject's memory blend is the best one on the *other* subject's recording.
+    recs = list(results["recordings"].values())
+    for rec, other in ((recs[0], recs[1]), (recs[1], recs[0])):
+        for input_set in ("emg", "emg+angle", "angle"):
+            mine = rec["methods"]["0"][f"{input_set}:finetuned"]
+            theirs = other["methods"]["0"][f"{input_set}:finetuned"]["blend_scores"]
+            assert len(theirs) == 17  # (scores are rounded in the JSON: ties possible)
+            assert theirs[mine["blend"]] == min(theirs.values()) < max(theirs.values())
+            assert mine["memory_weight"] is not None
+    assert not [m for rec in recs for m in rec["methods"]["0"] if "@" in m]  # variants dropped
+    assert set(results["blends"]) == {"emg", "emg+angle", "angle"}
     table = (out / "results.md").read_text()
     assert "UCI abnormal, 1-step" in table and "UCI abnormal, 50-step" in table
+    assert "Calibration-memory blend" in table
     assert list(out.glob("*.png")) and all(p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert "evaluate" in r.stderr  # tqdm progress bar
 
@@ -92,6 +104,13 @@ def test_train_then_models_info_list_and_evaluate_weights(uci_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert [rec["subject"] for rec in results["recordings"].values()] == [second]
     assert first in results["skipped"]  # in the weights' training data: never tested on
+
+
+def test_evaluate_refuses_a_memory_ramp_without_a_fixed_weight(uci_dir, tmp_path):
+    for extra in (["--memory-ramp", "5"], ["--memory-weight", "fitted", "--memory-ramp", "5"],
+                  ["--memory-weight", "0.5", "--memory-ramp", "0"], ["--memory-weight", "2"]):
+        r = _kneegui("evaluate", "--data", str(uci_dir), "--loso", *extra)
+        assert r.returncode == 2 and "error: --memory" in r.stderr, (extra, r.stderr)
 
 
 def test_bad_model_file_gives_one_line_error(tmp_path):

@@ -1,11 +1,20 @@
-"""Evaluation protocol pieces: the development split never reaches the test windows, and the
-pretrained-network cache gives the same network without retraining."""
+"""Evaluation protocol pieces: the development split never reaches the test windows, the
+pretrained-network cache gives the same network without retraining, and a test subject's memory
+blend is chosen on the other subjects only."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from kneegui.model.evaluation import dev_split, gait_cycles, plan_split, pretrained
+from kneegui.model.evaluation import (
+    blend_summary,
+    choose_blends,
+    dev_split,
+    gait_cycles,
+    plan_split,
+    pretrained,
+)
 from kneegui.model.io import model_paths
 from kneegui.model.predict import model_inputs, predict_windows
 from kneegui.model.training import TrainSettings
@@ -59,3 +68,29 @@ def test_pretrained_networks_are_cached_and_reused(gait_series, tmp_path):
     np.testing.assert_array_equal(
         predict_windows(third, model_inputs(third.card, s.emg_env, s.angle), s.angle, ends),
         preds[0])
+
+
+def test_blend_choice_uses_only_other_unlinked_subjects():
+    def rec(subject, a, b):
+        nm = {lab: {"nmae": [v] * 50, "memory_weight": [v] * 50}
+              for lab, v in (("a", a), ("b", b))}
+        return {"subject": subject, "methods": {
+            "emg:finetuned": {"nmae": [9.0] * 50},
+            **{f"emg:finetuned@{k}": v for k, v in nm.items()},
+            "emg:no_extrapolator@a": {"nmae": [1.0] * 50}}}
+
+    records = {"1N": rec("1N", 0.1, 0.9), "2N": rec("2N", 0.1, 0.9), "3A": rec("3A", 0.9, 0.2)}
+    predictions = {"1N": {"emg:finetuned@a": np.zeros(1), "emg:finetuned@b": np.ones(1)}}
+    excluded = {"1N": {"1N", "2N"}, "2N": {"1N", "2N"}, "3A": {"3A"}}
+    choose_blends(records, predictions, excluded)
+    assert records["1N"]["methods"]["emg:finetuned"]["blend"] == "b"  # from 3A only
+    assert records["3A"]["methods"]["emg:finetuned"]["blend"] == "a"  # from 1N and 2N
+    assert records["3A"]["methods"]["emg:finetuned"]["nmae"] == [0.9] * 50  # 3A's own score
+    assert records["3A"]["methods"]["emg:no_extrapolator"]["nmae"] == [1.0] * 50
+    scores = records["1N"]["methods"]["emg:finetuned"]["blend_scores"]
+    assert scores == pytest.approx({"a": 0.1, "b": 0.9})
+    assert predictions["1N"] == {"emg:finetuned": np.ones(1)}
+    assert not [k for r in records.values() for k in r["methods"] if "@" in k]
+    summary = blend_summary({n: {**r, "methods": {"0": r["methods"]}} for n, r in records.items()})
+    assert summary["emg"]["chosen"] == {"b": 2, "a": 1}
+    assert summary["emg"]["best_on_all"] == "a"  # mean 0.37 vs 0.67 over all recordings

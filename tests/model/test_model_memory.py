@@ -8,10 +8,16 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from kneegui.model import InferenceEngine, load_model
-from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams
+from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams, memory_group
 from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.features import subject_norm
-from kneegui.model.finetune import MEMORY_WEIGHT, CalibrationData, FinetuneSettings, finetune
+from kneegui.model.finetune import (
+    DEFAULT_BLEND,
+    CalibrationData,
+    FinetuneSettings,
+    finetune,
+    memory_weight_profile,
+)
 from kneegui.model.io import ModelLoadError, model_paths, save_model
 from kneegui.model.metrics import future_matrix
 from kneegui.model.predict import model_inputs, predict_windows
@@ -56,9 +62,56 @@ def test_finetune_builds_a_memory_and_a_blend_weight_per_horizon(subject_model):
     assert model.memory is not None
     assert model.memory.params.history <= model.card.window
     weight = np.asarray(model.card.analog["weight"])
-    np.testing.assert_array_equal(weight, np.full(H, MEMORY_WEIGHT))  # the default rule
+    share, ramp = DEFAULT_BLEND[memory_group(model.card.input_set)]  # the default rule
+    np.testing.assert_array_equal(weight, memory_weight_profile(share, ramp, H))
     # The held-back score reported is the blend's; the network alone is kept for comparison.
     assert set(result.after) == set(model.card.metrics["held_back_after_network_only"])
+
+
+def test_memory_weight_profile_rises_over_the_ramp_then_stays():
+    w = memory_weight_profile(0.8, 4, 10)
+    np.testing.assert_allclose(w[:5], [0.2, 0.4, 0.6, 0.8, 0.8])
+    assert (w[3:] == 0.8).all()
+    np.testing.assert_array_equal(memory_weight_profile(0.8, 1, 10), np.full(10, 0.8))
+    with pytest.raises(ValueError, match="at least 1"):
+        memory_weight_profile(0.8, 0, 10)
+
+
+def test_memory_ramp_setting_reaches_the_subject_model(small_model, held_out):
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles)
+    model = finetune(small_model.model, calib,
+                     settings=FinetuneSettings(max_epochs=1, memory_weight=0.6,
+                                               memory_ramp=10)).model
+    weight = np.asarray(model.card.analog["weight"])
+    np.testing.assert_allclose(weight, memory_weight_profile(0.6, 10, H))
+    assert weight[0] < weight[9] == weight[-1]
+
+
+def test_finetune_builds_alternative_blends_sharing_network_and_memory(small_model, held_out):
+    cycles = gait_cycles(held_out.angle, 100.0)[:3]
+    end = cycles[-1][1]
+    calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles)
+    result = finetune(small_model.model, calib, settings=FinetuneSettings(
+        max_epochs=1, memory_weight=0.5, memory_ramp=5,
+        alternatives=((0.0, 1), (0.5, 5), (1.0, 20))))
+    assert list(result.alternatives) == ["w0-r1", "w0.5-r5", "w1-r20"]
+    blends = ((0.0, 1), (0.5, 5), (1.0, 20))
+    for label, (share, ramp) in zip(result.alternatives, blends, strict=True):
+        alt = result.alternatives[label]
+        assert alt.net is result.model.net and alt.memory is result.model.memory
+        np.testing.assert_allclose(alt.card.analog["weight"], memory_weight_profile(share, ramp, H))
+    # The alternative with the model's own blend predicts exactly what the model does.
+    x = model_inputs(result.model.card, held_out.emg_env, held_out.angle)
+    ends = np.arange(end + 100, end + 400)
+    same = [predict_windows(m, x, held_out.angle, ends, emg_env=held_out.emg_env)
+            for m in (result.model, result.alternatives["w0.5-r5"])]
+    np.testing.assert_array_equal(*same)
+    other = predict_windows(result.alternatives["w1-r20"], x, held_out.angle, ends,
+                            emg_env=held_out.emg_env)
+    assert np.abs(other - same[0]).max() > 1e-3
+    assert "alternatives" not in result.summary()
 
 
 def test_memory_weight_fitted_on_the_held_back_cycle_on_request(small_model, held_out):
@@ -66,7 +119,7 @@ def test_memory_weight_fitted_on_the_held_back_cycle_on_request(small_model, hel
     end = cycles[-1][1]
     calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles)
     fitted = finetune(small_model.model, calib,
-                      settings=FinetuneSettings(max_epochs=2, memory_weight=None)).model
+                      settings=FinetuneSettings(max_epochs=2, memory_fit=True)).model
     weight = np.asarray(fitted.card.analog["weight"])
     assert weight.shape == (H,) and (weight >= 0).all() and (weight <= 1).all()
     assert np.ptp(weight) > 0  # one per horizon, from the held-back cycle
