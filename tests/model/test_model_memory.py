@@ -203,3 +203,17 @@ def test_default_memory_params_are_the_selection_on_all_gait_recordings(gait_ser
 
     for group, params in DEFAULT_PARAMS.items():
         assert select_memory_params(gait_series, group, 100, H, 3) == params.to_dict()
+
+
+def test_default_blends_are_the_best_blends_of_the_shipped_budget_evaluation():
+    """DEFAULT_BLEND is copied from the reported evaluation (docs/model_eval_loso_full): the
+    blend with the lowest mean NMAE over horizons on all recordings, per input set."""
+    import json
+    from pathlib import Path
+
+    from kneegui.model.finetune import blend_label
+
+    results = Path(__file__).parents[2] / "docs" / "model_eval_loso_full" / "results.json"
+    blends = json.loads(results.read_text())["blends"]
+    for input_set, entry in blends.items():
+        assert blend_label(*DEFAULT_BLEND[memory_group(input_set)]) == entry["best_on_all"]
