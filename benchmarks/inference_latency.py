@@ -25,7 +25,7 @@ def main() -> None:
 
     from kneegui.model import CalibrationData, InferenceEngine, finetune, load_model
     from kneegui.model.data import load_series
-    from kneegui.model.evaluation import gait_cycles
+    from kneegui.model.splits import gait_cycles
     from kneegui.paths import models_dir
 
     series = max(load_series(UCI, exercises=("mar",)), key=len)

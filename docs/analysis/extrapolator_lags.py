@@ -18,9 +18,9 @@ import numpy as np
 
 from kneegui.model.baselines import constant_velocity
 from kneegui.model.data import load_series
-from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.extrapolator import Extrapolator
 from kneegui.model.metrics import future_matrix
+from kneegui.model.splits import gait_cycles, plan_split
 
 STEPS = 5
 LAG_COUNTS = (5, 10, 15, 20, 30)

@@ -64,14 +64,14 @@ class AnalogParams:
 _ANGLE = [AnalogParams("angle", h, 1, k) for h in (30, 50, 80) for k in (3, 5, 10)]
 _ANGLE_EMG = [AnalogParams("angle+emg", h, 5, k, w) for h in (30, 50) for k in (5, 10)
               for w in (2.0, 5.0, 10.0)]
-#: Candidates per input-set group, tried by :func:`kneegui.model.evaluation.select_memory_params`.
+#: Candidates per input-set group, tried by :func:`kneegui.model.selection.select_memory_params`.
 CANDIDATES = {
     "angle": _ANGLE,
     "emg+angle": _ANGLE + _ANGLE_EMG,
     "emg": [AnalogParams("emg", h, 5, k) for h in (50, 100) for k in (3, 5, 10)],
 }
 
-#: Defaults for live calibration: what ``kneegui.model.evaluation.select_memory_params`` picks
+#: Defaults for live calibration: what ``kneegui.model.selection.select_memory_params`` picks
 #: from CANDIDATES on all UCI gait recordings (window 100, 50 horizons, K = 3; docs/model.md).
 DEFAULT_PARAMS = {
     "angle": AnalogParams("angle", history=50, stride=1, neighbours=5),

@@ -35,18 +35,18 @@ from kneegui.model.predict import (
     predict_windows,
     with_calibration,
 )
+from kneegui.model.selection import (
+    BLEND_CANDIDATES,
+    best_memory_params,
+    blend_summary,
+    choose_blends,
+    memory_scores,
+)
+from kneegui.model.splits import MIN_DEV_WINDOWS, MIN_TEST_CYCLES, Split, recording_split
 from kneegui.model.training import Series, TrainSettings, train_model
 
 #: Horizons (steps) reported in tables: 1 (10 ms), 5 (50 ms), 50 (500 ms).
 TABLE_STEPS = (1, 5, 50)
-MIN_TEST_CYCLES = 2
-#: Development split: fewest scored windows inside the last calibration cycle.
-MIN_DEV_WINDOWS = 10
-#: Memory blends (share, ramp in steps; :func:`kneegui.model.finetune.memory_weight_profile`)
-#: among which each test subject's is chosen on the other subjects' recordings
-#: (:func:`choose_blends`).
-BLEND_CANDIDATES = ((0.0, 1),) + tuple((w, r) for w in (0.25, 0.5, 0.75, 1.0)
-                                        for r in (1, 5, 20, 50))
 
 
 @dataclass
@@ -59,74 +59,17 @@ class EvalSettings:
     finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
     max_subjects: int | None = None
     folds: int | None = None  # None: leave-one-subject-out; N: subject-grouped N-fold
-    #: Development mode: score inside each recording's calibration (:func:`dev_split`), never on
-    #: its test windows; for choosing methods before the one evaluation run that is reported.
+    #: Development mode: score inside each recording's calibration
+    #: (:func:`kneegui.model.splits.dev_split`), never on its test windows; for choosing methods
+    #: before the one evaluation run that is reported.
     dev: bool = False
-    #: Memory blends to choose among per test subject (:func:`choose_blends`); empty: the
+    #: Memory blends to choose among per test subject
+    #: (:func:`kneegui.model.selection.choose_blends`); empty: the
     #: fine-tuning settings' memory weight for every recording.
     blends: tuple[tuple[float, int], ...] = BLEND_CANDIDATES
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Split:
-    """Index ranges of one test recording at the model rate."""
-
-    k_used: int
-    calib_end: int  # exclusive; calibration data = [0, calib_end)
-    test_ends: np.ndarray
-    cycles: list[tuple[int, int]]
-    n_test_cycles: int
-
-
-def gait_cycles(angle: np.ndarray, model_rate: float) -> list[tuple[int, int]]:
-    """Gait cycles (start, end) from the shared ``kneegui.dsp`` segmenter."""
-    from kneegui.dsp import GaitSegmenter
-
-    return [(int(c.start), int(c.end)) for c in GaitSegmenter(model_rate).segment(angle)]
-
-
-def plan_split(
-    cycles: list[tuple[int, int]], n: int, window: int, horizons: int, k: int
-) -> Split | None:
-    """Largest K' <= k leaving >= MIN_TEST_CYCLES whole cycles after calibration + purge gap."""
-    for k_used in range(min(k, len(cycles)), 0, -1):
-        calib_end = cycles[k_used - 1][1]
-        first_test = calib_end + window - 1  # test input windows start after calibration
-        n_test = sum(1 for s, e in cycles if s >= first_test and e <= n)
-        if n_test >= MIN_TEST_CYCLES:
-            ends = window_ends(n, window, horizons, lo=first_test)
-            if len(ends):
-                return Split(k_used, calib_end, ends, cycles[:k_used], n_test)
-    return None
-
-
-def dev_split(split: Split, window: int, horizons: int) -> Split | None:
-    """The development split inside ``split``'s calibration: calibration = its first K - 1
-    cycles; scored = the windows whose newest sample lies in cycle K and whose future ends
-    inside the calibration (so nothing reaches the purge gap or the test windows). Their inputs
-    overlap the development calibration (there is no room for a purge gap inside one cycle).
-    None when K = 1 or fewer than :data:`MIN_DEV_WINDOWS` windows fit."""
-    if split.k_used < 2:
-        return None
-    cycles = split.cycles[:-1]
-    calib_end = cycles[-1][1]
-    ends = window_ends(split.calib_end, window, horizons, lo=calib_end)
-    if len(ends) < MIN_DEV_WINDOWS:
-        return None
-    return Split(split.k_used - 1, calib_end, ends, cycles, 1)
-
-
-def recording_split(s: Series, window: int, horizons: int, cycles: int,
-                    dev: bool = False) -> Split | None:
-    """The evaluation split of one gait recording (:func:`plan_split`), or with ``dev`` its
-    development split (:func:`dev_split`); None when the recording cannot be split."""
-    split = plan_split(gait_cycles(s.angle, 100.0), len(s), window, horizons, cycles)
-    if split is None or not dev:
-        return split
-    return dev_split(split, window, horizons)
 
 
 def _metrics_at(pred: np.ndarray, true: np.ndarray, rng: float) -> dict:
@@ -207,60 +150,6 @@ def evaluate_recording(
     out["_info"] = {"angle_range": rng, "n_test_windows": int(len(ends)),
                     "calib_norm": calib_norm.to_dict()}
     return out
-
-
-def memory_scores(
-    gait: Sequence[Series], candidates: Sequence, window: int, horizons: int, cycles: int,
-    dev: bool = False,
-) -> dict[str, np.ndarray]:
-    """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
-    (``AnalogParams``), the recording split like a test recording (memory from its calibration
-    cycles, scored on its test windows); NaN where the calibration is too short for that
-    candidate. Recordings that cannot be split are left out. ``dev``: the development split
-    (:func:`dev_split`)."""
-    from kneegui.model.analog import AnalogMemory
-
-    out: dict[str, np.ndarray] = {}
-    for s in gait:
-        split = recording_split(s, window, horizons, cycles, dev)
-        if split is None:
-            continue
-        c_end, ends = split.calib_end, split.test_ends
-        true = future_matrix(s.angle, ends, horizons)
-        rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
-        row = []
-        for params in candidates:
-            mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
-                                   s.angle[:c_end], np.arange(c_end), horizons)
-            if mem is None:
-                row.append(np.nan)
-                continue
-            pred = mem.predict(s.emg_env, s.angle, ends)
-            row.append(float(np.mean(np.abs(pred - true).mean(axis=0) / rng)))
-        out[s.name] = np.asarray(row)
-    return out
-
-
-def best_memory_params(candidates: Sequence, scores: Sequence[np.ndarray]) -> dict:
-    """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`
-    for ``candidates``, NaN ignored); the first candidate when none could be scored."""
-    table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
-    counts = (~np.isnan(table)).sum(axis=0)
-    means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
-    return candidates[int(np.argmin(means))].to_dict()
-
-
-def select_memory_params(
-    gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
-) -> dict:
-    """The calibration-memory parameters of ``group`` (:data:`kneegui.model.analog.CANDIDATES`)
-    with the lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects;
-    see :func:`memory_scores`)."""
-    from kneegui.model.analog import CANDIDATES
-
-    candidates = CANDIDATES[group]
-    scores = memory_scores(gait, candidates, window, horizons, cycles)
-    return best_memory_params(candidates, list(scores.values()))
 
 
 def fold_plan(
@@ -425,47 +314,6 @@ def _seed_results(
     return {"records": records, "skipped": skipped, "predictions": predictions}
 
 
-def choose_blends(records: dict[str, dict], predictions: dict[str, dict],
-                  excluded_of: dict[str, set[str]]) -> None:
-    """Per recording and input set, make ``X:finetuned`` (and ``X:no_extrapolator``) the memory
-    blend with the lowest mean NMAE over horizons on the *other* subjects' recordings (never the
-    recording's own subject or those linked to it), then drop the ``@LABEL`` variants. The
-    chosen label is kept as ``blend``; every variant's own score as ``blend_scores`` (for the
-    choice over all recordings). Without other recordings the fixed weight stays."""
-
-    def score(methods: dict, key: str) -> float:
-        return float(np.mean(methods[key]["nmae"])) if key in methods else float("nan")
-
-    choices: dict[str, dict[str, str]] = {}
-    for name, rec in records.items():
-        for key in [k for k in rec["methods"] if k.endswith(":finetuned")]:
-            prefix = key + "@"
-            labels = [k[len(prefix):] for k in rec["methods"] if k.startswith(prefix)]
-            others = [r["methods"] for n, r in records.items()
-                      if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
-            means = [np.nanmean([score(m, prefix + lab) for m in others]) if others
-                     else np.nan for lab in labels]
-            if labels and np.isfinite(means).any():
-                choices.setdefault(name, {})[key] = labels[int(np.nanargmin(means))]
-    for name, rec in records.items():
-        methods = rec["methods"]
-        for key in [k for k in methods if k.endswith(":finetuned")]:
-            prefix, ablation = key + "@", key.replace(":finetuned", ":no_extrapolator")
-            labels = [k[len(prefix):] for k in methods if k.startswith(prefix)]
-            own = {lab: score(methods, prefix + lab) for lab in labels}
-            label = choices.get(name, {}).get(key)
-            if label is not None:
-                methods[key] = {**methods[prefix + label], "blend": label, "blend_scores": own}
-                if ablation + "@" + label in methods:
-                    methods[ablation] = methods[ablation + "@" + label]
-                if name in predictions and prefix + label in predictions[name]:
-                    predictions[name][key] = predictions[name][prefix + label]
-        for k in [k for k in methods if "@" in k]:
-            del methods[k]
-        for k in [k for k in predictions.get(name, {}) if "@" in k]:
-            del predictions[name][k]
-
-
 def _skip_reason(s: Series, window: int, horizons: int, settings: EvalSettings) -> str:
     """Why :func:`recording_split` found no split for ``s``."""
     split = recording_split(s, window, horizons, settings.cycles)
@@ -544,26 +392,6 @@ def run_evaluation(
         "methods": ordered,
         "_predictions": per_seed[settings.seeds[0]]["predictions"],
     }
-
-
-def blend_summary(records: dict[str, dict]) -> dict[str, dict]:
-    """Per input set: how often each memory blend was chosen (recordings x seeds,
-    :func:`choose_blends`), each blend's mean NMAE over horizons on all recordings, and the best
-    of those (what a subject model outside the evaluation should use)."""
-    out: dict[str, dict] = {}
-    for rec in records.values():
-        for seed_methods in rec["methods"].values():
-            for key, m in seed_methods.items():
-                if not key.endswith(":finetuned") or "blend" not in m:
-                    continue
-                entry = out.setdefault(key.split(":")[0], {"chosen": {}, "scores": {}})
-                entry["chosen"][m["blend"]] = entry["chosen"].get(m["blend"], 0) + 1
-                for label, value in m["blend_scores"].items():
-                    entry["scores"].setdefault(label, []).append(value)
-    for entry in out.values():
-        entry["scores"] = {k: float(np.nanmean(v)) for k, v in entry["scores"].items()}
-        entry["best_on_all"] = min(entry["scores"], key=entry["scores"].__getitem__)
-    return out
 
 
 def _subject_key(subject: str) -> int:

@@ -41,7 +41,7 @@ from kneegui.model.predict import model_inputs, predict_windows
 #: Calibration memory blend of a subject model per memory group
 #: (:func:`kneegui.model.analog.memory_group`): (share, ramp), the share reached linearly at
 #: ``ramp`` steps and kept beyond (:func:`memory_weight_profile`). What the evaluation's
-#: per-subject choice (:func:`kneegui.model.evaluation.choose_blends`) finds best on all UCI gait
+#: per-subject choice (:func:`kneegui.model.selection.choose_blends`) finds best on all UCI gait
 #: recordings at the shipped budget (docs/model.md).
 DEFAULT_BLEND = {"emg": (1.0, 1), "emg+angle": (0.5, 50), "angle": (0.5, 50)}
 

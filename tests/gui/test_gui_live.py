@@ -139,9 +139,9 @@ def test_a_subject_model_with_calibration_memory_predicts_live(live, qtbot, tmp_
     from kneegui.gui.demo_runner import default_model_path
     from kneegui.model import load_model, shipped_model_path
     from kneegui.model.data import load_series
-    from kneegui.model.evaluation import gait_cycles
     from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
     from kneegui.model.io import save_model
+    from kneegui.model.splits import gait_cycles
 
     win, _, _ = live
     gait = max(load_series(uci_dir, exercises=("mar",)), key=len)

@@ -34,8 +34,8 @@ def small_model(gait_series, held_out):
 def subject_model(small_model, held_out):
     """(fine-tune result of ``small_model`` on the first 3 cycles of ``held_out``, calibration
     end sample)."""
-    from kneegui.model.evaluation import gait_cycles
     from kneegui.model.finetune import CalibrationData, finetune
+    from kneegui.model.splits import gait_cycles
 
     cycles = gait_cycles(held_out.angle, 100.0)[:3]
     end = cycles[-1][1]

@@ -7,16 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kneegui.model.evaluation import (
-    blend_summary,
-    choose_blends,
-    dev_split,
-    gait_cycles,
-    plan_split,
-    pretrained,
-)
+from kneegui.model.evaluation import pretrained
 from kneegui.model.io import model_paths
 from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.selection import blend_summary, choose_blends
+from kneegui.model.splits import dev_split, gait_cycles, plan_split
 from kneegui.model.training import TrainSettings
 
 H = 50

@@ -10,10 +10,10 @@ import pytest
 
 from kneegui.model import load_model
 from kneegui.model.baselines import constant_velocity
-from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.extrapolator import MAX_STEPS, Extrapolator
 from kneegui.model.io import ModelLoadError, model_paths, save_model
 from kneegui.model.metrics import future_matrix
+from kneegui.model.splits import gait_cycles, plan_split
 
 H = 50
 

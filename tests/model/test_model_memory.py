@@ -9,7 +9,6 @@ from safetensors.numpy import load_file, save_file
 
 from kneegui.model import InferenceEngine, load_model
 from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams, memory_group
-from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.features import subject_norm
 from kneegui.model.finetune import (
     DEFAULT_BLEND,
@@ -21,6 +20,7 @@ from kneegui.model.finetune import (
 from kneegui.model.io import ModelLoadError, model_paths, save_model
 from kneegui.model.metrics import future_matrix
 from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.splits import gait_cycles, plan_split
 
 H = 50
 
@@ -199,7 +199,7 @@ def test_models_info_describes_the_memory(subject_model, tmp_path, capsys):
 def test_default_memory_params_are_the_selection_on_all_gait_recordings(gait_series):
     """The live defaults are not hand-picked: they are what the evaluation's selection rule
     (used per fold on the pretraining subjects) picks on every UCI gait recording."""
-    from kneegui.model.evaluation import select_memory_params
+    from kneegui.model.selection import select_memory_params
 
     for group, params in DEFAULT_PARAMS.items():
         assert select_memory_params(gait_series, group, 100, H, 3) == params.to_dict()

@@ -11,13 +11,13 @@ import torch
 
 from kneegui.model import CalibrationData, InferenceEngine, finetune
 from kneegui.model.baselines import persistence
-from kneegui.model.evaluation import gait_cycles, plan_split
 from kneegui.model.features import subject_norm, window_ends
 from kneegui.model.finetune import FinetuneSettings
 from kneegui.model.io import LoadedModel
 from kneegui.model.metrics import future_matrix, horizon_metrics
 from kneegui.model.network import KneeNet
 from kneegui.model.predict import model_inputs, predict_windows
+from kneegui.model.splits import gait_cycles, plan_split
 from kneegui.model.training import TrainSettings, train_model
 
 

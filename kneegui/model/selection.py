@@ -1,0 +1,134 @@
+"""Choices the evaluation makes for a test subject on the *other* subjects' recordings: the
+calibration-memory parameters (memory alone, :func:`select_memory_params`) and the memory blend
+of the subject model (:func:`choose_blends`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kneegui.model.metrics import future_matrix
+from kneegui.model.splits import recording_split
+from kneegui.model.training import Series
+
+#: Memory blends (share, ramp in steps; :func:`kneegui.model.finetune.memory_weight_profile`)
+#: among which each test subject's is chosen on the other subjects' recordings
+#: (:func:`choose_blends`).
+BLEND_CANDIDATES = ((0.0, 1),) + tuple((w, r) for w in (0.25, 0.5, 0.75, 1.0)
+                                        for r in (1, 5, 20, 50))
+
+
+def memory_scores(
+    gait: Sequence[Series], candidates: Sequence, window: int, horizons: int, cycles: int,
+    dev: bool = False,
+) -> dict[str, np.ndarray]:
+    """Per gait recording, the mean NMAE over horizons of every calibration-memory candidate
+    (``AnalogParams``), the recording split like a test recording (memory from its calibration
+    cycles, scored on its test windows); NaN where the calibration is too short for that
+    candidate. Recordings that cannot be split are left out. ``dev``: the development split
+    (:func:`dev_split`)."""
+    from kneegui.model.analog import AnalogMemory
+
+    out: dict[str, np.ndarray] = {}
+    for s in gait:
+        split = recording_split(s, window, horizons, cycles, dev)
+        if split is None:
+            continue
+        c_end, ends = split.calib_end, split.test_ends
+        true = future_matrix(s.angle, ends, horizons)
+        rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
+        row = []
+        for params in candidates:
+            mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
+                                   s.angle[:c_end], np.arange(c_end), horizons)
+            if mem is None:
+                row.append(np.nan)
+                continue
+            pred = mem.predict(s.emg_env, s.angle, ends)
+            row.append(float(np.mean(np.abs(pred - true).mean(axis=0) / rng)))
+        out[s.name] = np.asarray(row)
+    return out
+
+
+def best_memory_params(candidates: Sequence, scores: Sequence[np.ndarray]) -> dict:
+    """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`
+    for ``candidates``, NaN ignored); the first candidate when none could be scored."""
+    table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
+    counts = (~np.isnan(table)).sum(axis=0)
+    means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
+    return candidates[int(np.argmin(means))].to_dict()
+
+
+def select_memory_params(
+    gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
+) -> dict:
+    """The calibration-memory parameters of ``group`` (:data:`kneegui.model.analog.CANDIDATES`)
+    with the lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects;
+    see :func:`memory_scores`)."""
+    from kneegui.model.analog import CANDIDATES
+
+    candidates = CANDIDATES[group]
+    scores = memory_scores(gait, candidates, window, horizons, cycles)
+    return best_memory_params(candidates, list(scores.values()))
+
+
+def choose_blends(records: dict[str, dict], predictions: dict[str, dict],
+                  excluded_of: dict[str, set[str]]) -> None:
+    """Per recording and input set, make ``X:finetuned`` (and ``X:no_extrapolator``) the memory
+    blend with the lowest mean NMAE over horizons on the *other* subjects' recordings (never the
+    recording's own subject or those linked to it), then drop the ``@LABEL`` variants. The
+    chosen label is kept as ``blend``; every variant's own score as ``blend_scores`` (for the
+    choice over all recordings). Without other recordings the fixed weight stays."""
+
+    def score(methods: dict, key: str) -> float:
+        return float(np.mean(methods[key]["nmae"])) if key in methods else float("nan")
+
+    choices: dict[str, dict[str, str]] = {}
+    for name, rec in records.items():
+        for key in [k for k in rec["methods"] if k.endswith(":finetuned")]:
+            prefix = key + "@"
+            labels = [k[len(prefix):] for k in rec["methods"] if k.startswith(prefix)]
+            others = [r["methods"] for n, r in records.items()
+                      if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
+            means = [np.nanmean([score(m, prefix + lab) for m in others]) if others
+                     else np.nan for lab in labels]
+            if labels and np.isfinite(means).any():
+                choices.setdefault(name, {})[key] = labels[int(np.nanargmin(means))]
+    for name, rec in records.items():
+        methods = rec["methods"]
+        for key in [k for k in methods if k.endswith(":finetuned")]:
+            prefix, ablation = key + "@", key.replace(":finetuned", ":no_extrapolator")
+            labels = [k[len(prefix):] for k in methods if k.startswith(prefix)]
+            own = {lab: score(methods, prefix + lab) for lab in labels}
+            label = choices.get(name, {}).get(key)
+            if label is not None:
+                methods[key] = {**methods[prefix + label], "blend": label, "blend_scores": own}
+                if ablation + "@" + label in methods:
+                    methods[ablation] = methods[ablation + "@" + label]
+                if name in predictions and prefix + label in predictions[name]:
+                    predictions[name][key] = predictions[name][prefix + label]
+        for k in [k for k in methods if "@" in k]:
+            del methods[k]
+        for k in [k for k in predictions.get(name, {}) if "@" in k]:
+            del predictions[name][k]
+
+
+def blend_summary(records: dict[str, dict]) -> dict[str, dict]:
+    """Per input set: how often each memory blend was chosen (recordings x seeds,
+    :func:`choose_blends`), each blend's mean NMAE over horizons on all recordings, and the best
+    of those (what a subject model outside the evaluation should use)."""
+    out: dict[str, dict] = {}
+    for rec in records.values():
+        for seed_methods in rec["methods"].values():
+            for key, m in seed_methods.items():
+                if not key.endswith(":finetuned") or "blend" not in m:
+                    continue
+                entry = out.setdefault(key.split(":")[0], {"chosen": {}, "scores": {}})
+                entry["chosen"][m["blend"]] = entry["chosen"].get(m["blend"], 0) + 1
+                for label, value in m["blend_scores"].items():
+                    entry["scores"].setdefault(label, []).append(value)
+    for entry in out.values():
+        entry["scores"] = {k: float(np.nanmean(v)) for k, v in entry["scores"].items()}
+        entry["best_on_all"] = min(entry["scores"], key=entry["scores"].__getitem__)
+    return out
