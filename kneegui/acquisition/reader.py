@@ -475,7 +475,8 @@ class StreamReader:
         """
         return max(tolerance, GAP_NOISE_FACTOR * self._step_jitter)
 
-    def _suspect_offset(self, sus, tolerance: float) -> tuple[float, bool]:
+    @staticmethod
+    def _suspect_offset(sus, tolerance: float) -> tuple[float, bool]:
         """(median offset from the fitted line, steady?) of a suspect's recent stamps."""
         recent = sus.recent()
         return float(np.median(recent)), float(np.ptp(recent)) <= 2 * tolerance
