@@ -7,11 +7,11 @@ with the lowest held-back loss wins, including the un-tuned start ("none"). Fine
 never makes the held-back cycle worse than the pretrained network with subject normalisation.
 
 Then a calibration memory (:mod:`kneegui.model.analog`) is built: nearest-neighbour forecasts
-from the subject's own calibration cycles, blended with the network at a fixed share per horizon
-(:data:`DEFAULT_BLEND`; ``FinetuneSettings.memory_fit`` fits one per horizon on the
-held-back cycle instead). The memory needs enough calibration before the held-back cycle to be
-built (its held-back forecasts come from that part); the stored one holds every calibration
-cycle.
+from the subject's own calibration cycles, blended with the network at a share per horizon
+(:data:`kneegui.model.subject_parts.DEFAULT_BLEND`; ``FinetuneSettings.memory_fit`` fits one per
+horizon on the held-back cycle instead). The memory needs enough calibration before the
+held-back cycle to be built (its held-back forecasts come from that part); the stored one holds
+every calibration cycle.
 
 Last, for input sets with the knee angle, a subject extrapolator (:mod:`kneegui.model.extrapolator`,
 linear autoregression on the subject's calibration angle) is stacked on top, per horizon, with a
@@ -35,15 +35,15 @@ from kneegui.model.config import uses_angle
 from kneegui.model.features import SubjectNorm, raw_targets, subject_norm, window_ends
 from kneegui.model.io import LoadedModel, ModelCard
 from kneegui.model.metrics import future_matrix, horizon_metrics
-from kneegui.model.mixing import least_squares_weight, mix
 from kneegui.model.predict import model_inputs, predict_windows
-
-#: Calibration memory blend of a subject model per memory group
-#: (:func:`kneegui.model.analog.memory_group`): (share, ramp), the share reached linearly at
-#: ``ramp`` steps and kept beyond (:func:`memory_weight_profile`). What the evaluation's
-#: per-subject choice (:func:`kneegui.model.selection.choose_blends`) finds best on all UCI gait
-#: recordings at the shipped budget (docs/model.md).
-DEFAULT_BLEND = {"emg": (1.0, 1), "emg+angle": (0.5, 50), "angle": (0.5, 50)}
+from kneegui.model.subject_parts import (
+    CalibrationParts,
+    blend_label,
+    build_memory,
+    calibration_parts,
+    memory_blend,
+    memory_weight_profile,
+)
 
 
 @dataclass
@@ -75,7 +75,8 @@ class FinetuneSettings:
     threads: int = 1
     memory: bool = True  # build a calibration memory (kneegui.model.analog)
     memory_params: dict | None = None  # AnalogParams fields; None: DEFAULT_PARAMS of the group
-    #: Memory share (reached at ``memory_ramp`` steps); None: DEFAULT_BLEND of the input set.
+    #: Memory share (reached at ``memory_ramp`` steps); None: the input set's default
+    #: (:data:`kneegui.model.subject_parts.DEFAULT_BLEND`).
     memory_weight: float | None = None
     memory_ramp: int = 1
     #: Fit the memory share per horizon on the held-back cycle instead (an earlier rule).
@@ -103,7 +104,8 @@ class FinetuneResult:
     seconds: float
     n_train_windows: int = 0
     n_val_windows: int = 0
-    #: Subject models for ``FinetuneSettings.alternatives``, by :func:`blend_label`.
+    #: Subject models for ``FinetuneSettings.alternatives``, by
+    #: :func:`kneegui.model.subject_parts.blend_label`.
     alternatives: dict[str, LoadedModel] = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -272,7 +274,7 @@ def finetune(
     before: dict = {}
     after: dict = {}
     network_only: dict = {}
-    parts = _CalibrationParts(None, None, {}, {}, None)
+    parts = CalibrationParts(None, None, {}, {}, None)
     alternatives: dict[str, LoadedModel] = {}
     if not cancelled:  # skip the metrics on cancel: return at once
         before_pred = predict_windows(LoadedModel(base, new_card), x, angle, val_ends, norm)
@@ -281,20 +283,24 @@ def finetune(
         network_only = _val_metrics(after_pred, true_v, v_range)
         memory = analog_val = None
         if settings.memory:
-            built = _build_memory(card, settings, _padded(calib.emg_env, pad), angle, pad,
-                                  val_ends)
+            try:
+                built = build_memory(card, settings.memory_params, _padded(calib.emg_env, pad),
+                                     angle, pad, val_ends)
+            except ValueError as exc:
+                raise FinetuneError(str(exc)) from exc
             if built is not None:
                 memory, analog_val = built
         stack = settings.extrapolator and uses_angle(card.input_set)
 
-        def calibrated(weight: np.ndarray | None) -> _CalibrationParts:
-            return _calibration_parts(memory, analog_val, weight, stack, angle, pad, val_ends,
+        def calibrated(weight: np.ndarray | None) -> CalibrationParts:
+            return calibration_parts(memory, analog_val, weight, stack, angle, pad, val_ends,
                                       after_pred, true_v)
 
         if settings.memory_fit:
             weight = None if memory is None else fit_blend_weight(after_pred, analog_val, true_v)
         else:
-            weight = memory_weight_profile(*memory_blend(card.input_set, settings), H)
+            blend = memory_blend(card.input_set, settings.memory_weight, settings.memory_ramp)
+            weight = memory_weight_profile(*blend, H)
         parts = calibrated(weight)
         after = _val_metrics(parts.val_pred, true_v, v_range)
         for w, ramp in settings.alternatives:
@@ -320,107 +326,3 @@ def finetune(
         seconds=time.perf_counter() - t0, n_train_windows=len(train_ends),
         n_val_windows=len(val_ends),
     )
-
-
-def _build_memory(card: ModelCard, settings: FinetuneSettings, emg: np.ndarray | None,
-                  angle: np.ndarray, pad: int, val_ends: np.ndarray):
-    """(memory of all calibration cycles, its held-back forecasts from a memory of the data
-    before the held-back part), or None when the calibration is too short for a memory.
-    ``emg``/``angle`` are padded by ``pad`` samples."""
-    from kneegui.model.analog import (
-        DEFAULT_PARAMS,
-        AnalogMemory,
-        AnalogParams,
-        allowed_kinds,
-        memory_group,
-    )
-
-    params = (AnalogParams(**settings.memory_params) if settings.memory_params
-              else DEFAULT_PARAMS[memory_group(card.input_set)])
-    if params.kind not in allowed_kinds(card.input_set):
-        raise FinetuneError(f"memory params are for {params.kind!r} keys, a {card.input_set!r} "
-                            f"model takes {sorted(allowed_kinds(card.input_set))}")
-    # Keys never reach further back than the network's window (the live engine keeps that much).
-    params = dataclasses.replace(params, history=min(params.history, card.window))
-    H = card.horizons
-    val_start = int(val_ends.min())
-    first = pad + params.history - 1
-    held_out = AnalogMemory.fit(
-        params, None if emg is None else emg[: val_start + 1], angle[: val_start + 1],
-        np.arange(first, val_start + 1), H,
-    )
-    full = AnalogMemory.fit(params, emg, angle, np.arange(first, len(angle)), H)
-    if held_out is None or full is None:
-        return None
-    return full, held_out.predict(emg, angle, val_ends)
-
-
-@dataclass
-class _CalibrationParts:
-    """A subject model's calibration parts for one memory weight, and its held-back forecast."""
-
-    memory: object | None  # AnalogMemory
-    extrapolator: object | None  # Extrapolator
-    analog: dict  # card.analog
-    extrapolator_card: dict  # card.extrapolator
-    val_pred: np.ndarray | None
-
-
-def _calibration_parts(memory, analog_val, weight, stack: bool, angle: np.ndarray, pad: int,
-                       val_ends: np.ndarray, net_val: np.ndarray,
-                       true_val: np.ndarray) -> _CalibrationParts:
-    """Memory blended in at ``weight`` (if there is a memory), then the extrapolator stacked on
-    top when ``stack`` (see :func:`_build_extrapolator`)."""
-    pred, analog = net_val, {}
-    if memory is not None and weight is not None:
-        pred, analog = mix(net_val, analog_val, weight), {"weight": np.asarray(weight).tolist()}
-    else:
-        memory = None
-    extrapolator, ex_card = None, {}
-    if stack:
-        stacked = _build_extrapolator(angle, pad, val_ends, pred, true_val, len(true_val[0]))
-        if stacked is not None:
-            extrapolator, stack_weight, pred = stacked
-            ex_card = {**extrapolator.to_dict(), "weight": stack_weight.tolist()}
-    return _CalibrationParts(memory, extrapolator, analog, ex_card, pred)
-
-
-def blend_label(weight: float, ramp: int) -> str:
-    """Name of a memory blend, e.g. "w0.75-r5" (weight 0.75 reached at 5 steps)."""
-    return f"w{weight:g}-r{ramp}"
-
-
-def memory_blend(input_set: str, settings: FinetuneSettings) -> tuple[float, int]:
-    """(share, ramp) of the memory for ``input_set`` under ``settings``."""
-    from kneegui.model.analog import memory_group
-
-    if settings.memory_weight is None:
-        return DEFAULT_BLEND[memory_group(input_set)]
-    return float(settings.memory_weight), int(settings.memory_ramp)
-
-
-def memory_weight_profile(weight: float, ramp: int, horizons: int) -> np.ndarray:
-    """Memory share per horizon: ``weight * min(1, h / ramp)`` for h = 1..horizons."""
-    if ramp < 1:
-        raise ValueError(f"memory ramp must be at least 1 horizon, got {ramp}")
-    steps = np.arange(1, horizons + 1, dtype=np.float64)
-    return weight * np.minimum(1.0, steps / ramp)
-
-
-def _build_extrapolator(angle: np.ndarray, pad: int, val_ends: np.ndarray,
-                        model_val: np.ndarray, true_val: np.ndarray, horizons: int):
-    """(extrapolator of all calibration data, stack weight [H], stacked held-back predictions),
-    or None when the calibration is too short. ``angle`` is padded by ``pad`` samples (the
-    extrapolators are fitted without the padding); the weight is fitted with an extrapolator of
-    the data before the held-back part."""
-    from kneegui.model.extrapolator import Extrapolator
-
-    calib_angle = angle[pad:]
-    val_start = int(val_ends.min()) - pad
-    held_out = Extrapolator.fit(calib_angle[: val_start + 1], np.arange(val_start + 1), horizons)
-    full = Extrapolator.fit(calib_angle, np.arange(len(calib_angle)), horizons)
-    if held_out is None or full is None:
-        return None
-    extrap_val = held_out.predict(angle, val_ends)
-    weight = least_squares_weight(model_val, extrap_val, true_val, held_out.fitted & full.fitted)
-    return full, weight, mix(model_val, extrap_val, weight)

@@ -12,7 +12,7 @@ from kneegui.model.metrics import future_matrix
 from kneegui.model.splits import recording_split
 from kneegui.model.training import Series
 
-#: Memory blends (share, ramp in steps; :func:`kneegui.model.finetune.memory_weight_profile`)
+#: Memory blends (share, ramp in steps; :func:`kneegui.model.subject_parts.memory_weight_profile`)
 #: among which each test subject's is chosen on the other subjects' recordings
 #: (:func:`choose_blends`).
 BLEND_CANDIDATES = ((0.0, 1),) + tuple((w, r) for w in (0.25, 0.5, 0.75, 1.0)

@@ -10,17 +10,12 @@ from safetensors.numpy import load_file, save_file
 from kneegui.model import InferenceEngine, load_model
 from kneegui.model.analog import DEFAULT_PARAMS, AnalogMemory, AnalogParams, memory_group
 from kneegui.model.features import subject_norm
-from kneegui.model.finetune import (
-    DEFAULT_BLEND,
-    CalibrationData,
-    FinetuneSettings,
-    finetune,
-    memory_weight_profile,
-)
+from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
 from kneegui.model.io import ModelLoadError, model_paths, save_model
 from kneegui.model.metrics import future_matrix
 from kneegui.model.predict import model_inputs, predict_windows
 from kneegui.model.splits import gait_cycles, plan_split
+from kneegui.model.subject_parts import DEFAULT_BLEND, blend_label, memory_weight_profile
 
 H = 50
 
@@ -210,8 +205,6 @@ def test_default_blends_are_the_best_blends_of_the_shipped_budget_evaluation():
     blend with the lowest mean NMAE over horizons on all recordings, per input set."""
     import json
     from pathlib import Path
-
-    from kneegui.model.finetune import blend_label
 
     results = Path(__file__).parents[2] / "docs" / "model_eval_loso_full" / "results.json"
     blends = json.loads(results.read_text())["blends"]
