@@ -119,6 +119,7 @@ class CalibrationProtocol:
         self.paused = False
         self._pause_started = 0.0
         self._active_s = 0.0
+        self._active_at_frame = 0.0  # walking time when the last frame was fed
         self._last_tick: float | None = None
         self._quiet_s = 0.0
         self._hint_sent = False
@@ -221,7 +222,7 @@ class CalibrationProtocol:
                 purge_samples=window,
                 tail_samples=int(getattr(self.base_model.card, "horizons", 0) or 0),
             )
-            self._active_s = 0.0
+            self._active_s = self._active_at_frame = 0.0
             self._quiet_s = 0.0
             self._last_tick = self._clock()
             self._hint_sent = False
@@ -289,6 +290,7 @@ class CalibrationProtocol:
         if self.paused:
             self._resume()
         self._advance_clock()
+        self._active_at_frame = self._active_s
         new = self.capture.append(t, emg_env, angle)
         for ref in new:
             self._quiet_s = 0.0
@@ -306,12 +308,17 @@ class CalibrationProtocol:
         if self.capture.complete:
             self._finish_capture()
 
-    def stream_lost(self, reason: str = "stream lost") -> None:
-        """A required stream stopped during capture: pause (capture resumes with new frames)."""
+    def stream_lost(self, reason: str = "stream lost", stalled_s: float = 0.0) -> None:
+        """A required stream stopped during capture: pause (capture resumes with new frames).
+
+        ``stalled_s``: how long no frame had arrived when the loss was noticed; that time is
+        taken back from the walking time (never below what it was at the last frame).
+        """
         with self._lock:
             if self.stage != Stage.CAPTURE or self.paused or self.capture is None:
                 return
             self._advance_clock()
+            self._active_s = max(self._active_at_frame, self._active_s - max(0.0, stalled_s))
             self.paused = True
             self._pause_started = self._clock()
             self.capture.break_segment()

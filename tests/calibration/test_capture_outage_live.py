@@ -115,8 +115,10 @@ def test_sender_outage_pauses_and_resumes_the_capture():
         assert wall_outage >= OUTAGE_S
         assert resumed.data["paused_s"] >= OUTAGE_S - 1.5, resumed.data
         assert protocol.capture_seconds - active_paused < 0.5
-        assert protocol.capture_seconds - active_before < 2.0, (
-            protocol.capture_seconds, active_before, wall_outage)
+        # walking time is the time frames flowed (the stall before the pause is taken back):
+        # never more than the frames received, whatever the machine's load
+        assert protocol.capture_seconds <= pump.frames / 100.0 + 0.3, (
+            protocol.capture_seconds, pump.frames, active_before, wall_outage)
 
         for st in hub.statuses():
             assert st.outages >= 1, st
