@@ -93,7 +93,7 @@ class CapturePump:
             self.protocol.feed(t, emg, angle)
         elif now - self._last_data > self.stall_s:
             reason = self.source.problem() or f"no data for {now - self._last_data:.1f} s"
-            self.protocol.stream_lost(reason, stalled_s=now - self._last_data)
+            self.protocol.stream_lost(reason)
         self.protocol.tick()
         return n
 

@@ -308,17 +308,17 @@ class CalibrationProtocol:
         if self.capture.complete:
             self._finish_capture()
 
-    def stream_lost(self, reason: str = "stream lost", stalled_s: float = 0.0) -> None:
+    def stream_lost(self, reason: str = "stream lost") -> None:
         """A required stream stopped during capture: pause (capture resumes with new frames).
 
-        ``stalled_s``: how long no frame had arrived when the loss was noticed; that time is
-        taken back from the walking time (never below what it was at the last frame).
+        The walking time goes back to what it was at the last complete frame: the wait until
+        the loss was noticed brought no data.
         """
         with self._lock:
             if self.stage != Stage.CAPTURE or self.paused or self.capture is None:
                 return
             self._advance_clock()
-            self._active_s = max(self._active_at_frame, self._active_s - max(0.0, stalled_s))
+            self._active_s = self._active_at_frame
             self.paused = True
             self._pause_started = self._clock()
             self.capture.break_segment()
