@@ -41,6 +41,7 @@ from kneegui.model.subject_parts import (
     blend_label,
     build_memory,
     calibration_parts,
+    fit_extrapolators,
     memory_blend,
     memory_weight_profile,
 )
@@ -275,7 +276,7 @@ def finetune(
     after: dict = {}
     network_only: dict = {}
     parts = CalibrationParts(None, None, {}, {}, None)
-    alternatives: dict[str, LoadedModel] = {}
+    alt_parts: dict[str, CalibrationParts] = {}
     if not cancelled:  # skip the metrics on cancel: return at once
         before_pred = predict_windows(LoadedModel(base, new_card), x, angle, val_ends, norm)
         after_pred = predict_windows(LoadedModel(tuned, new_card), x, angle, val_ends, norm)
@@ -290,11 +291,12 @@ def finetune(
                 raise FinetuneError(str(exc)) from exc
             if built is not None:
                 memory, analog_val = built
-        stack = settings.extrapolator and uses_angle(card.input_set)
+        extrapolators = (fit_extrapolators(angle, pad, val_ends, H)
+                         if settings.extrapolator and uses_angle(card.input_set) else None)
 
         def calibrated(weight: np.ndarray | None) -> CalibrationParts:
-            return calibration_parts(memory, analog_val, weight, stack, angle, pad, val_ends,
-                                      after_pred, true_v)
+            return calibration_parts(memory, analog_val, weight, extrapolators, after_pred,
+                                     true_v)
 
         if settings.memory_fit:
             weight = None if memory is None else fit_blend_weight(after_pred, analog_val, true_v)
@@ -303,21 +305,21 @@ def finetune(
             weight = memory_weight_profile(*blend, H)
         parts = calibrated(weight)
         after = _val_metrics(parts.val_pred, true_v, v_range)
-        for w, ramp in settings.alternatives:
-            alt = calibrated(memory_weight_profile(w, ramp, H))
-            alt_card = ModelCard(**new_card.to_dict())
-            alt_card.analog, alt_card.extrapolator = alt.analog, alt.extrapolator_card
-            alt_card.metrics = {"held_back_after": _val_metrics(alt.val_pred, true_v, v_range)}
-            alternatives[blend_label(w, ramp)] = LoadedModel(
-                net=tuned, card=alt_card, memory=alt.memory, extrapolator=alt.extrapolator)
+        alt_parts = {blend_label(w, ramp): calibrated(memory_weight_profile(w, ramp, H))
+                     for w, ramp in settings.alternatives}
     new_card.analog, new_card.extrapolator = parts.analog, parts.extrapolator_card
     new_card.metrics = {"held_back_before": before, "held_back_after": after,
                         "held_back_after_network_only": network_only,
                         "finetune_recipe": best_recipe, "calibration_cycles": len(calib.cycles)}
     new_card.name = f"{card.name}-{calib.subject}" if calib.subject else f"{card.name}-subject"
-    for alt in alternatives.values():
-        alt.card.metrics = {**new_card.metrics, **alt.card.metrics}
-        alt.card.name = new_card.name
+    alternatives: dict[str, LoadedModel] = {}
+    for label, alt in alt_parts.items():
+        alt_card = ModelCard(**new_card.to_dict())
+        alt_card.analog, alt_card.extrapolator = alt.analog, alt.extrapolator_card
+        alt_card.metrics = {**new_card.metrics,
+                            "held_back_after": _val_metrics(alt.val_pred, true_v, v_range)}
+        alternatives[label] = LoadedModel(net=tuned, card=alt_card, memory=alt.memory,
+                                          extrapolator=alt.extrapolator)
     return FinetuneResult(
         model=LoadedModel(net=tuned, card=new_card, memory=parts.memory,
                           extrapolator=parts.extrapolator),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kneegui.model.analog import CANDIDATES, AnalogMemory
 from kneegui.model.metrics import future_matrix
 from kneegui.model.splits import recording_split
 from kneegui.model.training import Series
@@ -27,9 +28,7 @@ def memory_scores(
     (``AnalogParams``), the recording split like a test recording (memory from its calibration
     cycles, scored on its test windows); NaN where the calibration is too short for that
     candidate. Recordings that cannot be split are left out. ``dev``: the development split
-    (:func:`dev_split`)."""
-    from kneegui.model.analog import AnalogMemory
-
+    (:func:`kneegui.model.splits.dev_split`)."""
     out: dict[str, np.ndarray] = {}
     for s in gait:
         split = recording_split(s, window, horizons, cycles, dev)
@@ -66,8 +65,6 @@ def select_memory_params(
     """The calibration-memory parameters of ``group`` (:data:`kneegui.model.analog.CANDIDATES`)
     with the lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects;
     see :func:`memory_scores`)."""
-    from kneegui.model.analog import CANDIDATES
-
     candidates = CANDIDATES[group]
     scores = memory_scores(gait, candidates, window, horizons, cycles)
     return best_memory_params(candidates, list(scores.values()))
@@ -80,38 +77,40 @@ def choose_blends(records: dict[str, dict], predictions: dict[str, dict],
     recording's own subject or those linked to it), then drop the ``@LABEL`` variants. The
     chosen label is kept as ``blend``; every variant's own score as ``blend_scores`` (for the
     choice over all recordings). Without other recordings the fixed weight stays."""
-
-    def score(methods: dict, key: str) -> float:
-        return float(np.mean(methods[key]["nmae"])) if key in methods else float("nan")
-
-    choices: dict[str, dict[str, str]] = {}
-    for name, rec in records.items():
-        for key in [k for k in rec["methods"] if k.endswith(":finetuned")]:
-            prefix = key + "@"
-            labels = [k[len(prefix):] for k in rec["methods"] if k.startswith(prefix)]
-            others = [r["methods"] for n, r in records.items()
-                      if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
-            means = [np.nanmean([score(m, prefix + lab) for m in others]) if others
-                     else np.nan for lab in labels]
-            if labels and np.isfinite(means).any():
-                choices.setdefault(name, {})[key] = labels[int(np.nanargmin(means))]
+    # {recording: {"X:finetuned": {label: mean NMAE over horizons}}}, computed once
+    scores = {name: _variant_scores(rec["methods"]) for name, rec in records.items()}
     for name, rec in records.items():
         methods = rec["methods"]
-        for key in [k for k in methods if k.endswith(":finetuned")]:
-            prefix, ablation = key + "@", key.replace(":finetuned", ":no_extrapolator")
-            labels = [k[len(prefix):] for k in methods if k.startswith(prefix)]
-            own = {lab: score(methods, prefix + lab) for lab in labels}
-            label = choices.get(name, {}).get(key)
-            if label is not None:
-                methods[key] = {**methods[prefix + label], "blend": label, "blend_scores": own}
-                if ablation + "@" + label in methods:
-                    methods[ablation] = methods[ablation + "@" + label]
-                if name in predictions and prefix + label in predictions[name]:
-                    predictions[name][key] = predictions[name][prefix + label]
-        for k in [k for k in methods if "@" in k]:
-            del methods[k]
+        others = [scores[n] for n, r in records.items()
+                  if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
+        for key, own in scores[name].items():
+            means = {lab: np.nanmean([o.get(key, {}).get(lab, np.nan) for o in others])
+                     if others else np.nan for lab in own}
+            if not np.isfinite(list(means.values())).any():
+                continue
+            label = min(own, key=lambda lab: np.inf if np.isnan(means[lab]) else means[lab])
+            methods[key] = {**methods[f"{key}@{label}"], "blend": label, "blend_scores": own}
+            ablation = key.replace(":finetuned", ":no_extrapolator")
+            if f"{ablation}@{label}" in methods:
+                methods[ablation] = methods[f"{ablation}@{label}"]
+            if f"{key}@{label}" in predictions.get(name, {}):
+                predictions[name][key] = predictions[name][f"{key}@{label}"]
+    for name, rec in records.items():
+        for k in [k for k in rec["methods"] if "@" in k]:
+            del rec["methods"][k]
         for k in [k for k in predictions.get(name, {}) if "@" in k]:
             del predictions[name][k]
+
+
+def _variant_scores(methods: dict) -> dict[str, dict[str, float]]:
+    """``{"X:finetuned": {label: mean NMAE over horizons}}`` of the ``X:finetuned@label``
+    variants among ``methods``."""
+    out: dict[str, dict[str, float]] = {}
+    for k, m in methods.items():
+        key, sep, label = k.partition("@")
+        if sep and key.endswith(":finetuned"):
+            out.setdefault(key, {})[label] = float(np.mean(m["nmae"]))
+    return out
 
 
 def blend_summary(records: dict[str, dict]) -> dict[str, dict]:

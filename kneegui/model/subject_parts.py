@@ -39,7 +39,7 @@ def build_memory(card: ModelCard, memory_params: dict | None, emg: np.ndarray | 
               else DEFAULT_PARAMS[memory_group(card.input_set)])
     if params.kind not in allowed_kinds(card.input_set):
         raise ValueError(f"memory params are for {params.kind!r} keys, a {card.input_set!r} "
-                            f"model takes {sorted(allowed_kinds(card.input_set))}")
+                         f"model takes {sorted(allowed_kinds(card.input_set))}")
     # Keys never reach further back than the network's window (the live engine keeps that much).
     params = dataclasses.replace(params, history=min(params.history, card.window))
     H = card.horizons
@@ -59,29 +59,30 @@ def build_memory(card: ModelCard, memory_params: dict | None, emg: np.ndarray | 
 class CalibrationParts:
     """A subject model's calibration parts for one memory weight, and its held-back forecast."""
 
-    memory: object | None  # AnalogMemory
-    extrapolator: object | None  # Extrapolator
+    memory: AnalogMemory | None
+    extrapolator: Extrapolator | None
     analog: dict  # card.analog
     extrapolator_card: dict  # card.extrapolator
     val_pred: np.ndarray | None
 
 
-def calibration_parts(memory, analog_val, weight, stack: bool, angle: np.ndarray, pad: int,
-                       val_ends: np.ndarray, net_val: np.ndarray,
-                       true_val: np.ndarray) -> CalibrationParts:
+def calibration_parts(memory: AnalogMemory | None, analog_val: np.ndarray | None,
+                      weight: np.ndarray | None, extrapolators: tuple | None,
+                      net_val: np.ndarray, true_val: np.ndarray) -> CalibrationParts:
     """Memory blended in at ``weight`` (if there is a memory), then the extrapolator stacked on
-    top when ``stack`` (see :func:`build_extrapolator`)."""
+    top with a least-squares weight per horizon on the held-back windows; ``extrapolators`` is
+    what :func:`fit_extrapolators` returned (None: no extrapolator)."""
     pred, analog = net_val, {}
     if memory is not None and weight is not None:
         pred, analog = mix(net_val, analog_val, weight), {"weight": np.asarray(weight).tolist()}
     else:
         memory = None
     extrapolator, ex_card = None, {}
-    if stack:
-        stacked = build_extrapolator(angle, pad, val_ends, pred, true_val, len(true_val[0]))
-        if stacked is not None:
-            extrapolator, stack_weight, pred = stacked
-            ex_card = {**extrapolator.to_dict(), "weight": stack_weight.tolist()}
+    if extrapolators is not None:
+        extrapolator, extrap_val, usable = extrapolators
+        stack_weight = least_squares_weight(pred, extrap_val, true_val, usable)
+        pred = mix(pred, extrap_val, stack_weight)
+        ex_card = {**extrapolator.to_dict(), "weight": stack_weight.tolist()}
     return CalibrationParts(memory, extrapolator, analog, ex_card, pred)
 
 
@@ -106,18 +107,14 @@ def memory_weight_profile(weight: float, ramp: int, horizons: int) -> np.ndarray
     return weight * np.minimum(1.0, steps / ramp)
 
 
-def build_extrapolator(angle: np.ndarray, pad: int, val_ends: np.ndarray,
-                        model_val: np.ndarray, true_val: np.ndarray, horizons: int):
-    """(extrapolator of all calibration data, stack weight [H], stacked held-back predictions),
-    or None when the calibration is too short. ``angle`` is padded by ``pad`` samples (the
-    extrapolators are fitted without the padding); the weight is fitted with an extrapolator of
-    the data before the held-back part."""
+def fit_extrapolators(angle: np.ndarray, pad: int, val_ends: np.ndarray, horizons: int):
+    """(extrapolator of all calibration data, held-back forecasts of one fitted on the data
+    before the held-back part, horizons both could fit), or None when the calibration is too
+    short. ``angle`` is padded by ``pad`` samples (the extrapolators are fitted without it)."""
     calib_angle = angle[pad:]
     val_start = int(val_ends.min()) - pad
     held_out = Extrapolator.fit(calib_angle[: val_start + 1], np.arange(val_start + 1), horizons)
     full = Extrapolator.fit(calib_angle, np.arange(len(calib_angle)), horizons)
     if held_out is None or full is None:
         return None
-    extrap_val = held_out.predict(angle, val_ends)
-    weight = least_squares_weight(model_val, extrap_val, true_val, held_out.fitted & full.fitted)
-    return full, weight, mix(model_val, extrap_val, weight)
+    return full, held_out.predict(angle, val_ends), held_out.fitted & full.fitted
