@@ -53,10 +53,20 @@ def memory_scores(
 def best_memory_params(candidates: Sequence, scores: Sequence[np.ndarray]) -> dict:
     """The candidate with the lowest mean score over ``scores`` (rows of :func:`memory_scores`
     for ``candidates``, NaN ignored); the first candidate when none could be scored."""
-    table = np.asarray(scores) if len(scores) else np.full((1, len(candidates)), np.nan)
+    best = lowest_mean_column(scores, len(candidates))
+    return candidates[0 if best is None else best].to_dict()
+
+
+def lowest_mean_column(rows: Sequence, n_columns: int) -> int | None:
+    """Index of the column with the lowest mean over ``rows`` (NaN ignored; ties: the first),
+    or None when no column has a value. The one rule behind every choice made on the other
+    subjects (memory parameters, memory blend)."""
+    table = np.asarray(rows, np.float64).reshape(-1, n_columns)
     counts = (~np.isnan(table)).sum(axis=0)
+    if not counts.any():
+        return None
     means = np.where(counts > 0, np.nansum(table, axis=0) / np.maximum(counts, 1), np.inf)
-    return candidates[int(np.argmin(means))].to_dict()
+    return int(np.argmin(means))
 
 
 def select_memory_params(
@@ -84,11 +94,13 @@ def choose_blends(records: dict[str, dict], predictions: dict[str, dict],
         others = [scores[n] for n, r in records.items()
                   if r["subject"] not in excluded_of.get(name, {rec["subject"]})]
         for key, own in scores[name].items():
-            means = {lab: np.nanmean([o.get(key, {}).get(lab, np.nan) for o in others])
-                     if others else np.nan for lab in own}
-            if not np.isfinite(list(means.values())).any():
+            labels = list(own)
+            best = lowest_mean_column(
+                [[o.get(key, {}).get(lab, np.nan) for lab in labels] for o in others],
+                len(labels))
+            if best is None:
                 continue
-            label = min(own, key=lambda lab: np.inf if np.isnan(means[lab]) else means[lab])
+            label = labels[best]
             methods[key] = {**methods[f"{key}@{label}"], "blend": label, "blend_scores": own}
             ablation = key.replace(":finetuned", ":no_extrapolator")
             if f"{ablation}@{label}" in methods:
