@@ -23,22 +23,23 @@ UCI = Path(os.environ.get("KNEEGUI_UCI_DIR", REPO.parent / "shared/data/uci_lowe
 def main() -> None:
     import torch
 
-    from kneegui.model import CalibrationData, InferenceEngine, finetune, load_model
-    from kneegui.model.data import load_series
-    from kneegui.model.splits import gait_cycles
+    from kneegui.adaptation import CalibrationData, finetune
+    from kneegui.model import ModelInputs, Predictor, load_model
     from kneegui.paths import models_dir
+    from kneegui.research.data import load_series
+    from kneegui.research.splits import gait_cycles
 
     series = max(load_series(UCI, exercises=("mar",)), key=len)
     out: dict = {"recording": series.name, "torch_threads_inference": 1}
 
     def latency(loaded) -> dict:
-        engine = InferenceEngine(loaded, threads=1)
+        predictor = Predictor(loaded, threads=1)
         times = []
         for k in range(2200):
             i = 300 + (k % 2000)
+            rows = ModelInputs(series.emg_env[i - 150 : i + 1], series.angle[i - 150 : i + 1])
             t0 = time.perf_counter()
-            engine.predict(emg_env=series.emg_env[i - 150 : i + 1],
-                           angle=series.angle[i - 150 : i + 1])
+            predictor.predict_latest(rows)
             times.append(time.perf_counter() - t0)
         ms = np.asarray(times[200:]) * 1000
         return {"median": round(float(np.median(ms)), 4),

@@ -13,6 +13,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LSLAPICFG"] = str(HERE / "lsl_api.cfg")
 
 REPO = HERE.parent
+#: Real-data model fixtures (gait_series, held_out, small_model, subject_model).
+pytest_plugins = ("model_fixtures",)
 #: The shared UCI "EMG dataset in Lower Limb" folder (read-only).
 UCI_DIR = Path(os.environ.get("KNEEGUI_UCI_DIR", REPO.parent / "shared/data/uci_lower_limb_emg"))
 XDF_DIR = Path(os.environ.get("KNEEGUI_XDF_DIR", REPO.parent / "shared/data/xdf_examples"))

@@ -22,7 +22,7 @@ import numpy as np
 
 from kneegui import dsp
 from kneegui.datasets.uci import load_uci_dataset
-from kneegui.model.data import angle_at_model_rate
+from kneegui.research.data import angle_at_model_rate
 
 HORIZONS = (5, 10, 20, 50)  # steps at 100 Hz
 ANGLE_LAGS = 20

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kneegui.model.baselines import constant_velocity
-from kneegui.model.data import load_series
-from kneegui.model.extrapolator import Extrapolator
-from kneegui.model.metrics import future_matrix
-from kneegui.model.splits import gait_cycles, plan_split
+from kneegui.adaptation.extrapolator import fit_extrapolator
+from kneegui.adaptation.metrics import future_matrix
+from kneegui.research.baselines import constant_velocity
+from kneegui.research.data import load_series
+from kneegui.research.splits import gait_cycles, plan_split
 
 STEPS = 5
 LAG_COUNTS = (5, 10, 15, 20, 30)
@@ -43,7 +43,7 @@ def main() -> int:
         scores["constant_velocity"].append(
             np.abs(constant_velocity(angle, ends, STEPS) - true).mean(0) / rng)
         for lags in LAG_COUNTS:
-            ex = Extrapolator.fit(angle[: held + 1], np.arange(held + 1), STEPS, lags=lags)
+            ex = fit_extrapolator(angle[: held + 1], np.arange(held + 1), STEPS, lags=lags)
             err = np.abs(ex.predict(angle, ends) - true).mean(0) / rng
             scores.setdefault(f"lags_{lags}", []).append(err)
     out = {"recordings": used, "nmae_percent_steps_1_to_5": {

@@ -60,12 +60,6 @@ class CalibrationCapture:
             h.update(f"{c.segment}:{c.start}:{c.end};".encode())
         return h.hexdigest()
 
-    def cycle_arrays(self, cycle: CycleRef) -> Segment:
-        """The samples of one cycle."""
-        seg = self.segments[cycle.segment]
-        sl = slice(cycle.start, cycle.end)
-        return Segment(seg.t[sl], seg.emg_env[sl], seg.angle[sl])
-
 
 #: Builds a streaming cycle detector; called with the model rate. Its ``update(angle, t)`` returns
 #: the cycles completed by that chunk as ``(t_start, t_end)`` pairs in the stream's clock.

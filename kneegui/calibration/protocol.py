@@ -116,6 +116,7 @@ class CalibrationProtocol:
         self.outcome: CalibrationOutcome | None = None
         self.error: str | None = None
         self.saved_path: str | None = None
+        self.saved_model: Any = None  # the subject model as saved (with its calibration record)
         self.paused = False
         self._pause_started = 0.0
         self._active_s = 0.0
@@ -496,14 +497,16 @@ class CalibrationProtocol:
             assert self.outcome is not None and self.subject is not None
             assert self.calibration is not None
             do_activate = self.recommend_activation if activate is None else bool(activate)
-            path = store.save_subject_model(
+            from kneegui.adaptation.subject_model import with_calibration_record
+            from kneegui.calibration.tuning import calibration_record
+
+            model = with_calibration_record(
                 self.outcome.tuned_model,
-                subject=self.subject,
-                calibration=self.calibration,
-                outcome=self.outcome,
-                base_model=self.base_model,
-                activate=do_activate,
-            )
+                calibration_record(self.subject, self.calibration, self.outcome),
+                self.outcome.metrics_dict())
+            path = store.save_subject_model(model, self.subject.subject_id,
+                                            activate=do_activate)
+            self.saved_model = model
             self.saved_path = str(path)
             state = "and activated" if do_activate else "(not activated: previous model kept)"
             self._emit(EventKind.SAVED, f"Subject model saved {state}: {path}",
@@ -548,7 +551,7 @@ def _default_finetune_fn(subject: str, threads: int | None) -> FinetuneFn:
 
     settings = None
     if threads is not None:
-        from kneegui.model.finetune import FinetuneSettings
+        from kneegui.adaptation.finetune import FinetuneSettings
 
         settings = FinetuneSettings(threads=threads)
     return functools.partial(finetune_and_validate, subject=subject, settings=settings)

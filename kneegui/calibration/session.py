@@ -56,9 +56,11 @@ def write_calibration(writer: Any, protocol: CalibrationProtocol) -> str:
             arrays["holdout_after"] = outcome.trace.after
     writer.add_calibration(name, arrays, attrs)
     writer.add_event(f"calibration {subject}: {protocol.stage.value}", origin="calibration")
-    if protocol.saved_path and outcome is not None:
-        tuned = outcome.tuned_model
-        card_json = json.dumps(tuned.card.to_dict(), default=str)
-        writer.add_model(str(getattr(tuned, "model_id", tuned.card.name)), card_json,
-                         str(tuned.card.training.get("weights_sha256", "")))
+    if protocol.saved_path and protocol.saved_model is not None:
+        from kneegui.model.io import card_to_save
+
+        saved = protocol.saved_model
+        card = card_to_save(saved)  # the card as written, with its weights hash
+        writer.add_model(saved.model_id, json.dumps(card.to_dict(), default=str),
+                         str(card.training.get("weights_sha256", "")))
     return name

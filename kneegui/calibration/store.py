@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -190,45 +190,19 @@ class SubjectModelStore:
                 "set KNEEGUI_SUBJECT_MODELS_DIR to a writable folder"
             ) from exc
         stem = self.new_stem(subject, loaded.card.input_set)
-        save_model(stem, loaded.net, loaded.card, memory=loaded.memory)
+        try:
+            save_model(stem, loaded)
+        except OSError as exc:
+            raise ModelStoreError(
+                f"cannot write the subject model to {self.root} ({exc.strerror or exc}); "
+                "free some space or set KNEEGUI_SUBJECT_MODELS_DIR to a writable folder"
+            ) from exc
         return stem
 
-    def save_subject_model(
-        self,
-        tuned: Any,
-        *,
-        subject: Any,
-        calibration: Any,
-        outcome: Any,
-        base_model: Any,
-        activate: bool,
-    ) -> Path:
-        """Save a calibrated model with its card (subject, date, data hash, metrics, base model)."""
-        card = replace(
-            tuned.card,
-            name=f"{subject.subject_id}-{base_model.card.name}",
-            subject=subject.subject_id,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            base_model=_model_id(base_model),
-            training={
-                **{k: v for k, v in tuned.card.training.items() if k != "weights_sha256"},
-                "calibration": {
-                    "subject": subject.subject_id,
-                    "group": subject.group,
-                    "notes": subject.notes,
-                    "data_sha256": calibration.data_hash(),
-                    "train_cycles": len(calibration.train_cycles),
-                    "holdout_cycles": 1,
-                    "samples": int(sum(len(s.t) for s in calibration.segments)),
-                    "model_rate": calibration.model_rate,
-                    "baseline": calibration.baseline,
-                    "epochs": outcome.epochs,
-                },
-            },
-            metrics={**tuned.card.metrics, "calibration_holdout": outcome.metrics_dict()},
-        )
-        tuned.card = card
-        stem = self.save(tuned, subject.subject_id)
+    def save_subject_model(self, model: Any, subject_id: str, *, activate: bool) -> Path:
+        """Save a calibrated subject model (its card is complete: see
+        :mod:`kneegui.adaptation.subject_model`); activate it if asked. Returns the stem."""
+        stem = self.save(model, subject_id)
         if activate:
             self.set_active(stem)
         return stem
@@ -252,10 +226,3 @@ class SubjectModelStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return path if path.with_name(path.name + ".json").is_file() else None
-
-
-def _model_id(loaded: Any) -> str:
-    model_id = getattr(loaded, "model_id", None)
-    if isinstance(model_id, str):
-        return model_id
-    return str(getattr(loaded.card, "name", "unknown"))

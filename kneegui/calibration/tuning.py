@@ -120,7 +120,7 @@ def holdout_windows(loaded: Any, calib: CalibrationCapture) -> tuple[int, np.nda
     card = loaded.card
     ref = calib.holdout_cycle
     n = len(calib.segments[ref.segment].t)
-    first = max(ref.start - 1, card.window - 1)
+    first = max(ref.start - 1, card.rows_needed - 1)  # the window rule: no padded windows
     last = min(ref.end - 2, n - 1 - card.horizons)
     ends = np.arange(first, last + 1, dtype=np.int64) if last >= first else np.zeros(0, np.int64)
     return ref.segment, ends
@@ -128,7 +128,7 @@ def holdout_windows(loaded: Any, calib: CalibrationCapture) -> tuple[int, np.nda
 
 def holdout_predictions(loaded: Any, calib: CalibrationCapture) -> tuple[np.ndarray, np.ndarray]:
     """(predicted [n, H] degrees, measured [n, H] degrees) on the held-back cycle."""
-    from kneegui.model.predict import model_inputs, predict_windows
+    from kneegui.model.predictor import ModelInputs, Predictor
 
     seg_index, ends = holdout_windows(loaded, calib)
     if len(ends) == 0:
@@ -137,8 +137,7 @@ def holdout_predictions(loaded: Any, calib: CalibrationCapture) -> tuple[np.ndar
             "it and its horizon after it); capture again"
         )
     seg = calib.segments[seg_index]
-    x = model_inputs(loaded.card, seg.emg_env, seg.angle)
-    pred = predict_windows(loaded, x, seg.angle, ends, emg_env=seg.emg_env)
+    pred = Predictor(loaded).predict(ModelInputs(emg_env=seg.emg_env, angle=seg.angle), ends)
     steps = np.arange(1, loaded.card.horizons + 1)
     measured = np.asarray(seg.angle, np.float64)[ends[:, None] + steps[None, :]]
     return pred, measured
@@ -146,7 +145,7 @@ def holdout_predictions(loaded: Any, calib: CalibrationCapture) -> tuple[np.ndar
 
 def metrics_from(pred: np.ndarray, measured: np.ndarray) -> HoldoutMetrics:
     """Per-horizon MAE (degrees) and NMAE (the model package's definition) over some windows."""
-    from kneegui.model.metrics import horizon_metrics
+    from kneegui.adaptation.metrics import horizon_metrics
 
     m = horizon_metrics(pred, measured, float(np.ptp(measured)))
     return HoldoutMetrics(nmae=[float(v) for v in m["nmae"]],
@@ -176,7 +175,7 @@ def finetune_input(calib: CalibrationCapture, horizons: int, window: int, subjec
     span a join). Data after the last training cycle is kept only up to ``horizons`` samples and
     never closer than ``window`` samples to the held-back cycle.
     """
-    from kneegui.model.finetune import CalibrationData
+    from kneegui.adaptation.finetune import CalibrationData
 
     last = calib.train_cycles[-1]
     used = sorted({c.segment for c in calib.train_cycles})
@@ -205,7 +204,7 @@ def finetune_and_validate(
     settings: Any = None,
 ) -> CalibrationOutcome:
     """Fine-tune ``base`` on the training cycles, then compare both on the held-back cycle."""
-    from kneegui.model.finetune import finetune
+    from kneegui.adaptation.finetune import finetune
 
     t0 = time.perf_counter()
     card = base.card
@@ -219,6 +218,23 @@ def finetune_and_validate(
         epochs=len(result.history) - 1, history=list(result.history), trace=trace,
         seconds=time.perf_counter() - t0,
     )
+
+
+def calibration_record(subject: Any, calib: CalibrationCapture,
+                       outcome: CalibrationOutcome) -> dict[str, Any]:
+    """The calibration's provenance for the subject model's card (``training.calibration``)."""
+    return {
+        "subject": subject.subject_id,
+        "group": subject.group,
+        "notes": subject.notes,
+        "data_sha256": calib.data_hash(),
+        "train_cycles": len(calib.train_cycles),
+        "holdout_cycles": 1,
+        "samples": int(sum(len(s.t) for s in calib.segments)),
+        "model_rate": calib.model_rate,
+        "baseline": calib.baseline,
+        "epochs": outcome.epochs,
+    }
 
 
 def warm_up(loaded: Any) -> None:

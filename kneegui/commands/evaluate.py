@@ -3,8 +3,11 @@
 Per gait recording of every subject in DATA: calibrate on the first K gait cycles (K reduced per
 recording so that >= 2 cycles remain for testing), purge gap of one input window, test on the
 rest. Networks are pretrained leave-one-subject-out (``--loso``) or loaded with ``--weights``
-(only subjects not in those weights' training data are evaluated). Writes results.json,
-results.md (table) and PNG plots to --out. Same seed(s) -> same numbers.
+(only subjects not in those weights' training data are evaluated). By default every subject
+model is the one the app builds for a new subject (``--choice product``); ``--choice per-subject``
+is a research option that picks the calibration memory's parameters and blend for each test
+subject on the other subjects' recordings. Writes results.json, results.md (table) and PNG plots
+to --out. Same seed(s) -> same numbers.
 """
 
 from __future__ import annotations
@@ -43,10 +46,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--windows-per-epoch", type=int, default=None)
     p.add_argument("--finetune-epochs", type=int, default=None,
                    help="maximum fine-tuning epochs per layer set (default 40)")
+    p.add_argument("--choice", choices=("product", "per-subject"), default="product",
+                   help="product (default): score the subject model the app builds (memory "
+                   "parameters and share of the product's rule); per-subject (research option): "
+                   "choose the memory parameters and blend for each test subject on the other "
+                   "subjects' recordings")
     p.add_argument("--memory-weight", default=None, metavar="W|fitted",
-                   help="calibration memory share in [0, 1] for every recording, or 'fitted' (per "
-                   "horizon on the held-back cycle); default: each test subject's share and ramp "
-                   "chosen among a grid on the other subjects' recordings")
+                   help="research option: calibration memory share in [0, 1] for every recording, "
+                   "or 'fitted' (per horizon on the held-back cycle), instead of the blend rule")
     p.add_argument("--memory-ramp", type=int, default=None, metavar="N",
                    help="with --memory-weight W: the share rises linearly over the first N steps "
                    "(default 1: the same share at every horizon)")
@@ -64,33 +71,39 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kneegui.commands.research_gate import missing_research
+
+    problem = missing_research("evaluate", ("matplotlib",))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
-    from kneegui.model.data import linked_subjects, load_series, subjects_of
-    from kneegui.model.evaluation import EvalSettings, run_evaluation
-    from kneegui.model.finetune import FinetuneSettings
+    from kneegui.adaptation.finetune import FinetuneSettings
     from kneegui.model.io import ModelLoadError, load_model
-    from kneegui.model.report import markdown_table, write_results
-    from kneegui.model.training import TrainSettings
+    from kneegui.research.data import linked_subjects, load_series, subjects_of
+    from kneegui.research.evaluation import EvalSettings, run_evaluation
+    from kneegui.research.report import markdown_table, write_results
+    from kneegui.research.training import TrainSettings
 
     if args.cycles < 1 or args.seeds < 1:
         print("error: --cycles and --seeds must be >= 1", file=sys.stderr)
         return 2
     ft_over: dict = {"max_epochs": args.finetune_epochs} if args.finetune_epochs else {}
+    share: tuple[float, int] | str | None = None
     if args.memory_weight is not None:
         try:
             weight = _memory_weight(args.memory_weight)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        ft_over.update({"memory_fit": True} if weight is None else {"memory_weight": weight})
+        share = "fitted" if weight is None else (weight, 1)
     if args.memory_ramp is not None:
-        if "memory_weight" not in ft_over or args.memory_ramp < 1:
+        if not isinstance(share, tuple) or args.memory_ramp < 1:
             print("error: --memory-ramp N needs --memory-weight W (a number) and N >= 1",
                   file=sys.stderr)
             return 2
-        ft_over["memory_ramp"] = args.memory_ramp
-    blends = {} if args.memory_weight is None else {"blends": ()}  # fixed: no per-fold choice
+        share = (share[0], args.memory_ramp)
     weights = None
     if args.weights:
         try:
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     settings = EvalSettings(
         input_sets=input_sets, cycles=args.cycles, seeds=tuple(range(args.seeds)),
         pretrain_exercises=exercises, max_subjects=args.subjects, folds=args.folds, dev=args.dev,
-        **blends,
+        choice=args.choice, memory_share=share,
         train=TrainSettings(threads=args.threads, **train_over),
         finetune=FinetuneSettings(threads=args.threads, **ft_over),
     )

@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kneegui.model.io import ModelLoadError, load_model, read_card
+    from kneegui.model.io import ModelLoadError, NotAModelCardError, load_model, read_card
 
     if args.models_command == "info":
         try:
@@ -50,18 +50,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"training:   {card.training.get('description', '')}")
         print(f"subjects:   {', '.join(card.training.get('subjects', []))}")
         print(f"command:    {card.training.get('command', '-')}")
+        print(f"needs:      {card.rows_needed} aligned rows per prediction (window rule)")
         memory = loaded.memory
         if memory is not None:
-            from kneegui.model.analog import share_text
+            from kneegui.model.memory import share_text
 
             print(f"memory:     {len(memory.keys)} calibration windows, {memory.params.kind} keys "
                   f"({memory.params.history} samples, {memory.params.neighbours} neighbours); "
-                  f"{share_text(card.analog['weight'])}")
-        if loaded.extrapolator is not None:
+                  f"{share_text(card.memory.share)}")
+        if card.extrapolator is not None:
             from kneegui.model.extrapolator import extrapolator_text
 
             print(f"extrapol.:  {loaded.extrapolator.lags} lags; "
-                  f"{extrapolator_text(card.extrapolator['weight'])}")
+                  f"{extrapolator_text(card.extrapolator.share)}")
         if card.metrics:
             print(f"metrics:    {json.dumps(card.metrics)}")
         return 0
@@ -78,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     for card_path in sorted(folder.glob("*.json")):
         try:
             card = read_card(card_path)
-        except ModelLoadError:
-            continue  # not a model card (e.g. results.json)
+        except NotAModelCardError:
+            continue  # another file (e.g. results.json, active.json)
+        except ModelLoadError as exc:
+            print(f"{card_path.with_suffix('')}\tUNUSABLE\t{exc}")
+            rows += 1
+            continue
         rows += 1
         print(f"{card_path.with_suffix('')}\t{card.name}\t{card.input_set}\t"
               f"subject={card.subject or '-'}\tcreated={card.created or '-'}")

@@ -31,16 +31,29 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--name", default=None, help="model name in the card (default from out)")
+    p.add_argument("--force", action="store_true", help="replace an existing model at --out")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from kneegui.commands.research_gate import missing_research
+
+    problem = missing_research("train")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     from kneegui.model.config import INPUT_SETS
-    from kneegui.model.data import load_series
-    from kneegui.model.io import save_model
-    from kneegui.model.training import TrainSettings, train_model
+    from kneegui.model.io import model_paths, save_model
+    from kneegui.research.data import load_series
+    from kneegui.research.training import TrainSettings, train_model
+
+    existing = [p for p in model_paths(args.out) if p.exists()]
+    if existing and not args.force:
+        print(f"error: {existing[0]} exists; choose another --out or pass --force to replace it",
+              file=sys.stderr)
+        return 2
 
     if args.input_set not in INPUT_SETS or args.input_set == "emg+kin+force":
         print(f"error: --input-set must be emg, emg+angle or angle (UCI has no kinematics/force), "
@@ -71,19 +84,32 @@ def run(args: argparse.Namespace) -> int:
     command = "kneegui train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
     description = (f"UCI 'EMG dataset in Lower Limb' files under {args.data.name}/, exercises "
                    f"{args.exercises}, groups {args.groups}")
-    result = train_model(series, settings, name=args.name or args.out.name, progress=progress,
-                         data_description=description)
+    try:
+        result = train_model(series, settings, name=args.name or args.out.name,
+                             progress=progress, data_description=description)
+    except ValueError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     bar.close()
-    from dataclasses import asdict
+    if result.cancelled:
+        print("training cancelled; nothing saved", file=sys.stderr)
+        return 130
+    from dataclasses import asdict, replace
 
     from kneegui.dsp import FilterSettings
 
-    result.model.card.dsp_settings = asdict(FilterSettings())
-    result.model.card.training["command"] = command
-    result.model.card.training["history"] = result.history
-    weights, card = save_model(args.out, result.model.net, result.model.card)
-    best = result.model.card.training["best_epoch"]
-    print(f"saved {weights} and {card} (best epoch {best}, {len(series)} recordings, "
+    card = result.model.card
+    card = replace(card, dsp_settings=asdict(FilterSettings()),
+                   training={**card.training, "command": command, "history": result.history})
+    try:
+        weights, card_path = save_model(args.out, replace(result.model, card=card))
+    except OSError as exc:
+        print(f"error: cannot write the model to {args.out} ({exc.strerror or exc}); choose a "
+              "writable --out", file=sys.stderr)
+        return 2
+    best = card.training["best_epoch"]
+    print(f"saved {weights} and {card_path} (best epoch {best}, {len(series)} recordings, "
           f"{len({s.subject for s in series})} subjects)")
     return 0
 

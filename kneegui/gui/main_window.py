@@ -22,7 +22,7 @@ from kneegui.gui.window_actions import build_menus, build_status_bar, build_tool
 from kneegui.live.metrics import RollingStats
 from kneegui.live.session import DISPLAY_MODES, LiveSession
 
-#: Seconds without new samples before a connected stream counts as an outage on screen.
+#: Seconds between updates of the status bar, quality badges and banners (2 Hz).
 STATUS_PERIOD_S = 0.5
 
 

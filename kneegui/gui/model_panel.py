@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from kneegui.model.analog import share_text
 from kneegui.model.extrapolator import extrapolator_text
 from kneegui.model.io import model_paths
+from kneegui.model.memory import share_text
 
 
 def model_choices(store) -> list[tuple[str, Path, dict]]:

@@ -6,7 +6,6 @@ Functions that take the window (``win``) and attach the widgets and actions to i
 
 from __future__ import annotations
 
-import importlib.util
 from typing import TYPE_CHECKING
 
 from PySide6 import QtGui, QtWidgets
@@ -16,11 +15,6 @@ from kneegui.live.session import DISPLAY_MODES
 
 if TYPE_CHECKING:
     from kneegui.gui.main_window import MainWindow
-
-
-def calibration_wizard_available() -> bool:
-    """True when the calibration wizard module is installed (the menu action shows then)."""
-    return importlib.util.find_spec("kneegui.gui.calibration_wizard") is not None
 
 
 def build_toolbar(win: MainWindow) -> None:
@@ -96,7 +90,6 @@ def build_menus(win: MainWindow) -> None:
     win.calibrate_action = model_menu.addAction("Calibrate subject…")
     win.calibrate_action.setShortcut(QtGui.QKeySequence("Ctrl+K"))
     win.calibrate_action.triggered.connect(win.open_calibration)
-    win.calibrate_action.setVisible(calibration_wizard_available())
     reload_models = model_menu.addAction("Rescan model folders")
     reload_models.triggered.connect(win.reload_models)
 

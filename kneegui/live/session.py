@@ -50,7 +50,6 @@ class LiveSession:
         self.writer = None
         self.outlet = None
         self.filter_settings = None  # kneegui.dsp.FilterSettings
-        self._last_recording_path: Path | None = None
         self.model_id = ""
         self._quality: tuple | None = None  # (reader, QualityMonitor, last timestamp)
         self._assignments: list = []
@@ -241,16 +240,13 @@ class LiveSession:
             self._restart_worker()
 
     def _restart_worker(self) -> None:
-        from kneegui.model import InferenceEngine
+        from kneegui.model import Predictor
 
         self._stop_worker()
         if self.hub is None or self.loaded is None:
             return
-        card = self.loaded.card
-        worker = PredictionWorker(
-            self.hub, InferenceEngine(self.loaded, threads=1), window=card.window,
-            model_rate=card.model_rate, n_horizons=card.horizons, model_id=self.model_id,
-        )
+        worker = PredictionWorker(self.hub, Predictor(self.loaded, threads=1),
+                                  model_id=self.model_id)
         worker.writer = self.writer
         if self.outlet is not None:
             self.set_publishing(True)
@@ -286,6 +282,7 @@ class LiveSession:
         """Start a session file in ``out_dir`` (never overwrites); returns its path."""
         import json
 
+        from kneegui.model.io import card_to_save
         from kneegui.recording import SessionWriter
 
         if self.hub is None:
@@ -296,7 +293,7 @@ class LiveSession:
         writer = SessionWriter(out_dir, metadata, self.hub)
         writer.start()
         if self.loaded is not None:
-            card = self.loaded.card
+            card = card_to_save(self.loaded)
             writer.add_model(self.model_id, json.dumps(card.to_dict()), self.weights_sha256)
         self.writer = writer
         if self.worker is not None:
@@ -312,7 +309,6 @@ class LiveSession:
             self.worker.writer = None
         self.writer = None
         writer.stop()
-        self._last_recording_path = Path(writer.path)
         return Path(writer.path)
 
     def add_marker(self, label: str) -> bool:

@@ -1,14 +1,14 @@
-"""Runs the model at the model rate in its own thread (never on the GUI thread).
+"""Runs the predictor on the hub's aligned rows in its own thread (never on the GUI thread).
 
-Each tick takes the latest aligned window from the hub, predicts the 50-step trajectory,
-stores it in a ring buffer (read by the plots), hands it to the recorder and the LSL outlet,
-and measures inference latency and end-to-end latency (input sample time -> prediction).
-The thread never raises: failures are counted and kept as ``last_error`` for a banner.
+The worker follows the hub's aligned buffer with a lossless cursor: every new aligned row that
+ends a full window (:attr:`kneegui.model.Predictor.rows_needed` rows, all finite) gets one
+prediction, stamped with that row's time; rows the worker reads late are predicted late, not
+skipped. Each trajectory goes to a ring buffer (read by the plots), the recorder and the LSL
+outlet. The thread never raises: failures are counted and kept as ``last_error`` for a banner.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -17,24 +17,20 @@ import numpy as np
 
 from kneegui.acquisition.ringbuffer import RingBuffer
 from kneegui.live.metrics import RollingStats
+from kneegui.model.predictor import ModelInputs
 
 #: Seconds of prediction history kept for the plots and the running error.
 HISTORY_S = 60.0
-#: Model steps predicted per tick at most when the worker fell behind (older ones are dropped:
-#: a late prediction is worth less than a current one).
-CATCH_UP = 4
+_STREAMS = ("emg_env", "angle", "kinematics", "force")
 
 
 class PredictionWorker:
-    """Model-rate loop: ``hub.latest_aligned`` -> ``engine.predict`` per new step -> sinks."""
+    """Model-rate loop: new aligned rows from the hub -> ``predictor`` -> sinks."""
 
     def __init__(
         self,
         hub,
-        engine,
-        window: int,
-        model_rate: float = 100.0,
-        n_horizons: int = 50,
+        predictor,
         model_id: str = "",
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -43,23 +39,26 @@ class PredictionWorker:
 
             clock = pylsl.local_clock
         self.hub = hub
-        self.engine = engine
-        self.window = int(window)
-        self.model_rate = float(model_rate)
-        self.n_horizons = int(n_horizons)
+        self.predictor = predictor
+        self.rows_needed = int(predictor.rows_needed)
+        self.model_rate = float(predictor.card.model_rate)
+        self.n_horizons = int(predictor.horizons)
         self.model_id = model_id
         self._clock = clock
         self.horizons_ms = [1000.0 * (k + 1) / self.model_rate for k in range(self.n_horizons)]
-        self.history = RingBuffer(int(HISTORY_S * model_rate), n_horizons, np.float32)
+        self.history = RingBuffer(int(HISTORY_S * self.model_rate), self.n_horizons, np.float32)
         self.inference_latency = RollingStats(2000)
         self.end_to_end_latency = RollingStats(2000)
         self.writer = None  # kneegui.recording.SessionWriter while recording
         self.outlet = None  # PredictionOutlet while publishing
         self.errors = 0
-        self.skipped = 0
+        self.skipped = 0  # windows with a gap (a stream out): no prediction
         self.last_error: str | None = None
         self.ticks = 0
-        self._last_t = -np.inf
+        self._cursor: int | None = None
+        self._first_new = 0  # aligned index of the first row this worker predicts
+        self._tail: ModelInputs | None = None  # the last rows_needed - 1 rows read
+        self._tail_t = np.zeros(0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,42 +103,76 @@ class PredictionWorker:
                 self.last_error = f"prediction failed: {type(exc).__name__}: {exc}"
 
     def step(self) -> int:
-        """One tick: a prediction for every model step that arrived since the last tick
-        (at most ``CATCH_UP`` of them, newest first kept); returns how many were made."""
-        frame = self.hub.latest_aligned(self.window + CATCH_UP - 1)
-        if frame is None or len(frame.t) < self.window:
+        """Predict every aligned row that arrived since the last call; returns how many
+        predictions were made."""
+        if self._cursor is None:
+            count = self.hub.aligned_count()
+            self._first_new = count
+            self._cursor = max(0, count - (self.rows_needed - 1))
+        frame = self.hub.aligned_from(self._cursor)
+        if frame is None or len(frame.t) == 0:
             return 0
-        t = np.asarray(frame.t)
-        first_new = int(np.searchsorted(t, self._last_t, side="right"))
-        first_new = max(first_new, self.window - 1)
-        made = 0
-        for end in range(first_new, len(t)):
-            made += self._predict_row(frame, end)
-        return made
-
-    def _predict_row(self, frame, end: int) -> int:
-        """Predict from the window ending at row ``end`` of ``frame``."""
-        start = end + 1 - self.window
-        t_last = float(frame.t[end])
-        self._last_t = t_last
-        emg = frame.emg_env[start : end + 1]
-        angle = None if frame.angle is None else frame.angle[start : end + 1]
-        if not np.isfinite(emg).all() or (angle is not None and not np.isfinite(angle).all()):
-            self.skipped += 1  # a stream is out: no prediction rather than a wrong one
+        first_index = frame.next_index - len(frame.t)  # aligned index of frame row 0
+        self._cursor = frame.next_index
+        if frame.lost:  # fell behind the hub's whole buffer: the kept rows are not adjacent
+            self._tail, self._tail_t = None, np.zeros(0)
+        rows, t = self._joined(frame)
+        n_tail = len(t) - len(frame.t)
+        # Row j of `rows` has aligned index first_index - n_tail + j.
+        ends = np.arange(max(self.rows_needed - 1, n_tail), len(t))
+        ends = ends[first_index - n_tail + ends >= self._first_new]
+        self._keep_tail(rows, t)
+        ends = self._complete(rows, ends)
+        if not len(ends):
             return 0
-        sub = dataclasses.replace(
-            frame, t=frame.t[start : end + 1], emg_env=emg, angle=angle,
-            kinematics=None if frame.kinematics is None else frame.kinematics[start : end + 1],
-            force=None if frame.force is None else frame.force[start : end + 1],
-        )
         t0 = time.perf_counter()
-        trajectory = np.asarray(self.engine.predict(sub), dtype=np.float32).reshape(-1)
-        self.inference_latency.add(time.perf_counter() - t0)
-        self.end_to_end_latency.add(self._clock() - t_last)
-        self.history.write(trajectory[None, : self.n_horizons], np.array([t_last]))
+        trajectories = np.asarray(self.predictor.predict(rows, ends), dtype=np.float32)
+        self.inference_latency.add((time.perf_counter() - t0) / len(ends))
+        self._deliver(trajectories, t[ends])
+        return len(ends)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _joined(self, frame) -> tuple[ModelInputs, np.ndarray]:
+        """The kept tail followed by the frame's rows."""
+        new = ModelInputs.of(frame)
+        if self._tail is None:
+            return new, np.asarray(frame.t)
+        parts = {}
+        for name in _STREAMS:
+            old, cur = getattr(self._tail, name), getattr(new, name)
+            parts[name] = None if cur is None else (
+                cur if old is None else np.concatenate([old, cur]))
+        return ModelInputs(**parts), np.concatenate([self._tail_t, frame.t])
+
+    def _keep_tail(self, rows: ModelInputs, t: np.ndarray) -> None:
+        keep = self.rows_needed - 1
+        self._tail = ModelInputs(**{name: None if getattr(rows, name) is None
+                                    else getattr(rows, name)[len(t) - keep:]
+                                    for name in _STREAMS}) if keep else None
+        self._tail_t = t[len(t) - keep:] if keep else np.zeros(0)
+
+    def _complete(self, rows: ModelInputs, ends: np.ndarray) -> np.ndarray:
+        """The ends whose whole window is finite in every stream the model uses (a window with
+        a gap gives no prediction)."""
+        if not len(ends):
+            return ends
+        bad = np.zeros(len(rows), bool)
+        for arr in self.predictor.used_streams(rows):
+            a = np.asarray(arr)
+            bad |= ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        bad_before = np.concatenate([[0], np.cumsum(bad)])
+        ok = bad_before[ends + 1] - bad_before[ends + 1 - self.rows_needed] == 0
+        self.skipped += int((~ok).sum())
+        return ends[ok]
+
+    def _deliver(self, trajectories: np.ndarray, t_end: np.ndarray) -> None:
+        now = self._clock()
+        for t_last in t_end:
+            self.end_to_end_latency.add(now - float(t_last))
+        self.history.write(trajectories[:, : self.n_horizons], np.asarray(t_end, np.float64))
         writer, outlet = self.writer, self.outlet
-        if writer is not None:
-            writer.add_prediction(t_last, trajectory, self.model_id, self.horizons_ms)
-        if outlet is not None:
-            outlet.push(trajectory, t_last)
-        return 1
+        for trajectory, t_last in zip(trajectories, t_end, strict=True):
+            if writer is not None:
+                writer.add_prediction(float(t_last), trajectory, self.model_id, self.horizons_ms)
+            if outlet is not None:
+                outlet.push(trajectory, float(t_last))

@@ -1,54 +1,38 @@
-"""Knee-angle predictor: attention CNN-LSTM, weights I/O, fine-tuning, inference, evaluation.
+"""What runs when the app predicts: the network, its card, weights I/O, the window rule and the
+:class:`Predictor` that turns input windows into future knee angles.
 
 Qt-free. torch is imported lazily by the functions that need it, except in ``network``.
+Calibration-time code lives in :mod:`kneegui.adaptation`, research code (pretraining,
+evaluation) in :mod:`kneegui.research`; neither is imported from here.
 """
 
+from kneegui.model.card import CardError, ModelCard
 from kneegui.model.config import INPUT_SETS, MODEL_RATE, N_HORIZONS, KneeNetConfig, channel_names
 from kneegui.model.features import SubjectNorm, subject_norm
-from kneegui.model.finetune import (
-    CalibrationData,
-    FinetuneError,
-    FinetuneResult,
-    FinetuneSettings,
-    finetune,
-)
-from kneegui.model.inference import InferenceEngine
-from kneegui.model.io import (
-    LoadedModel,
-    ModelCard,
-    ModelLoadError,
-    load_model,
-    read_card,
-    save_model,
-)
-from kneegui.model.predict import model_inputs, predict_windows
-from kneegui.model.training import Series, TrainSettings, train_model
+from kneegui.model.io import LoadedModel, ModelLoadError, load_model, read_card, save_model
+from kneegui.model.predictor import ModelInputs, Predictor, Stages
+from kneegui.model.window import rows_needed
 
 __all__ = [
     "INPUT_SETS",
     "MODEL_RATE",
     "N_HORIZONS",
-    "CalibrationData",
-    "FinetuneError",
-    "FinetuneResult",
-    "FinetuneSettings",
-    "InferenceEngine",
+    "CardError",
     "KneeNetConfig",
     "LoadedModel",
     "ModelCard",
+    "ModelInputs",
     "ModelLoadError",
-    "Series",
+    "Predictor",
+    "Stages",
     "SubjectNorm",
-    "TrainSettings",
     "channel_names",
-    "finetune",
     "load_model",
-    "model_inputs",
-    "predict_windows",
     "read_card",
+    "rows_needed",
     "save_model",
+    "shipped_model_path",
     "subject_norm",
-    "train_model",
 ]
 
 

@@ -57,15 +57,6 @@ def subject_norm(emg_env: np.ndarray | None, angle: np.ndarray | None) -> Subjec
     return SubjectNorm(emg_scale=emg_scale, angle_mean=mean, angle_std=std)
 
 
-def pooled_subject_norm(norms: list[SubjectNorm]) -> SubjectNorm:
-    """Median of several subjects' scales: the default for a model used without calibration."""
-    return SubjectNorm(
-        emg_scale=[float(v) for v in np.median([n.emg_scale for n in norms], axis=0)],
-        angle_mean=float(np.median([n.angle_mean for n in norms])),
-        angle_std=float(np.median([n.angle_std for n in norms])),
-    )
-
-
 def raw_inputs(
     input_set: str,
     norm: SubjectNorm,

@@ -1,79 +1,64 @@
 """Weights (safetensors) + JSON model card: saving, loading, validation.
 
 A model is two files with one stem: ``<stem>.safetensors`` (tensors only, loaded without
-executing code) and ``<stem>.json`` (the :class:`ModelCard`).
+executing code; a subject model's calibration memory arrays are stored there too, under
+``analog.*``) and ``<stem>.json`` (the :class:`~kneegui.model.card.ModelCard`). Loading checks the
+card (:meth:`ModelCard.from_dict`), the tensors' shapes, that every tensor is finite, and the
+hashes of the network and the memory against the card; saving never changes what it is given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kneegui.model.config import INPUT_SETS, MODEL_RATE, N_HORIZONS, KneeNetConfig, channel_names
-from kneegui.model.features import SubjectNorm
+from kneegui.model.card import CARD_FORMAT, CARD_VERSION, CardError, ModelCard
+from kneegui.model.memory import AnalogMemory
 
-CARD_FORMAT = "kneegui-model"
-#: 2 adds the optional ``analog`` block (calibration memory; its arrays live in the weights
-#: file under ``analog.*``); 3 the optional ``extrapolator`` block (subject AR extrapolator, see
-#: :mod:`kneegui.model.extrapolator`). Older cards load unchanged.
-CARD_VERSION = 3
+#: A card file larger than this is not a KneeGUI card (a real one is a few hundred kB).
+MAX_CARD_BYTES = 16 * 1024 * 1024
+
+_HINT = "pick a model saved by `kneegui train` / calibration, or retrain it"
+_DAMAGED = "the file is damaged or not a KneeGUI model; re-copy it or retrain with `kneegui train`"
 
 
 class ModelLoadError(Exception):
     """A model file is missing, corrupt, or not a KneeGUI model; the message says what to do."""
 
 
-@dataclass
-class ModelCard:
-    """Everything needed to use a network besides its tensors."""
-
-    name: str
-    input_set: str
-    config: dict[str, Any]
-    norm: dict[str, Any]
-    model_rate: float = MODEL_RATE
-    window: int = 100
-    horizons: int = N_HORIZONS
-    channels: list[str] = field(default_factory=list)
-    dsp_settings: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    version: int = CARD_VERSION
-    base_model: str | None = None
-    subject: str | None = None
-    created: str | None = None
-    #: Calibration memory of a subject model: {"params", "weight" [H], "sha256"} or empty.
-    analog: dict[str, Any] = field(default_factory=dict)
-    #: Subject extrapolator: {"lags", "coef" [lags][H], "fitted" [H], "weight" [H]} or empty.
-    extrapolator: dict[str, Any] = field(default_factory=dict)
-    format: str = CARD_FORMAT
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def subject_norm(self) -> SubjectNorm:
-        return SubjectNorm.from_dict(self.norm["subject"])
-
-    def network_config(self) -> KneeNetConfig:
-        return KneeNetConfig.from_dict(self.config)
+class NotAModelCardError(ModelLoadError):
+    """The JSON file is not a KneeGUI model card at all (e.g. another tool's JSON)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadedModel:
-    """A network in eval mode plus its card; ``path`` is the stem it was loaded from (if any)."""
+    """A network in eval mode, its card and, for a subject model, its calibration memory;
+    ``path`` is the stem it was loaded from (if any)."""
 
     net: Any  # KneeNet (kept Any so this module imports without torch at type-check time)
     card: ModelCard
     path: Path | None = None
-    memory: Any = None  # kneegui.model.analog.AnalogMemory of a calibrated subject model
-    #: kneegui.model.extrapolator.Extrapolator of a calibrated subject model (from the card)
-    extrapolator: Any = None
+    memory: AnalogMemory | None = None
+
+    def __post_init__(self) -> None:
+        described = self.card.memory
+        if (described is None) != (self.memory is None):
+            raise ValueError("the card and the model disagree on having a calibration memory")
+        if self.memory is not None and (self.memory.params != described.params
+                                        or self.memory.horizons != self.card.horizons):
+            raise ValueError("the calibration memory does not match the card's description")
+
+    @property
+    def extrapolator(self) -> Any:
+        """The subject extrapolator (``kneegui.model.extrapolator.Extrapolator``) or None."""
+        stack = self.card.extrapolator
+        return None if stack is None else stack.extrapolator
 
     @property
     def model_id(self) -> str:
@@ -100,24 +85,31 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def save_model(stem: str | Path, net: Any, card: ModelCard, memory: Any = None
-               ) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` and ``stem.json`` (with the calibration ``memory``, if any);
-    returns both paths."""
+def card_to_save(model: LoadedModel) -> ModelCard:
+    """The card as it is written for ``model``: the weights hash (and the memory's hash) filled
+    in, the current card version, checked like a loaded card."""
+    card = model.card
+    training = {**card.training, "weights_sha256": weights_digest(model.net)}
+    memory = card.memory
+    if model.memory is not None:
+        memory = dataclasses.replace(memory, sha256=model.memory.digest())
+    return dataclasses.replace(card, training=training, memory=memory,
+                               version=CARD_VERSION).validated()
+
+
+def save_model(stem: str | Path, model: LoadedModel) -> tuple[Path, Path]:
+    """Write ``stem.safetensors`` and ``stem.json`` (each replaced atomically); returns both
+    paths. ``model`` is not changed; an invalid card raises :class:`CardError` before anything
+    is written."""
     import torch
     from safetensors.torch import save_file
 
+    card = card_to_save(model)
     weights_path, card_path = model_paths(stem)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    card.training = {**card.training, "weights_sha256": weights_digest(net)}
-    if memory is not None:
-        state.update({k: torch.from_numpy(v.copy()) for k, v in memory.tensors().items()})
-        card.analog = {**card.analog, "params": memory.params.to_dict(),
-                       "sha256": memory.digest()}
-    elif card.analog:
-        raise ValueError("the card describes a calibration memory but none was given to save")
-    card.version = CARD_VERSION
+    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    if model.memory is not None:
+        state.update({k: torch.from_numpy(v.copy()) for k, v in model.memory.tensors().items()})
     tmp_w = weights_path.with_name(weights_path.name + ".tmp")
     tmp_c = card_path.with_name(card_path.name + ".tmp")
     save_file(state, str(tmp_w), metadata={"format": CARD_FORMAT, "name": card.name})
@@ -141,35 +133,26 @@ def _json_default(obj: Any) -> Any:
 def read_card(path: str | Path) -> ModelCard:
     """Read and validate only the JSON card (cheap; used by `kneegui models list`)."""
     _, card_path = model_paths(path)
-    hint = "pick a model saved by `kneegui train` / calibration, or retrain it"
     if not card_path.is_file():
-        raise ModelLoadError(f"{card_path}: model card not found ({hint})")
+        raise ModelLoadError(f"{card_path}: model card not found ({_HINT})")
     try:
+        if card_path.stat().st_size > MAX_CARD_BYTES:
+            raise ModelLoadError(f"{card_path}: {card_path.stat().st_size} bytes is too large "
+                                 f"for a model card; {_HINT}")
         data = json.loads(card_path.read_text())
+    except RecursionError as exc:
+        raise ModelLoadError(f"{card_path}: JSON nested too deeply to be a model card; "
+                             f"{_HINT}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(
-            f"{card_path}: not a readable JSON model card ({exc}); {hint}"
-        ) from exc
+        raise NotAModelCardError(f"{card_path}: not a readable JSON model card ({exc}); "
+                            f"{_HINT}") from exc
     if not isinstance(data, dict) or data.get("format") != CARD_FORMAT:
-        raise ModelLoadError(
-            f"{card_path}: not a KneeGUI model card (format != {CARD_FORMAT!r}); {hint}"
-        )
-    if data.get("version", 0) > CARD_VERSION:
-        raise ModelLoadError(
-            f"{card_path}: card version {data.get('version')} is newer than this KneeGUI "
-            f"supports ({CARD_VERSION}); update KneeGUI"
-        )
+        raise NotAModelCardError(
+            f"{card_path}: not a KneeGUI model card (format != {CARD_FORMAT!r}); {_HINT}")
     try:
-        card = ModelCard(**data)
-        card.network_config()
-        card.subject_norm  # noqa: B018 - validates the norm block
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ModelLoadError(
-            f"{card_path}: model card is incomplete or invalid ({exc}); {hint}"
-        ) from exc
-    if card.input_set not in INPUT_SETS:
-        raise ModelLoadError(f"{card_path}: unknown input set {card.input_set!r}; {hint}")
-    return card
+        return ModelCard.from_dict(data)
+    except CardError as exc:
+        raise ModelLoadError(f"{card_path}: model card refused: {exc}; {_HINT}") from exc
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -181,72 +164,51 @@ def load_model(path: str | Path) -> LoadedModel:
 
     weights_path, card_path = model_paths(path)
     card = read_card(card_path)
-    hint = "the file is damaged or not a KneeGUI model; re-copy it or retrain with `kneegui train`"
     if not weights_path.is_file():
         raise ModelLoadError(f"{weights_path}: weights file not found next to {card_path.name}")
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(f"{weights_path}: cannot read safetensors ({exc}); {hint}") from exc
-    config = card.network_config()
-    net = KneeNet(config)
+        raise ModelLoadError(f"{weights_path}: cannot read safetensors ({exc}); "
+                             f"{_DAMAGED}") from exc
     analog = {k: state.pop(k).numpy() for k in [k for k in state if k.startswith("analog.")]}
-    memory = _load_memory(card, analog, weights_path) if card.analog or analog else None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+            raise ModelLoadError(f"{weights_path}: tensor {name} holds NaN/inf; {_DAMAGED}")
+    net = KneeNet(card.config)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ModelLoadError(
-            f"{weights_path}: tensors do not match the card's network ({first}); {hint}"
+            f"{weights_path}: tensors do not match the card's network ({first}); {_DAMAGED}"
         ) from exc
     expected = card.training.get("weights_sha256")
     if expected and expected != weights_digest(net):
-        raise ModelLoadError(f"{weights_path}: weights hash differs from the card; {hint}")
-    n_channels = len(card.channels) or len(channel_names(card.input_set))
-    if config.n_inputs != n_channels:
-        raise ModelLoadError(
-            f"{card_path}: network has {config.n_inputs} inputs, card lists {n_channels}"
-        )
-    extrapolator = _load_extrapolator(card, card_path) if card.extrapolator else None
+        raise ModelLoadError(f"{weights_path}: weights hash differs from the card; {_DAMAGED}")
+    memory = _load_memory(card, analog, weights_path)
     net.eval()
-    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""), memory=memory,
-                       extrapolator=extrapolator)
+    return LoadedModel(net=net, card=card, path=weights_path.with_suffix(""), memory=memory)
 
 
-def _load_extrapolator(card: ModelCard, card_path: Path) -> Any:
-    """The subject extrapolator described by the card; ModelLoadError if it is damaged."""
-    from kneegui.model.extrapolator import Extrapolator
-
+def _load_memory(card: ModelCard, tensors: dict[str, np.ndarray],
+                 weights_path: Path) -> AnalogMemory | None:
+    """The calibration memory the card describes; ModelLoadError if it does not match."""
     hint = "the subject model is damaged; calibrate the subject again"
+    if card.memory is None:
+        if tensors:
+            raise ModelLoadError(f"{weights_path}: holds calibration memory arrays the card does "
+                                 f"not describe; {hint}")
+        return None
     try:
-        extrapolator = Extrapolator.from_dict(card.extrapolator)
-        weight = np.asarray(card.extrapolator["weight"], np.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError(f"{card_path}: extrapolator block invalid ({exc!r}); {hint}") from exc
-    if extrapolator.horizons != card.horizons or weight.shape != (card.horizons,):
-        raise ModelLoadError(f"{card_path}: extrapolator is not for {card.horizons} horizons; "
-                             f"{hint}")
-    if not np.isfinite(weight).all() or weight.min() < 0 or weight.max() > 1:
-        raise ModelLoadError(f"{card_path}: extrapolator weights outside [0, 1]; {hint}")
-    return extrapolator
-
-
-def _load_memory(card: ModelCard, tensors: dict[str, np.ndarray], weights_path: Path) -> Any:
-    """The calibration memory described by the card; ModelLoadError if it does not match."""
-    from kneegui.model.analog import AnalogMemory
-
-    hint = "the subject model is damaged; calibrate the subject again"
-    try:
-        memory = AnalogMemory.from_tensors(card.analog["params"], tensors)
-        weight = np.asarray(card.analog["weight"], np.float64)
+        memory = AnalogMemory.from_tensors(card.memory.params, tensors)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(
-            f"{weights_path}: calibration memory incomplete ({exc!r}); {hint}"
-        ) from exc
-    if memory.digest() != card.analog.get("sha256"):
+            f"{weights_path}: calibration memory unusable ({exc}); {hint}") from exc
+    if memory.digest() != card.memory.sha256:
         raise ModelLoadError(f"{weights_path}: calibration memory hash differs from the card; "
                              f"{hint}")
-    if weight.shape != (card.horizons,) or memory.horizons != card.horizons:
+    if memory.horizons != card.horizons:
         raise ModelLoadError(f"{weights_path}: calibration memory is not for {card.horizons} "
                              f"horizons; {hint}")
     return memory

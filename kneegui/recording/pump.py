@@ -115,11 +115,6 @@ class RecordingPump:
             return cls(writer, [sources], **kwargs)
         return cls(writer, list(sources), **kwargs)
 
-    @property
-    def stream_keys(self) -> dict[str, str]:
-        """Reader stream name -> HDF5 name under ``/streams``."""
-        return {f.name: f.key for f in self._followers if f.is_reader}
-
     def start(self) -> RecordingPump:
         """Declare the streams on the writer and start following."""
         for reader in self._readers:

@@ -26,7 +26,7 @@ def pick_calibration_subject(uci_dir: Path):
 
 
 def subject_frames(recording, t0: float = 1000.0) -> CalibrationSubject:
-    from kneegui.model.data import series_from_recording
+    from kneegui.research.data import series_from_recording
 
     s = series_from_recording(recording)
     t = t0 + np.arange(len(s.angle)) / 100.0
@@ -38,9 +38,9 @@ def pretrained_without(uci_dir: Path, cache_dir: Path):
 
     Trained once per test session (cached under ``cache_dir``), small budget.
     """
-    from kneegui.model.data import linked_subjects, series_from_recording
     from kneegui.model.io import load_model, save_model
-    from kneegui.model.training import TrainSettings, train_model
+    from kneegui.research.data import linked_subjects, series_from_recording
+    from kneegui.research.training import TrainSettings, train_model
 
     target, recs = pick_calibration_subject(uci_dir)
     stem = cache_dir / f"pretrained-without-{target.subject}"
@@ -54,5 +54,5 @@ def pretrained_without(uci_dir: Path, cache_dir: Path):
         net=dict(conv_channels=16, lstm_hidden=32, head_hidden=32, attention_dim=16),
     )
     result = train_model(series, settings, name=f"pretrained-without-{target.subject}")
-    save_model(stem, result.model.net, result.model.card)
+    save_model(stem, result.model)
     return load_model(stem), target

@@ -17,7 +17,9 @@ from kneegui.calibration.store import (
 def _tiny_model(name: str, subject: str | None = None, created: str | None = None):
     import torch
 
+    from kneegui.model.card import Normalisation
     from kneegui.model.config import KneeNetConfig, channel_names
+    from kneegui.model.features import SubjectNorm
     from kneegui.model.io import LoadedModel, ModelCard
     from kneegui.model.network import KneeNet
 
@@ -29,14 +31,14 @@ def _tiny_model(name: str, subject: str | None = None, created: str | None = Non
     card = ModelCard(
         name=name,
         input_set="emg+angle",
-        config=config.to_dict(),
-        norm={
-            "input_mean": [0.0] * c, "input_std": [1.0] * c,
-            "target_mean": [0.0] * 50, "target_std": [1.0] * 50,
-            "subject": {"emg_scale": [1.0] * 4, "angle_mean": 20.0, "angle_std": 15.0},
-        },
+        config=config,
+        norm=Normalisation(
+            input_mean=(0.0,) * c, input_std=(1.0,) * c,
+            target_mean=(0.0,) * 50, target_std=(1.0,) * 50,
+            subject=SubjectNorm(emg_scale=[1.0] * 4, angle_mean=20.0, angle_std=15.0),
+        ),
         window=20,
-        channels=channels,
+        channels=tuple(channels),
         subject=subject,
         created=created,
     )
@@ -48,8 +50,7 @@ def store(tmp_path: Path) -> SubjectModelStore:
     from kneegui.model.io import save_model
 
     shipped = tmp_path / "shipped"
-    save_model(shipped / "kneenet-emg-angle", _tiny_model("kneenet-emg-angle").net,
-               _tiny_model("kneenet-emg-angle").card)
+    save_model(shipped / "kneenet-emg-angle", _tiny_model("kneenet-emg-angle"))
     return SubjectModelStore(root=tmp_path / "user", shipped_dir=shipped)
 
 

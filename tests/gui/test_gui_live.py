@@ -136,12 +136,12 @@ def test_prediction_curve_updates_with_measured_latency(live, qtbot):
 def test_a_subject_model_with_calibration_memory_predicts_live(live, qtbot, tmp_path, uci_dir):
     """A calibrated EMG-only subject model (network + EMG-keyed memory) loads in the window and
     its worker predicts on the live streams with the memory taking part."""
+    from kneegui.adaptation.finetune import CalibrationData, FinetuneSettings, finetune
     from kneegui.gui.demo_runner import default_model_path
     from kneegui.model import load_model, shipped_model_path
-    from kneegui.model.data import load_series
-    from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
     from kneegui.model.io import save_model
-    from kneegui.model.splits import gait_cycles
+    from kneegui.research.data import load_series
+    from kneegui.research.splits import gait_cycles
 
     win, _, _ = live
     gait = max(load_series(uci_dir, exercises=("mar",)), key=len)
@@ -152,7 +152,7 @@ def test_a_subject_model_with_calibration_memory_predicts_live(live, qtbot, tmp_
                      settings=FinetuneSettings(max_epochs=2)).model
     assert tuned.memory is not None
     stem = tmp_path / "S-live_emg"
-    save_model(stem, tuned.net, tuned.card, memory=tuned.memory)
+    save_model(stem, tuned)
     try:
         assert win.load_model(str(stem) + ".safetensors"), win.banners.messages()
         assert win.session.loaded.memory is not None
@@ -208,6 +208,7 @@ def test_record_start_stop_yields_session_with_predictions_and_markers(live, qtb
     win.recording_panel.subject.setText("T01")
     win.recording_panel.record_button.click()
     assert win.session.writer is not None, win.banners.messages()
+    path = win.session.writer.path
     assert win.recording_panel.record_button.isChecked()
     qtbot.wait(600)
     win.recording_panel.marker_label.setText("left heel strike")
@@ -219,7 +220,6 @@ def test_record_start_stop_yields_session_with_predictions_and_markers(live, qtb
     qtbot.waitUntil(lambda: "REC" in win.recording_panel.elapsed.text(), timeout=2_000)
     win.record_action.trigger()  # Ctrl+R stops
     assert win.session.writer is None
-    path = win.session._last_recording_path
     assert path is not None and path.exists()
     assert str(path) in win.recording_panel.path_label.text()
     with open_session(path) as s:

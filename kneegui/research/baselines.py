@@ -33,7 +33,7 @@ def td_features(filtered: np.ndarray, fs: float, model_rate: float, n_ticks: int
     """Hudgins time-domain features per channel over the last ``window_s`` at each model tick.
 
     Returns ``[n_ticks, 5 * channels]`` = MAV, WL, ZC, SSC, RMS for each channel. ``filtered`` is
-    band-passed EMG at ``fs`` (ticks as in :func:`kneegui.model.data.angle_at_model_rate`).
+    band-passed EMG at ``fs`` (ticks as in :func:`kneegui.research.data.angle_at_model_rate`).
     """
     x = np.asarray(filtered, np.float64)
     n = len(x)

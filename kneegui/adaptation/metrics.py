@@ -30,3 +30,12 @@ def horizon_metrics(
 def future_matrix(angle: np.ndarray, ends: np.ndarray, horizons: int) -> np.ndarray:
     """True future angles ``[n, horizons]`` for windows ending at ``ends``."""
     return np.asarray(angle, np.float64)[ends[:, None] + np.arange(1, horizons + 1)[None, :]]
+
+
+def held_back_metrics(pred: np.ndarray, true: np.ndarray, angle_range: float) -> dict:
+    """The summary a subject model's card keeps of its held-back calibration windows."""
+    m = horizon_metrics(pred, true, angle_range)
+    return {
+        "nmae_10ms": m["nmae"][0], "nmae_50ms": m["nmae"][4], "nmae_500ms": m["nmae"][-1],
+        "nmae_mean": float(np.mean(m["nmae"])), "mae_deg_mean": float(np.mean(m["mae_deg"])),
+    }

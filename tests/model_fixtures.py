@@ -1,4 +1,5 @@
-"""Shared real-data fixtures for the model tests (small budgets, trained once per session)."""
+"""Shared real-data fixtures of the model, adaptation and research tests (small budgets, trained
+once per session; registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 @pytest.fixture(scope="session")
 def gait_series(uci_dir):
     """All gait recordings of the shared UCI folder at the model rate (real dsp path)."""
-    from kneegui.model.data import load_series
+    from kneegui.research.data import load_series
 
     return load_series(uci_dir, exercises=("mar",), with_td=False)
 
@@ -22,7 +23,7 @@ def held_out(gait_series):
 @pytest.fixture(scope="session")
 def small_model(gait_series, held_out):
     """An emg+angle network trained briefly on every other subject (seeded)."""
-    from kneegui.model.training import TrainSettings, train_model
+    from kneegui.research.training import TrainSettings, train_model
 
     train = [s for s in gait_series if s.subject != held_out.subject]
     settings = TrainSettings(input_set="emg+angle", window=50, epochs=6, patience=6,
@@ -34,8 +35,8 @@ def small_model(gait_series, held_out):
 def subject_model(small_model, held_out):
     """(fine-tune result of ``small_model`` on the first 3 cycles of ``held_out``, calibration
     end sample)."""
-    from kneegui.model.finetune import CalibrationData, finetune
-    from kneegui.model.splits import gait_cycles
+    from kneegui.adaptation import CalibrationData, finetune
+    from kneegui.research.splits import gait_cycles
 
     cycles = gait_cycles(held_out.angle, 100.0)[:3]
     end = cycles[-1][1]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from kneegui.model.config import MODEL_RATE
-from kneegui.model.training import Series
+from kneegui.research.training import Series
 
 
 def angle_at_model_rate(angle: np.ndarray, fs: float, model_rate: float, n_out: int) -> np.ndarray:
@@ -32,7 +32,7 @@ def series_from_recording(
     angle = angle_at_model_rate(rec.angle, rec.fs, model_rate, len(env))
     td = None
     if with_td:
-        from kneegui.model.baselines import td_features
+        from kneegui.research.baselines import td_features
 
         chain = dsp.FilterChain(rec.fs, rec.emg.shape[1], settings)
         filtered = chain.process(np.asarray(rec.emg, np.float64)).filtered

@@ -18,33 +18,41 @@ from pathlib import Path
 
 import numpy as np
 
-from kneegui.model.analog import CANDIDATES, memory_group
-from kneegui.model.baselines import (
+from kneegui.adaptation.blend import memory_share_profile
+from kneegui.adaptation.finetune import (
+    CalibrationData,
+    FinetuneResult,
+    FinetuneSettings,
+    finetune,
+)
+from kneegui.adaptation.memory import DEFAULT_PARAMS
+from kneegui.adaptation.metrics import future_matrix, horizon_metrics
+from kneegui.adaptation.subject_model import assemble
+from kneegui.model.features import subject_norm, window_ends
+from kneegui.model.io import LoadedModel
+from kneegui.model.memory import memory_group
+from kneegui.model.predictor import ModelInputs, Predictor
+from kneegui.research.baselines import (
     RidgeBaseline,
     calibration_mean,
     constant_velocity,
     persistence,
 )
-from kneegui.model.features import subject_norm, window_ends
-from kneegui.model.finetune import CalibrationData, FinetuneSettings, finetune
-from kneegui.model.io import LoadedModel
-from kneegui.model.metrics import future_matrix, horizon_metrics
-from kneegui.model.predict import (
-    memory_forecasts,
-    model_inputs,
-    predict_windows,
-    with_calibration,
-)
-from kneegui.model.selection import (
+from kneegui.research.selection import (
     BLEND_CANDIDATES,
+    CANDIDATES,
     best_memory_params,
+    blend_label,
     blend_summary,
     choose_blends,
+    fit_blend_weight,
     memory_scores,
 )
-from kneegui.model.splits import MIN_DEV_WINDOWS, MIN_TEST_CYCLES, Split, recording_split
-from kneegui.model.training import Series, TrainSettings, train_model
+from kneegui.research.splits import MIN_DEV_WINDOWS, MIN_TEST_CYCLES, Split, recording_split
+from kneegui.research.training import Series, TrainSettings, train_model
 
+#: How subject models are made: as the app makes them, or chosen per test subject (research).
+CHOICES = ("product", "per-subject")
 #: Horizons (steps) reported in tables: 1 (10 ms), 5 (50 ms), 50 (500 ms).
 TABLE_STEPS = (1, 5, 50)
 
@@ -60,13 +68,22 @@ class EvalSettings:
     max_subjects: int | None = None
     folds: int | None = None  # None: leave-one-subject-out; N: subject-grouped N-fold
     #: Development mode: score inside each recording's calibration
-    #: (:func:`kneegui.model.splits.dev_split`), never on its test windows; for choosing methods
-    #: before the one evaluation run that is reported.
+    #: (:func:`kneegui.research.splits.dev_split`), never on its test windows; for choosing
+    #: methods before the one evaluation run that is reported.
     dev: bool = False
-    #: Memory blends to choose among per test subject
-    #: (:func:`kneegui.model.selection.choose_blends`); empty: the
-    #: fine-tuning settings' memory weight for every recording.
+    #: "product": every subject model is the one the app builds for a new subject (memory
+    #: parameters ``DEFAULT_PARAMS``, memory share ``DEFAULT_BLEND``). "per-subject" (research
+    #: option): memory parameters among :data:`CANDIDATES` and the memory blend among
+    #: ``blends`` chosen per test subject on the other subjects' recordings.
+    choice: str = "product"
     blends: tuple[tuple[float, int], ...] = BLEND_CANDIDATES
+    #: Research option: one memory share for every recording instead of the blend rule:
+    #: ``(share, ramp)`` or ``"fitted"`` (per horizon on the held-back calibration cycle).
+    memory_share: tuple[float, int] | str | None = None
+
+    def __post_init__(self) -> None:
+        if self.choice not in CHOICES:
+            raise ValueError(f"choice must be one of {CHOICES}, got {self.choice!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,16 +101,17 @@ def evaluate_recording(
     ridge_ok: bool = True,
     memory_params: dict[str, dict] | None = None,
     blends: Sequence[tuple[float, int]] = (),
+    memory_share: tuple[float, int] | str | None = None,
 ) -> dict[str, dict]:
     """Metrics of every method on the test windows of one recording (one seed's models).
 
-    ``X:finetuned`` is the product's subject model (fine-tuned network + calibration memory +
-    subject extrapolator for angle input sets);
+    ``X:finetuned`` is the subject model (fine-tuned network + calibration memory + subject
+    extrapolator for angle input sets), as the app builds it unless ``memory_params`` (per memory
+    group, :func:`kneegui.model.memory.memory_group`) or ``memory_share`` say otherwise;
     ``X:network`` and ``X:memory`` are parts of it alone, ``X:no_extrapolator`` is it without
-    the subject extrapolator. ``memory_params`` maps a memory group
-    (:func:`kneegui.model.analog.memory_group`) to the parameters selected on the pretraining
-    subjects. With ``blends``, the subject model is also scored with each of these memory
-    blends (``X:finetuned@LABEL``, ``X:no_extrapolator@LABEL``) for :func:`choose_blends`."""
+    the subject extrapolator. With ``blends``, the subject model is also scored with each of
+    these memory blends (``X:finetuned@LABEL``, ``X:no_extrapolator@LABEL``) for
+    :func:`choose_blends`. Every prediction comes from :class:`kneegui.model.Predictor`."""
     H = next(iter(models.values())).card.horizons if models else 50
     ends = split.test_ends
     true = future_matrix(test.angle, ends, H)
@@ -102,42 +120,39 @@ def evaluate_recording(
     c_end = split.calib_end
     calib_norm = subject_norm(test.emg_env[:c_end] if test.emg_env is not None else None,
                               test.angle[:c_end])
+    inputs = ModelInputs.of(test)
     out: dict[str, dict] = {}
     for input_set, loaded in models.items():
-        card = loaded.card
-        x_cal = model_inputs(card, test.emg_env, test.angle, norm=calib_norm)
         out[f"{input_set}:pretrained"] = _metrics_at(
-            predict_windows(loaded, x_cal, test.angle, ends, calib_norm, emg_env=test.emg_env),
-            true, rng)
-        x_def = model_inputs(card, test.emg_env, test.angle)
+            Predictor(loaded, norm=calib_norm).predict(inputs, ends), true, rng)
         out[f"{input_set}:uncalibrated"] = _metrics_at(
-            predict_windows(loaded, x_def, test.angle, ends, emg_env=test.emg_env), true, rng)
+            Predictor(loaded).predict(inputs, ends), true, rng)
         calib = CalibrationData(
             emg_env=None if test.emg_env is None else test.emg_env[:c_end],
             angle=test.angle[:c_end], cycles=split.cycles, subject=test.subject,
         )
         params = (memory_params or {}).get(memory_group(input_set))
-        result = finetune(loaded, calib, settings=replace(
-            ft_settings, memory_params=params, alternatives=tuple(blends)))
-        tuned = result.model
-        net_pred = predict_windows(tuned, x_cal, test.angle, ends, calib_norm,
-                                   calibration_parts=False)
-        analog = memory_forecasts(tuned, test.emg_env, test.angle, ends)
-        variants = {"": tuned, **{f"@{k}": v for k, v in result.alternatives.items()}}
+        result = finetune(loaded, calib, settings=replace(ft_settings, memory_params=params))
+        tuned = _with_share(result, memory_share)
+        variants = {"": tuned, **{
+            f"@{blend_label(w, ramp)}": assemble(result.parts, memory_share_profile(w, ramp, H))[0]
+            for w, ramp in blends}}
+        stages = Predictor(tuned).stages(inputs, ends)
         for suffix, model in variants.items():
-            pred = with_calibration(model, net_pred, test.emg_env, test.angle, ends, analog)
+            predictor = Predictor(model)
+            pred = predictor.combine(stages)
             m = _metrics_at(pred, true, rng)
             m["recipe"] = result.recipe
-            m["memory_weight"] = model.card.analog.get("weight")
+            m["memory_weight"] = None if model.card.memory is None else list(
+                model.card.memory.share)
             m["_pred"] = pred  # kept for plots, stripped before JSON
             out[f"{input_set}:finetuned{suffix}"] = m
             if model.extrapolator is not None:  # the subject model without its extrapolator
                 out[f"{input_set}:no_extrapolator{suffix}"] = _metrics_at(
-                    with_calibration(replace(model, extrapolator=None), net_pred, test.emg_env,
-                                     test.angle, ends, analog), true, rng)
-        out[f"{input_set}:network"] = _metrics_at(net_pred, true, rng)
-        if analog is not None:
-            out[f"{input_set}:memory"] = _metrics_at(analog, true, rng)
+                    predictor.combine(stages, extrapolator=False), true, rng)
+        out[f"{input_set}:network"] = _metrics_at(stages.network, true, rng)
+        if stages.memory is not None:
+            out[f"{input_set}:memory"] = _metrics_at(stages.memory, true, rng)
     out["persistence"] = _metrics_at(persistence(test.angle, ends, H), true, rng)
     out["constant_velocity"] = _metrics_at(constant_velocity(test.angle, ends, H), true, rng)
     out["calibration_mean"] = _metrics_at(
@@ -150,6 +165,21 @@ def evaluate_recording(
     out["_info"] = {"angle_range": rng, "n_test_windows": int(len(ends)),
                     "calib_norm": calib_norm.to_dict()}
     return out
+
+
+def _with_share(result: FinetuneResult, memory_share: tuple[float, int] | str | None
+                ) -> LoadedModel:
+    """The subject model of ``result`` with the memory share ``memory_share`` (see
+    :attr:`EvalSettings.memory_share`; None: as fine-tuning built it)."""
+    parts = result.parts
+    if memory_share is None or parts is None or parts.memory is None:
+        return result.model
+    H = result.model.card.horizons
+    if memory_share == "fitted":
+        share = fit_blend_weight(parts.network_val, parts.memory_val, parts.true_val)
+    else:
+        share = memory_share_profile(float(memory_share[0]), int(memory_share[1]), H)
+    return assemble(parts, share)[0]
 
 
 def fold_plan(
@@ -204,10 +234,10 @@ def summarise(records: dict[str, dict], methods: Sequence[str], seeds: Sequence[
 def pretrained(pool: Sequence[Series], settings: TrainSettings, cache_dir: Path | None = None,
                cancel: threading.Event | None = None) -> LoadedModel:
     """The network ``train_model`` makes of ``pool`` with ``settings``; with ``cache_dir``, kept
-    there under a hash of the settings and the data (:func:`kneegui.model.training.data_hash`)
+    there under a hash of the settings and the data (:func:`kneegui.research.training.data_hash`)
     and loaded instead of retrained next time (same weights, so the same numbers)."""
     from kneegui.model.io import ModelLoadError, load_model, model_paths, save_model
-    from kneegui.model.training import data_hash
+    from kneegui.research.training import data_hash
 
     if cache_dir is None:
         return train_model(pool, settings, cancel=cancel).model
@@ -222,7 +252,7 @@ def pretrained(pool: Sequence[Series], settings: TrainSettings, cache_dir: Path 
     result = train_model(pool, settings, cancel=cancel)
     if not result.cancelled:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        save_model(stem, result.model.net, result.model.card)
+        save_model(stem, result.model)
     return result.model
 
 
@@ -237,7 +267,7 @@ def _seed_results(
     cache_dir: Path | None = None,
 ) -> dict:
     """One seed over every test subject: {"records", "skipped", "predictions"}."""
-    from kneegui.model.data import subjects_of
+    from kneegui.research.data import subjects_of
 
     gait = [s for s in series if s.exercise == "mar"]
     subjects = subjects_of(gait)[: settings.max_subjects or None]
@@ -271,13 +301,16 @@ def _seed_results(
         window = max(m.card.window for m in models.values())
         H = next(iter(models.values())).card.horizons
         # Memory parameters chosen on the other subjects' gait recordings, never the test ones.
-        groups = sorted({memory_group(i) for i in models}) if ft.memory else []
+        per_subject = settings.choice == "per-subject"
+        groups = sorted({memory_group(i) for i in models}) if ft.memory and per_subject else []
         key = (tuple(groups), window, H)
         if groups and key not in score_tables:  # every candidate scored once per run
             candidates = list(dict.fromkeys(c for g in groups for c in CANDIDATES[g]))
             score_tables[key] = (candidates, memory_scores(gait, candidates, window, H,
                                                            settings.cycles, settings.dev))
-        memory_params = {}
+        # The product's memory parameters unless chosen per test subject (recorded either way).
+        memory_params = {g: DEFAULT_PARAMS[g].to_dict() for g in
+                         sorted({memory_group(i) for i in models})} if ft.memory else {}
         for group in groups:
             candidates, table = score_tables[key]
             cols = [candidates.index(c) for c in CANDIDATES[group]]
@@ -291,8 +324,9 @@ def _seed_results(
                 if progress is not None:  # a skipped recording counts as done
                     progress(f"{test.name} skipped")
                 continue
+            blends = settings.blends if per_subject and settings.memory_share is None else ()
             res = evaluate_recording(test, models, split, ft, memory_params=memory_params,
-                                     blends=settings.blends)
+                                     blends=blends, memory_share=settings.memory_share)
             excluded_of[test.name] = excluded
             info = res.pop("_info")
             for name, m in res.items():

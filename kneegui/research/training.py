@@ -6,22 +6,41 @@ import copy
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
 
-from kneegui.model.config import KneeNetConfig, channel_names, check_input_set, uses_angle
+from kneegui.adaptation.blend import least_squares_weight
+from kneegui.adaptation.metrics import future_matrix
+from kneegui.model.card import ModelCard, Normalisation, VelocityMix
+from kneegui.model.config import (
+    MODEL_RATE,
+    KneeNetConfig,
+    channel_names,
+    check_input_set,
+    uses_angle,
+)
 from kneegui.model.features import (
     SubjectNorm,
     gather_windows,
-    pooled_subject_norm,
     raw_inputs,
     raw_targets,
     subject_norm,
     window_ends,
 )
-from kneegui.model.io import LoadedModel, ModelCard
+from kneegui.model.io import LoadedModel
+from kneegui.model.predictor import ModelInputs, Predictor
+from kneegui.research.baselines import constant_velocity
+
+
+def pooled_subject_norm(norms: list[SubjectNorm]) -> SubjectNorm:
+    """Median of several subjects' scales: the default for a model used without calibration."""
+    return SubjectNorm(
+        emg_scale=[float(v) for v in np.median([n.emg_scale for n in norms], axis=0)],
+        angle_mean=float(np.median([n.angle_mean for n in norms])),
+        angle_std=float(np.median([n.angle_std for n in norms])),
+    )
 
 
 @dataclass
@@ -46,6 +65,10 @@ class Series:
     def subject_norm(self) -> SubjectNorm:
         """The stored norm, or one computed from the whole series (training recordings)."""
         return self.norm or subject_norm(self.emg_env, self.angle)
+
+
+#: A recording whose knee angle spans less than this (degrees) holds no movement to learn.
+MIN_ANGLE_RANGE_DEG = 1.0
 
 
 @dataclass
@@ -141,6 +164,12 @@ def train_model(
     input_set = check_input_set(settings.input_set)
     if not series:
         raise ValueError("no training data: pass at least one recording")
+    still = [s.name for s in series if not np.isfinite(s.angle).all()
+             or float(np.ptp(s.angle)) < MIN_ANGLE_RANGE_DEG]
+    if still:
+        raise ValueError(
+            f"the knee angle does not move (range < {MIN_ANGLE_RANGE_DEG:g} deg) or is not "
+            f"finite in {', '.join(still)}: nothing to learn from; leave these recordings out")
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     prev_threads = torch.get_num_threads()
@@ -163,20 +192,28 @@ def train_model(
     train = _WindowSet(*train_parts)
     val = _WindowSet(*val_parts)
     if len(train) == 0:
-        raise ValueError(f"recordings too short for a {config.window}-step window + {H} horizons")
+        raise ValueError(
+            f"recordings too short for a {config.window}-step window + {H} horizons "
+            f"({(config.window + H) / MODEL_RATE:g} s at {MODEL_RATE:g} Hz); use longer "
+            "recordings")
+    if len(val) == 0:
+        raise ValueError(
+            f"no validation windows: the last {settings.val_fraction:.0%} of every recording is "
+            f"shorter than a {config.window}-step window + {H} horizons; add recordings or use "
+            "longer ones (early stopping needs held-back data)")
     x_all = np.concatenate([x[: max(1, len(x))] for x in train_parts[0]])
     y_all = np.concatenate([y for y in train_parts[1] if len(y)])
-    norm = {
-        "input_mean": x_all.mean(0).tolist(),
-        "input_std": np.maximum(x_all.std(0), 1e-3).tolist(),
-        "target_mean": y_all.mean(0).tolist(),
-        "target_std": np.maximum(y_all.std(0), 1e-3).tolist(),
-        "subject": pooled_subject_norm([s.subject_norm() for s in series]).to_dict(),
-    }
-    mean_in = np.asarray(norm["input_mean"], np.float32)
-    std_in = np.asarray(norm["input_std"], np.float32)
-    mean_t = np.asarray(norm["target_mean"], np.float32)
-    std_t = np.asarray(norm["target_std"], np.float32)
+    norm = Normalisation(
+        input_mean=tuple(x_all.mean(0).tolist()),
+        input_std=tuple(np.maximum(x_all.std(0), 1e-3).tolist()),
+        target_mean=tuple(y_all.mean(0).tolist()),
+        target_std=tuple(np.maximum(y_all.std(0), 1e-3).tolist()),
+        subject=pooled_subject_norm([s.subject_norm() for s in series]),
+    )
+    mean_in = np.asarray(norm.input_mean, np.float32)
+    std_in = np.asarray(norm.input_std, np.float32)
+    mean_t = np.asarray(norm.target_mean, np.float32)
+    std_t = np.asarray(norm.target_std, np.float32)
     emg_cols = [i for i, c in enumerate(channels) if c.startswith("emg_")]
 
     def tensors(rows: np.ndarray, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,16 +282,14 @@ def train_model(
         torch.set_num_threads(prev_threads)
     net.load_state_dict(best[1])
     net.eval()
-    if config.residual and len(val):
-        norm["cv_weight"] = _fit_cv_weight_on(net, norm, val, config, series, settings)
     card = ModelCard(
         name=name or f"kneenet-{input_set.replace('+', '-')}",
         input_set=input_set,
-        config=config.to_dict(),
+        config=config,
         norm=norm,
         window=config.window,
         horizons=H,
-        channels=channels,
+        channels=tuple(channels),
         training={
             "description": data_description,
             "recordings": sorted(s.name for s in series),
@@ -266,31 +301,25 @@ def train_model(
         },
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
-    return TrainResult(LoadedModel(net=net, card=card), history, cancelled)
+    model = LoadedModel(net=net, card=card)
+    if config.residual and len(val):
+        share = _fit_velocity_mix(model, val, series)
+        model = LoadedModel(net=net, card=replace(card, velocity_mix=VelocityMix(share)))
+    return TrainResult(model, history, cancelled)
 
 
-def _fit_cv_weight_on(net, norm: dict, val: _WindowSet, config: KneeNetConfig,
-                      series: Sequence[Series], settings: TrainSettings) -> list[float]:
-    """Blend weights network vs constant velocity, fitted on the validation windows (degrees)."""
-    from kneegui.model.baselines import constant_velocity
-    from kneegui.model.metrics import future_matrix
-    from kneegui.model.predict import fit_cv_weight, predict_windows
-
-    card = ModelCard(name="_", input_set=settings.input_set, config=config.to_dict(), norm=norm,
-                     window=config.window, horizons=config.horizons)
+def _fit_velocity_mix(model: LoadedModel, val: _WindowSet,
+                      series: Sequence[Series]) -> tuple[float, ...]:
+    """The network's share per horizon against constant velocity, fitted by least squares on
+    the validation windows (degrees)."""
+    H = model.card.horizons
     preds, cvs, trues = [], [], []
-    mean_in = np.asarray(norm["input_mean"], np.float32)
-    std_in = np.asarray(norm["input_std"], np.float32)
-    H = config.horizons
     for k, s in enumerate(series):
         ends = val.ends[k]
         if not len(ends):
             continue
-        sn = s.subject_norm()
-        x = (val.xs[k] - mean_in) / std_in
-        loaded = LoadedModel(net=net, card=card)
-        pred = predict_windows(loaded, x.astype(np.float32), s.angle, ends, sn)
-        preds.append(pred)
+        preds.append(Predictor(model, norm=s.subject_norm()).predict(ModelInputs.of(s), ends))
         cvs.append(constant_velocity(s.angle, ends, H))
         trues.append(future_matrix(s.angle, ends, H))
-    return fit_cv_weight(np.concatenate(preds), np.concatenate(cvs), np.concatenate(trues))
+    share = least_squares_weight(np.concatenate(cvs), np.concatenate(preds), np.concatenate(trues))
+    return tuple(share.tolist())

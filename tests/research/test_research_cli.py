@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from kneegui.datasets.uci import find_uci_files
 
 
@@ -29,7 +31,8 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
     data = _two_subject_dir(uci_dir, tmp_path)
     out = tmp_path / "eval"
     r = _kneegui("evaluate", "--data", str(data), "--loso", "--seeds", "1", "--epochs", "2",
-                 "--windows-per-epoch", "1024", "--finetune-epochs", "3", "--out", str(out))
+                 "--windows-per-epoch", "1024", "--finetune-epochs", "3",
+                 "--choice", "per-subject", "--out", str(out))
     assert r.returncode == 0, r.stderr
     results = json.loads((out / "results.json").read_text())
     assert len(results["recordings"]) == 2
@@ -53,6 +56,7 @@ def test_evaluate_loso_writes_results_table_and_plots(uci_dir, tmp_path):
     table = (out / "results.md").read_text()
     assert "UCI abnormal, 1-step" in table and "UCI abnormal, 50-step" in table
     assert "Calibration-memory blend" in table
+    assert "Research option, not what the app runs" in table
     assert list(out.glob("*.png")) and all(p.stat().st_size > 5000 for p in out.glob("*.png"))
     assert "evaluate" in r.stderr  # tqdm progress bar
 
@@ -104,6 +108,17 @@ def test_train_then_models_info_list_and_evaluate_weights(uci_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert [rec["subject"] for rec in results["recordings"].values()] == [second]
     assert first in results["skipped"]  # in the weights' training data: never tested on
+    # By default the score is the subject model the app builds: the product's memory share.
+    from kneegui.adaptation.blend import default_blend, memory_share_profile
+
+    rec = next(iter(results["recordings"].values()))["methods"]["0"]["emg:finetuned"]
+    assert "blend" not in rec
+    np.testing.assert_allclose(rec["memory_weight"],
+                               memory_share_profile(*default_blend("emg"), 50), rtol=1e-4)
+    assert "Subject models as the app builds them" in (out / "results.md").read_text()
+    again = _kneegui("train", "--data", str(data), "--input-set", "emg", "--out", str(stem),
+                     "--epochs", "1")
+    assert again.returncode == 2 and "exists" in again.stderr and "--force" in again.stderr
 
 
 def test_evaluate_refuses_a_memory_ramp_without_a_fixed_weight(uci_dir, tmp_path):
@@ -118,3 +133,42 @@ def test_bad_model_file_gives_one_line_error(tmp_path):
     r = _kneegui("models", "info", str(tmp_path / "x"))
     assert r.returncode == 2
     assert "not a KneeGUI model card" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_list_shows_a_refused_card_and_survives_a_nested_one(tmp_path):
+    """A card that would predict NaN is listed as unusable with the reason; a JSON bomb in the
+    folder is not a crash."""
+    from kneegui.paths import models_dir
+
+    src = models_dir() / "kneenet_emg.json"
+    card = json.loads(src.read_text())
+    card["norm"]["input_std"][0] = 0.0
+    (tmp_path / "bad.json").write_text(json.dumps(card))
+    (tmp_path / "bomb.json").write_text("[" * 100_000 + "]" * 100_000)
+    for stem in ("bad", "bomb"):
+        (tmp_path / f"{stem}.safetensors").write_bytes(b"x")
+    r = _kneegui("models", "list", str(tmp_path))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "bad\tUNUSABLE" in r.stdout and "norm.input_std[0]" in r.stdout
+
+
+def test_training_a_file_too_short_is_a_clear_error(uci_dir, tmp_path):
+    """A 50-row gait file: an error that says why, not a traceback."""
+    src = find_uci_files(uci_dir, exercises=("mar",), groups=("A",))[0]
+    lines = src.read_text(errors="replace").splitlines()
+    data = tmp_path / "d" / "A_TXT"
+    data.mkdir(parents=True)
+    header = next(i for i, line in enumerate(lines) if _numeric_row(line))
+    (data / src.name).write_text("\n".join(lines[: header + 50]) + "\n")
+    r = _kneegui("train", "--data", str(data.parent), "--input-set", "emg",
+                 "--out", str(tmp_path / "m"), "--epochs", "1")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+def _numeric_row(line: str) -> bool:
+    """A data row of a UCI file: five or more numbers."""
+    try:
+        return len([float(v) for v in line.split()]) >= 5
+    except ValueError:
+        return False

@@ -1,6 +1,11 @@
-"""Choices the evaluation makes for a test subject on the *other* subjects' recordings: the
-calibration-memory parameters (memory alone, :func:`select_memory_params`) and the memory blend
-of the subject model (:func:`choose_blends`)."""
+"""Research options of the evaluation, not what the app runs: the choices it can make for a test
+subject on the *other* subjects' recordings (``kneegui evaluate --choice per-subject``): the
+calibration-memory parameters among :data:`CANDIDATES` (memory alone,
+:func:`select_memory_params`) and the memory blend among :data:`BLEND_CANDIDATES`
+(:func:`choose_blends`); and the memory share fitted per horizon on the held-back cycle
+(:func:`fit_blend_weight`, ``--memory-weight fitted``). The product's rule is
+:data:`kneegui.adaptation.memory.DEFAULT_PARAMS` and :data:`kneegui.adaptation.blend.DEFAULT_BLEND`,
+chosen with these tools on all UCI gait recordings."""
 
 from __future__ import annotations
 
@@ -8,16 +13,49 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kneegui.model.analog import CANDIDATES, AnalogMemory
-from kneegui.model.metrics import future_matrix
-from kneegui.model.splits import recording_split
-from kneegui.model.training import Series
+from kneegui.adaptation.memory import fit_memory
+from kneegui.adaptation.metrics import future_matrix
+from kneegui.model.memory import AnalogParams
+from kneegui.model.mixing import mix
+from kneegui.research.splits import recording_split
+from kneegui.research.training import Series
 
-#: Memory blends (share, ramp in steps; :func:`kneegui.model.subject_parts.memory_weight_profile`)
+_ANGLE = [AnalogParams("angle", h, 1, k) for h in (30, 50, 80) for k in (3, 5, 10)]
+_ANGLE_EMG = [AnalogParams("angle+emg", h, 5, k, w) for h in (30, 50) for k in (5, 10)
+              for w in (2.0, 5.0, 10.0)]
+#: Memory candidates per memory group (:func:`kneegui.model.memory.memory_group`), tried by
+#: :func:`select_memory_params`.
+CANDIDATES = {
+    "angle": _ANGLE,
+    "emg+angle": _ANGLE + _ANGLE_EMG,
+    "emg": [AnalogParams("emg", h, 5, k) for h in (50, 100) for k in (3, 5, 10)],
+}
+
+#: Memory blends (share, ramp in steps; :func:`kneegui.adaptation.blend.memory_share_profile`)
 #: among which each test subject's is chosen on the other subjects' recordings
 #: (:func:`choose_blends`).
 BLEND_CANDIDATES = ((0.0, 1),) + tuple((w, r) for w in (0.25, 0.5, 0.75, 1.0)
                                         for r in (1, 5, 20, 50))
+
+
+def blend_label(share: float, ramp: int) -> str:
+    """Name of a memory blend, e.g. "w0.75-r5" (share 0.75 reached at 5 steps)."""
+    return f"w{share:g}-r{ramp}"
+
+
+def fit_blend_weight(net_pred: np.ndarray, analog_pred: np.ndarray, true: np.ndarray,
+                     smooth: int = 9) -> np.ndarray:
+    """Per-horizon memory share in [0, 1] minimising the absolute error on held-back windows
+    (grid of 0.1), smoothed over ``smooth`` neighbouring horizons."""
+    grid = np.linspace(0.0, 1.0, 11)
+    errs = np.stack([np.abs(mix(net_pred, analog_pred, np.full(true.shape[1], g)) - true)
+                     .mean(axis=0) for g in grid])  # [grid, H]
+    w = grid[errs.argmin(axis=0)]
+    if smooth > 1 and len(w) >= smooth:
+        pad = smooth // 2
+        padded = np.concatenate([np.repeat(w[:1], pad), w, np.repeat(w[-1:], pad)])
+        w = np.convolve(padded, np.ones(smooth) / smooth, mode="valid")
+    return np.clip(w, 0.0, 1.0)
 
 
 def memory_scores(
@@ -28,7 +66,7 @@ def memory_scores(
     (``AnalogParams``), the recording split like a test recording (memory from its calibration
     cycles, scored on its test windows); NaN where the calibration is too short for that
     candidate. Recordings that cannot be split are left out. ``dev``: the development split
-    (:func:`kneegui.model.splits.dev_split`)."""
+    (:func:`kneegui.research.splits.dev_split`)."""
     out: dict[str, np.ndarray] = {}
     for s in gait:
         split = recording_split(s, window, horizons, cycles, dev)
@@ -39,7 +77,7 @@ def memory_scores(
         rng = max(float(np.ptp(s.angle[ends[0] : ends[-1] + horizons + 1])), 1e-9)
         row = []
         for params in candidates:
-            mem = AnalogMemory.fit(params, None if s.emg_env is None else s.emg_env[:c_end],
+            mem = fit_memory(params, None if s.emg_env is None else s.emg_env[:c_end],
                                    s.angle[:c_end], np.arange(c_end), horizons)
             if mem is None:
                 row.append(np.nan)
@@ -72,7 +110,7 @@ def lowest_mean_column(rows: Sequence, n_columns: int) -> int | None:
 def select_memory_params(
     gait: Sequence[Series], group: str, window: int, horizons: int, cycles: int
 ) -> dict:
-    """The calibration-memory parameters of ``group`` (:data:`kneegui.model.analog.CANDIDATES`)
+    """The calibration-memory parameters of ``group`` (:data:`CANDIDATES`)
     with the lowest mean NMAE over horizons on ``gait`` recordings (the pretraining subjects;
     see :func:`memory_scores`)."""
     candidates = CANDIDATES[group]

@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kneegui.model.evaluation import pretrained
+from kneegui.model import ModelInputs, Predictor
 from kneegui.model.io import model_paths
-from kneegui.model.predict import model_inputs, predict_windows
-from kneegui.model.selection import blend_summary, choose_blends
-from kneegui.model.splits import dev_split, gait_cycles, plan_split
-from kneegui.model.training import TrainSettings
+from kneegui.research.evaluation import pretrained
+from kneegui.research.selection import blend_summary, choose_blends
+from kneegui.research.splits import dev_split, gait_cycles, plan_split
+from kneegui.research.training import TrainSettings
 
 H = 50
 WINDOW = 100
@@ -49,8 +49,7 @@ def test_pretrained_networks_are_cached_and_reused(gait_series, tmp_path):
     assert second.path is not None and sorted(tmp_path.iterdir()) == files
     s = gait_series[3]
     ends = np.arange(100, 400, 10)
-    preds = [predict_windows(m, model_inputs(m.card, s.emg_env, s.angle), s.angle, ends)
-             for m in (first, second)]
+    preds = [Predictor(m).predict(ModelInputs.of(s), ends) for m in (first, second)]
     np.testing.assert_array_equal(*preds)
     # Other settings or other data: another entry, never the cached one.
     pretrained(pool[:2], settings, tmp_path)
@@ -60,9 +59,7 @@ def test_pretrained_networks_are_cached_and_reused(gait_series, tmp_path):
     weights.write_bytes(b"not a model")
     third = pretrained(pool, settings, tmp_path)
     assert third.path is None  # freshly trained
-    np.testing.assert_array_equal(
-        predict_windows(third, model_inputs(third.card, s.emg_env, s.angle), s.angle, ends),
-        preds[0])
+    np.testing.assert_array_equal(Predictor(third).predict(ModelInputs.of(s), ends), preds[0])
 
 
 def test_blend_choice_uses_only_other_unlinked_subjects():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kneegui.model.features import window_ends
-from kneegui.model.training import Series
+from kneegui.research.training import Series
 
 MIN_TEST_CYCLES = 2
 #: Development split: fewest scored windows inside the last calibration cycle.

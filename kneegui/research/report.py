@@ -44,6 +44,8 @@ def markdown_table(results: dict) -> str:
         f"NMAE in % (mean over recordings; ± = std over {len(seeds)} seed(s)); "
         "horizon steps at 100 Hz: 1 = 10 ms, 5 = 50 ms, 50 = 500 ms.",
         "",
+        _choice_line(results["settings"]),
+        "",
         *(["**Development run** (`--dev`): calibrated on K-1 cycles, scored inside cycle K of "
            "the calibration; not the evaluation's test windows, not comparable with the paper.",
            ""] if results["settings"].get("dev") else []),
@@ -107,6 +109,22 @@ def markdown_table(results: dict) -> str:
     if results.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(f"{k}: {v}" for k, v in results["skipped"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _choice_line(settings: dict) -> str:
+    """Which subject models the "ours" columns score: the app's, or a research option."""
+    share = settings.get("memory_share")
+    if settings.get("choice", "product") == "product" and share is None:
+        return ("**Subject models as the app builds them** (product rule: memory parameters "
+                "`DEFAULT_PARAMS`, memory share `DEFAULT_BLEND`; both were chosen on all UCI gait "
+                "recordings, so on UCI subjects they are not out-of-sample choices).")
+    rule = ("memory parameters and memory blend chosen **per test subject** on the other "
+            "subjects' recordings" if settings.get("choice") == "per-subject"
+            else "the product's memory parameters")
+    if share is not None:
+        rule += (", memory share fitted per horizon on the held-back cycle" if share == "fitted"
+                 else f", a fixed memory share {share[0]:g} reached at {share[1]} steps")
+    return f"**Research option, not what the app runs**: {rule} (`kneegui evaluate --choice`)."
 
 
 def _blend_lines(blends: dict) -> list[str]:

@@ -13,11 +13,8 @@ the ``neighbours`` closest keys. Three kinds of key:
   ``emg_weight`` (degrees per standard deviation); the future is stored like ``angle``'s. Muscle
   activity leads the motion, so it can tell apart two moments with the same recent knee path.
 
-Which kinds and parameters an input set may use (:data:`CANDIDATES`) is decided per input set
-group (:func:`memory_group`); the evaluation picks among them on the pretraining subjects.
-
-The fine-tuning step blends it with the network per horizon (weights chosen on the held-back
-calibration cycle, see :mod:`kneegui.model.finetune`).
+This module is what runs when a subject model predicts; the memory is built from calibration
+data by :func:`kneegui.adaptation.memory.fit_memory`.
 """
 
 from __future__ import annotations
@@ -28,14 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from kneegui.model.config import uses_angle, uses_emg
-from kneegui.model.metrics import future_matrix
-from kneegui.model.mixing import mix
 
-#: Envelopes are floored at this fraction of their calibration median before the log (filter
-#: undershoot makes envelopes slightly negative; near-zero values would dominate the keys).
-FLOOR_FRACTION = 0.05
-#: Fewer calibration windows than this: no memory (it would only add noise).
-MIN_KEYS = 20
+KINDS = ("angle", "emg", "angle+emg")
 
 
 @dataclass(frozen=True)
@@ -48,6 +39,16 @@ class AnalogParams:
     neighbours: int = 5
     emg_weight: float = 1.0  # angle+emg: scale of the EMG part (degrees per std)
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"memory kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        for name in ("history", "stride", "neighbours"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"memory {name} must be a whole number >= 1, got {value!r}")
+        if not np.isfinite(self.emg_weight) or self.emg_weight <= 0:
+            raise ValueError(f"memory emg_weight must be > 0, got {self.emg_weight!r}")
+
     @property
     def angle_key(self) -> bool:
         """Keys with an angle part (their futures are stored relative to the newest angle)."""
@@ -57,47 +58,53 @@ class AnalogParams:
     def emg_key(self) -> bool:
         return self.kind in ("emg", "angle+emg")
 
+    def key_size(self, emg_channels: int) -> int:
+        """Length of one key."""
+        size = self.history + 1 if self.angle_key else 0
+        if self.emg_key:
+            size += len(range(0, self.history, self.stride)) * emg_channels
+        return size
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-_ANGLE = [AnalogParams("angle", h, 1, k) for h in (30, 50, 80) for k in (3, 5, 10)]
-_ANGLE_EMG = [AnalogParams("angle+emg", h, 5, k, w) for h in (30, 50) for k in (5, 10)
-              for w in (2.0, 5.0, 10.0)]
-#: Candidates per input-set group, tried by :func:`kneegui.model.selection.select_memory_params`.
-CANDIDATES = {
-    "angle": _ANGLE,
-    "emg+angle": _ANGLE + _ANGLE_EMG,
-    "emg": [AnalogParams("emg", h, 5, k) for h in (50, 100) for k in (3, 5, 10)],
-}
-
-#: Defaults for live calibration: what ``kneegui.model.selection.select_memory_params`` picks
-#: from CANDIDATES on all UCI gait recordings (window 100, 50 horizons, K = 3; docs/model.md).
-DEFAULT_PARAMS = {
-    "angle": AnalogParams("angle", history=50, stride=1, neighbours=5),
-    "emg+angle": AnalogParams("angle+emg", history=30, stride=5, neighbours=5, emg_weight=5.0),
-    "emg": AnalogParams("emg", history=100, stride=5, neighbours=10),
-}
-
-
 def memory_group(input_set: str) -> str:
-    """Candidate group of an input set: "emg+angle" (both signals), "angle" or "emg"."""
+    """Memory group of an input set: "emg+angle" (both signals), "angle" or "emg"."""
     if uses_angle(input_set):
         return "emg+angle" if uses_emg(input_set) else "angle"
     return "emg"
 
 
-def allowed_kinds(input_set: str) -> set[str]:
-    return {p.kind for p in CANDIDATES[memory_group(input_set)]}
+#: Key kinds a memory of each group may use.
+GROUP_KINDS = {"angle": ("angle",), "emg+angle": ("angle", "angle+emg"), "emg": ("emg",)}
 
 
 class AnalogMemory:
-    """Keys ``[m, d]`` and futures ``[m, H]`` of calibration windows (see module docstring)."""
+    """Keys ``[m, d]`` and futures ``[m, H]`` of calibration windows (see module docstring).
+
+    ``center`` is ``[2, ch]`` (log-envelope mean, envelope floor) and ``scale`` ``[ch]`` for
+    EMG keys; ``[2, 1]`` zeros and ``[1]`` ones otherwise.
+    """
 
     def __init__(self, params: AnalogParams, keys: np.ndarray, futures: np.ndarray,
                  center: np.ndarray, scale: np.ndarray) -> None:
-        if len(keys) != len(futures) or len(keys) < 1:
-            raise ValueError("an analog memory needs as many futures as keys (at least one)")
+        keys, futures = np.asarray(keys), np.asarray(futures)
+        center, scale = np.asarray(center), np.asarray(scale)
+        if keys.ndim != 2 or futures.ndim != 2 or len(keys) != len(futures) or len(keys) < 1:
+            raise ValueError("a memory needs keys [m, d] and as many futures [m, H] (m >= 1)")
+        if center.ndim != 2 or center.shape[0] != 2 or scale.shape != center.shape[1:]:
+            raise ValueError(f"memory center {center.shape} / scale {scale.shape} do not match")
+        channels = center.shape[1]
+        if keys.shape[1] != params.key_size(channels):
+            raise ValueError(f"memory keys have {keys.shape[1]} values, its parameters make "
+                             f"{params.key_size(channels)}")
+        for name, arr in (("keys", keys), ("futures", futures), ("center", center),
+                          ("scale", scale)):
+            if not np.isfinite(arr).all():
+                raise ValueError(f"memory {name} are not all finite")
+        if params.emg_key and (scale <= 0).any():
+            raise ValueError("memory EMG scales must be > 0")
         self.params = params
         self.keys = np.ascontiguousarray(keys, np.float32)
         self.futures = np.ascontiguousarray(futures, np.float32)
@@ -114,38 +121,10 @@ class AnalogMemory:
         """The first window end with a full key history."""
         return self.params.history - 1
 
-    # -- construction --------------------------------------------------------------------
-    @classmethod
-    def fit(cls, params: AnalogParams, emg_env: np.ndarray | None, angle: np.ndarray,
-            ends: np.ndarray, horizons: int) -> AnalogMemory | None:
-        """Memory of the windows ending at ``ends`` (their futures must lie in ``angle``);
-        None when fewer than :data:`MIN_KEYS` windows are usable."""
-        ends = np.asarray(ends, np.int64)
-        ends = ends[(ends >= params.history - 1) & (ends + horizons < len(angle))]
-        if len(ends) < MIN_KEYS:
-            return None
-        if params.emg_key:
-            if emg_env is None:
-                raise ValueError("an EMG analog memory needs EMG envelopes")
-            env = np.asarray(emg_env, np.float64)[: int(ends.max()) + 1]
-            floor = FLOOR_FRACTION * np.maximum(np.median(env, axis=0), 1e-12)
-            logs = np.log(np.maximum(env, 0.0) + floor)
-            center = np.stack([logs.mean(axis=0), floor])  # row 1: the floor
-            scale = logs.std(axis=0) + 1e-3
-        else:
-            center, scale = np.zeros((2, 1)), np.ones(1)
-        center, scale = center.astype(np.float32), scale.astype(np.float32)  # as stored
-        keys = _keys(params, center, scale, emg_env, angle, ends)
-        future = future_matrix(angle, ends, horizons)
-        if params.angle_key:
-            future = future - np.asarray(angle, np.float64)[ends][:, None]
-        return cls(params, keys, future, center, scale)
-
-    # -- use -----------------------------------------------------------------------------
     def key(self, emg_env: np.ndarray | None, angle: np.ndarray | None,
             ends: np.ndarray) -> np.ndarray:
         """Keys ``[n, d]`` of the windows ending at ``ends`` (``ends >= history - 1``)."""
-        return _keys(self.params, self.center, self.scale, emg_env, angle, ends)
+        return memory_keys(self.params, self.center, self.scale, emg_env, angle, ends)
 
     def predict(self, emg_env: np.ndarray | None, angle: np.ndarray | None,
                 ends: np.ndarray) -> np.ndarray:
@@ -169,8 +148,8 @@ class AnalogMemory:
                 "analog.center": self.center, "analog.scale": self.scale}
 
     @classmethod
-    def from_tensors(cls, params: dict, tensors: dict[str, np.ndarray]) -> AnalogMemory:
-        return cls(AnalogParams(**params), tensors["analog.keys"], tensors["analog.futures"],
+    def from_tensors(cls, params: AnalogParams, tensors: dict[str, np.ndarray]) -> AnalogMemory:
+        return cls(params, tensors["analog.keys"], tensors["analog.futures"],
                    tensors["analog.center"], tensors["analog.scale"])
 
     def digest(self) -> str:
@@ -182,21 +161,22 @@ class AnalogMemory:
         return h.hexdigest()
 
 
-def _keys(params: AnalogParams, center: np.ndarray, scale: np.ndarray,
-          emg_env: np.ndarray | None, angle: np.ndarray | None, ends: np.ndarray) -> np.ndarray:
+def memory_keys(params: AnalogParams, center: np.ndarray, scale: np.ndarray,
+                emg_env: np.ndarray | None, angle: np.ndarray | None,
+                ends: np.ndarray) -> np.ndarray:
     """Keys ``[n, d]`` of the windows ending at ``ends`` (see the module docstring)."""
     ends = np.asarray(ends, np.int64)
     parts = []
     if params.angle_key:
         if angle is None:
-            raise ValueError(f"an {params.kind} analog memory needs the knee angle")
+            raise ValueError(f"an {params.kind} memory needs the knee angle")
         a = np.asarray(angle, np.float64)
         idx = ends[:, None] - np.arange(0, params.history)[::-1][None, :]  # every sample
         now = a[ends]
         parts += [a[idx] - now[:, None], now[:, None]]
     if params.emg_key:
         if emg_env is None:
-            raise ValueError(f"an {params.kind} analog memory needs EMG envelopes")
+            raise ValueError(f"an {params.kind} memory needs EMG envelopes")
         idx = ends[:, None] - np.arange(0, params.history, params.stride)[::-1][None, :]
         mean, floor = center[0], center[1]
         env = np.log(np.maximum(np.asarray(emg_env, np.float64)[idx], 0.0) + floor)
@@ -210,18 +190,3 @@ def share_text(weight) -> str:
     steps" (for the model selector and `kneegui models info`)."""
     return (f"share {100 * weight[0]:.0f} % at 1 step, {100 * weight[-1]:.0f} % at "
             f"{len(weight)} steps")
-
-
-def fit_blend_weight(net_pred: np.ndarray, analog_pred: np.ndarray, true: np.ndarray,
-                     smooth: int = 9) -> np.ndarray:
-    """Per-horizon memory weight in [0, 1] minimising the absolute error on held-back windows
-    (grid of 0.1), smoothed over ``smooth`` neighbouring horizons."""
-    grid = np.linspace(0.0, 1.0, 11)
-    errs = np.stack([np.abs(mix(net_pred, analog_pred, np.full(true.shape[1], g)) - true)
-                     .mean(axis=0) for g in grid])  # [grid, H]
-    w = grid[errs.argmin(axis=0)]
-    if smooth > 1 and len(w) >= smooth:
-        pad = smooth // 2
-        padded = np.concatenate([np.repeat(w[:1], pad), w, np.repeat(w[-1:], pad)])
-        w = np.convolve(padded, np.ones(smooth) / smooth, mode="valid")
-    return np.clip(w, 0.0, 1.0)
