@@ -5,7 +5,10 @@ step is visible and the raw sender timestamps stay available for gap detection:
 
 1. ``ClockOffset``: ``inlet.time_correction()`` is sampled every few seconds; the applied
    offset is the median of the recent estimates (robust to one bad round trip) and the jitter
-   is their standard deviation. Both are shown in the status.
+   is their standard deviation. Both are shown in the status. A stream sent from this very
+   machine shares its clock: its true offset is exactly 0, and the estimate (tens of
+   microseconds of round-trip asymmetry) is kept for the status but not applied, as long as it
+   stays below :data:`SAME_HOST_TOLERANCE` (a larger one means another clock after all).
 2. ``Dejitter`` (regular-rate streams only): a straight line ``t = a + b * k`` over the sample
    count ``k``, fitted by exponentially-forgetting least squares (time constant ~10 s), replaces
    each raw timestamp. That removes the chunk-arrival jitter of senders that stamp a chunk with
@@ -22,12 +25,25 @@ from collections import deque
 
 import numpy as np
 
+#: Largest estimated offset (seconds) still taken as "same clock" for a same-host stream.
+SAME_HOST_TOLERANCE = 1e-3
+
+
+def is_this_host(hostname: str) -> bool:
+    """True when a stream's ``hostname`` is this machine's."""
+    import socket
+
+    return bool(hostname) and hostname == socket.gethostname()
+
 
 class ClockOffset:
-    """Recent ``time_correction`` estimates of one inlet: applied offset and jitter."""
+    """Recent ``time_correction`` estimates of one inlet: applied offset and jitter.
 
-    def __init__(self, history: int = 12):
+    ``same_host``: the sender runs on this machine (see the module docstring)."""
+
+    def __init__(self, history: int = 12, same_host: bool = False):
         self._values: deque[float] = deque(maxlen=history)
+        self.same_host = same_host
 
     def add(self, value: float) -> None:
         if math.isfinite(value):
@@ -41,9 +57,18 @@ class ClockOffset:
         return bool(self._values)
 
     @property
-    def offset(self) -> float:
-        """Seconds to add to a sender timestamp to get local time (0 until measured)."""
+    def measured(self) -> float:
+        """Median of the recent estimates, seconds (0 until measured)."""
         return float(np.median(self._values)) if self._values else 0.0
+
+    @property
+    def offset(self) -> float:
+        """Seconds to add to a sender timestamp to get local time (0 until measured, and 0 for
+        a same-host sender whose estimate is within :data:`SAME_HOST_TOLERANCE`)."""
+        measured = self.measured
+        if self.same_host and abs(measured) <= SAME_HOST_TOLERANCE:
+            return 0.0
+        return measured
 
     @property
     def jitter(self) -> float:

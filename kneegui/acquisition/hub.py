@@ -398,14 +398,14 @@ class Hub:
             if len(started) < len(self._tracks) and now - min(first) < START_WAIT:
                 self._note_waiting()  # give every role a moment to deliver its first data
                 return 0
-            self._next_k = math.ceil(max(first) * rate)
+            self._next_k = grid_index_at_or_after(max(first), rate)
         # a role whose reader delivered nothing new for max_wait seconds (sender out) no longer
         # holds the grid back; a reader still catching up on a backlog does
         active = [tr for tr in started if now - tr.last_arrival <= self.max_wait]
         if not active:
             self._note_waiting()
             return 0
-        last_k = math.floor(min(tr.last_t for tr in active) * rate)
+        last_k = grid_index_at_or_before(min(tr.last_t for tr in active), rate)
         if last_k < self._next_k:
             self._note_waiting()
             return 0
@@ -435,6 +435,24 @@ class Hub:
         waiting = [tr.role.name for tr in self._tracks if tr.last_t < target or tr.t.size == 0]
         with self._lock:
             self._waiting = waiting
+
+
+def grid_index_at_or_before(t: float, rate: float) -> int:
+    """The last grid index ``k`` with ``k / rate <= t`` (exactly, in float64: ``floor(t * rate)``
+    alone can round up past a sample that lies a hair before a grid point, and that grid point
+    would then be interpolated outside the data)."""
+    k = math.floor(t * rate)
+    while k / rate > t:
+        k -= 1
+    return k
+
+
+def grid_index_at_or_after(t: float, rate: float) -> int:
+    """The first grid index ``k`` with ``k / rate >= t`` (exactly, see above)."""
+    k = math.ceil(t * rate)
+    while k / rate < t:
+        k += 1
+    return k
 
 
 __all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "Assignment", "Hub", "HubStatus"]

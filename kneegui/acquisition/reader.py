@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kneegui.acquisition import events as ev
-from kneegui.acquisition.clock import ClockOffset, Dejitter, make_increasing
+from kneegui.acquisition.clock import ClockOffset, Dejitter, is_this_host, make_increasing
 from kneegui.acquisition.discovery import StreamInfoView, resolve_source_id
 from kneegui.acquisition.events import AcquisitionEvent, EventQueue, ReaderStatus
 from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
@@ -94,7 +94,7 @@ class StreamReader:
         self._inlet = None
         self._inlet_uid = ""
         self._tried_handle = False
-        self._clock = ClockOffset()
+        self._clock = ClockOffset(same_host=is_this_host(info.hostname))
         self._dejitter = Dejitter(rate) if rate > 0 else None
         self._period = period
         # status

@@ -145,11 +145,11 @@ class PredictionWorker:
         return ModelInputs(**parts), np.concatenate([self._tail_t, frame.t])
 
     def _keep_tail(self, rows: ModelInputs, t: np.ndarray) -> None:
-        keep = self.rows_needed - 1
+        """Keep the newest ``rows_needed - 1`` rows: the start of the next windows."""
+        start = max(0, len(t) - (self.rows_needed - 1))
         self._tail = ModelInputs(**{name: None if getattr(rows, name) is None
-                                    else getattr(rows, name)[len(t) - keep:]
-                                    for name in _STREAMS}) if keep else None
-        self._tail_t = t[len(t) - keep:] if keep else np.zeros(0)
+                                    else getattr(rows, name)[start:] for name in _STREAMS})
+        self._tail_t = t[start:]
 
     def _complete(self, rows: ModelInputs, ends: np.ndarray) -> np.ndarray:
         """The ends whose whole window is finite in every stream the model uses (a window with

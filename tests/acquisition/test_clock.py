@@ -47,3 +47,24 @@ def test_make_increasing():
     np.testing.assert_allclose(out, [1.6, 1.7, 1.8, 2.0])
     ok = np.array([3.0, 4.0])
     np.testing.assert_array_equal(make_increasing(ok, 2.0, 1e-7), ok)
+
+
+def test_a_same_host_sender_shares_the_clock_unless_the_estimate_says_otherwise():
+    """Round-trip asymmetry makes the loopback estimate ~2e-5 s, not 0: for a sender on this
+    machine the true offset 0 is applied; an estimate beyond 1 ms means another clock."""
+    import socket
+
+    from kneegui.acquisition.clock import SAME_HOST_TOLERANCE, is_this_host
+
+    assert is_this_host(socket.gethostname()) and not is_this_host("") \
+        and not is_this_host("some-other-host")
+    local = ClockOffset(same_host=True)
+    remote = ClockOffset(same_host=False)
+    for c in (local, remote):
+        for v in (1.9e-5, 2.1e-5, 2.0e-5):
+            c.add(v)
+    assert local.offset == 0.0 and local.measured == 2.0e-5  # kept for the status
+    assert remote.offset == 2.0e-5
+    for _ in range(3):
+        local.add(0.5)  # the median now says another clock: applied
+    assert local.measured > SAME_HOST_TOLERANCE and local.offset == local.measured
