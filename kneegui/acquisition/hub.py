@@ -1,7 +1,8 @@
 """The hub: roles -> one model-rate time base, plus live filtered EMG for display and recording.
 
-Every tick (at the model rate, own thread) the hub reads the NEW samples of each assigned
-reader through its lossless cursor, then
+The hub's thread sleeps until a reader writes a chunk (each reader's ring buffer wakes it: no
+fixed-rate polling), then reads the NEW samples of each assigned reader through its lossless
+cursor, and
 
 * EMG: runs the display/recording :class:`~kneegui.dsp.FilterChain` (full rate, into
   :meth:`Hub.emg_buffer` ``"filtered"`` / ``"envelope"``) and the model's
@@ -16,14 +17,16 @@ delivers nothing new for ``max_wait`` seconds (its sender is out), the grid move
 other roles and that role's values are NaN for those points; NaN also
 marks points inside a hole longer than ``max_hole`` seconds in a role's data. At start-up the
 grid waits up to ``START_WAIT`` s for every role's first sample. Aligned rows go into a ring
-buffer read with :meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (cursor).
+buffer read with :meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (cursor);
+consumers that must react at once subscribe to it (:meth:`Hub.subscribe_aligned`). Each row
+also keeps how long after its grid time the newest sample it needed was stamped
+(``AlignedFrame.ready``: that sample's time), the reference of the end-to-end latency.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +50,9 @@ HISTORY_SECONDS = 10.0
 START_WAIT = 2.0
 #: Roles placed on the aligned grid, in column order.
 ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
+#: Seconds the hub sleeps at most without new data (only time-based rules need it: the
+#: start-up wait and a role that went silent).
+IDLE_WAKE = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ class AlignedFrame:
     force: np.ndarray | None  # [m, f] float32
     next_index: int = 0
     lost: int = 0
+    #: [m] local time of the newest input sample each row needed (>= t): the first sample at
+    #: or after the grid time of every role (EMG: the envelope sample, within one raw sample
+    #: period of the raw sample that completed it). None where not known.
+    ready: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t)
@@ -135,6 +145,13 @@ class _Track:
         out[exact] = self.v[hic[exact]]
         return out
 
+    def first_at_or_after(self, grid: np.ndarray) -> np.ndarray:
+        """Stamp of the first sample at or after each grid time (the grid time if none)."""
+        if self.t.size == 0:
+            return grid
+        hi = np.minimum(np.searchsorted(self.t, grid, side="left"), self.t.size - 1)
+        return np.maximum(self.t[hi], grid)
+
     def forget_before(self, t: float) -> None:
         """Drop samples no longer needed to interpolate at times >= ``t``."""
         if self.t.size < 2:
@@ -158,6 +175,7 @@ class Hub:
         display_seconds: float = 60.0,
         max_wait: float = 0.5,
         max_hole: float = 0.1,
+        arena=None,
     ):
         if model_rate <= 0:
             raise ValueError(f"model rate must be > 0 Hz, got {model_rate}")
@@ -170,6 +188,9 @@ class Hub:
         self.display_seconds = display_seconds
         self.max_wait = max_wait
         self.max_hole = max_hole
+        self.arena = arena  # kneegui.acquisition.shared.Arena: buffers another process reads
+        self._wake = threading.Event()
+        self._aligned_listeners: list[threading.Event] = []
         self._assignments: dict[Role, Assignment] = {}
         self._tracks: list[_Track] = []
         self._aligned: RingBuffer | None = None
@@ -224,6 +245,7 @@ class Hub:
             raise RoleError("assign at least an EMG or a knee-angle stream before starting")
         self._build(aligned)
         for reader in self.readers:
+            reader.buffer.subscribe(self._wake)
             reader.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="kneegui-hub", daemon=True)
@@ -233,6 +255,9 @@ class Hub:
     def stop(self, stop_readers: bool = True) -> None:
         """Stop the hub thread (and, by default, the assigned readers)."""
         self._stop.set()
+        self._wake.set()
+        for reader in self.readers:
+            reader.buffer.unsubscribe(self._wake)
         if self._thread is not None:
             self._thread.join(5.0)
         self._thread = None
@@ -253,14 +278,20 @@ class Hub:
                 track.chain = FilterChain(fs, len(a.channels), self._filter_settings)
                 capacity = int(math.ceil(self.display_seconds * fs))
                 self._emg_buffers = {
-                    mode: RingBuffer(capacity, len(a.channels), np.float32)
+                    mode: RingBuffer(capacity, len(a.channels), np.float32, arena=self.arena,
+                                     name=f"hub-emg-{mode}")
                     for mode in ("filtered", "envelope")
                 }
             self._tracks.append(track)
             self._columns[role] = slice(col, col + len(a.channels))
             col += len(a.channels)
         capacity = int(self.aligned_seconds * self.model_rate)
-        self._aligned = RingBuffer(capacity, col, np.float32)
+        # one more column: seconds from the grid time to the newest sample the row needed
+        self._aligned = RingBuffer(capacity, col + 1, np.float32, arena=self.arena,
+                                   name="hub-aligned")
+        for event in self._aligned_listeners:
+            self._aligned.subscribe(event)
+        self._ready_column = col
 
     # ------------------------------------------------------------------ settings
     def set_filter_settings(self, settings: FilterSettings) -> None:
@@ -284,6 +315,24 @@ class Hub:
         if mode not in self._emg_buffers:
             raise RuntimeError("no EMG stream is running in the hub (assign EMG and start())")
         return self._emg_buffers[mode]
+
+    def subscribe_aligned(self, event: threading.Event) -> None:
+        """Set ``event`` whenever new aligned rows are written (the prediction worker)."""
+        if event not in self._aligned_listeners:
+            self._aligned_listeners.append(event)
+        if self._aligned is not None:
+            self._aligned.subscribe(event)
+
+    def unsubscribe_aligned(self, event: threading.Event) -> None:
+        if event in self._aligned_listeners:
+            self._aligned_listeners.remove(event)
+        if self._aligned is not None:
+            self._aligned.unsubscribe(event)
+
+    @property
+    def aligned_buffer(self) -> RingBuffer | None:
+        """The aligned rows' ring buffer (its last column: readiness delay, seconds)."""
+        return self._aligned
 
     def aligned_count(self) -> int:
         """Grid points emitted so far (the cursor index of the next one)."""
@@ -320,6 +369,7 @@ class Hub:
             force=part(Role.FORCE),
             next_index=next_index,
             lost=lost,
+            ready=t + data[:, self._ready_column].astype(np.float64),
         )
 
     def statuses(self) -> list[ReaderStatus]:
@@ -339,20 +389,16 @@ class Hub:
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
-        period = 1.0 / self.model_rate
-        next_tick = time.monotonic()
         while not self._stop.is_set():
+            self._wake.wait(IDLE_WAKE)  # a reader's new chunk wakes the hub at once
+            self._wake.clear()  # before reading: a chunk written from now on wakes it again
+            if self._stop.is_set():
+                break
             try:
                 self.step()
             except Exception as exc:  # noqa: BLE001 - the hub keeps running; status shows it
                 with self._lock:
                     self._last_error = f"{type(exc).__name__}: {exc}"
-            next_tick += period
-            delay = next_tick - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                next_tick = time.monotonic()  # fell behind: do not burst
 
     def step(self, now: float | None = None) -> int:
         """One tick: read new samples, emit the grid points that are ready; returns how many."""
@@ -413,11 +459,14 @@ class Hub:
         grid = ks / rate
         row = np.empty((grid.shape[0], self._aligned.n_channels), np.float32)
         incomplete = np.zeros(grid.shape[0], bool)
+        ready = grid.copy()
         for track in self._tracks:
             values = track.values_at(grid, self._hole_limit(track))
             row[:, self._columns[track.role]] = values
             incomplete |= np.isnan(values).any(axis=1)
+            ready = np.maximum(ready, track.first_at_or_after(grid))
             track.forget_before(float(grid[-1]))
+        row[:, self._ready_column] = ready - grid
         self._aligned.write(row, grid)
         self._next_k = int(last_k) + 1
         with self._lock:

@@ -65,6 +65,7 @@ class StreamReader:
         reconnect_interval: float = 0.5,
         clock_interval: float = 5.0,
         pull_timeout: float = 0.05,
+        arena=None,
     ):
         self.info = info
         self.role = role
@@ -78,7 +79,8 @@ class StreamReader:
             if rate > 0
             else int(buffer_seconds * IRREGULAR_SAMPLES_PER_SECOND)
         )
-        self.buffer = RingBuffer(max(capacity, 16), info.channel_count, info.numpy_dtype)
+        self.buffer = RingBuffer(max(capacity, 16), info.channel_count, info.numpy_dtype,
+                                 arena=arena, name=f"reader-{info.name}")
         period = 1.0 / rate if rate > 0 else 0.0
         self.outage_timeout = max(outage_timeout, 25 * period)
         self.reconnect_interval = reconnect_interval

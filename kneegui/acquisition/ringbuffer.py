@@ -11,14 +11,23 @@ Two ways to read:
 * a lossless cursor for consumers that must see every sample (recorder, hub):
   :meth:`RingBuffer.read_from` with an absolute sample index. Index ``i`` names the ``i``-th
   sample ever written (0-based), so ``total_written`` is the index of the next sample.
+
+Consumers on the sample path do not poll: :meth:`RingBuffer.subscribe` hands the buffer a
+``threading.Event`` that every write sets (the hub waits on its readers' buffers, the
+prediction worker on the hub's). With an :class:`~kneegui.acquisition.shared.Arena` the storage
+lives in a memory-mapped file that another process (the window) reads through
+:class:`~kneegui.acquisition.shared.RingView` without ever making the writer wait.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kneegui.acquisition.shared import Arena
 
 
 class CursorRead(NamedTuple):
@@ -37,7 +46,8 @@ class RingBuffer:
     time-based reads (:meth:`since`, :meth:`latest_seconds`) rely on that.
     """
 
-    def __init__(self, capacity: int, n_channels: int, dtype: np.dtype | type | str = np.float32):
+    def __init__(self, capacity: int, n_channels: int, dtype: np.dtype | type | str = np.float32,
+                 *, arena: Arena | None = None, name: str = ""):
         if capacity < 1:
             raise ValueError(f"ring buffer capacity must be >= 1 sample, got {capacity}")
         if n_channels < 1:
@@ -45,10 +55,28 @@ class RingBuffer:
         self.capacity = int(capacity)
         self.n_channels = int(n_channels)
         self.dtype = np.dtype(dtype)
-        self._data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
-        self._ts = np.zeros(self.capacity, dtype=np.float64)
+        self.spec: dict | None = None  # how another process attaches (shared storage only)
+        self._header: np.ndarray | None = None  # shared: [writing_until, total]
+        if arena is not None and self.dtype.kind != "O":
+            self._data, self._ts, self._header, self.spec = arena.allocate(
+                name, self.capacity, self.n_channels, self.dtype)
+        else:
+            self._data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
+            self._ts = np.zeros(self.capacity, dtype=np.float64)
         self._total = 0
         self._lock = threading.Lock()
+        self._listeners: list[threading.Event] = []
+
+    def subscribe(self, event: threading.Event) -> None:
+        """Set ``event`` after every write (a consumer waits on it instead of polling)."""
+        with self._lock:
+            if event not in self._listeners:
+                self._listeners.append(event)
+
+    def unsubscribe(self, event: threading.Event) -> None:
+        with self._lock:
+            if event in self._listeners:
+                self._listeners.remove(event)
 
     # ------------------------------------------------------------------ writing
     def write(self, data: np.ndarray, timestamps: np.ndarray) -> None:
@@ -71,6 +99,8 @@ class RingBuffer:
         if n == 0:
             return
         with self._lock:
+            if self._header is not None:  # other processes: these slots are being rewritten
+                self._header[0] = self._total + n
             skipped = max(0, n - self.capacity)
             if skipped:
                 data, timestamps = data[skipped:], timestamps[skipped:]
@@ -83,11 +113,18 @@ class RingBuffer:
                 self._data[: m - first] = data[first:]
                 self._ts[: m - first] = timestamps[first:]
             self._total += n
+            if self._header is not None:
+                self._header[1] = self._total
+            listeners = list(self._listeners)
+        for event in listeners:
+            event.set()
 
     def clear(self) -> None:
         """Forget the contents (``total_written`` keeps counting, cursors see a loss)."""
         with self._lock:
             self._total += self.capacity  # every held sample becomes "overwritten"
+            if self._header is not None:
+                self._header[0] = self._header[1] = self._total
 
     # ------------------------------------------------------------------ state
     @property

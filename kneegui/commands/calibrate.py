@@ -12,11 +12,9 @@ Exit codes: 0 saved (see "improved"/"activated" in the JSON), 2 bad arguments or
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,45 +207,18 @@ def _base_model(store: Any, args: argparse.Namespace) -> Any:
         raise UserError(str(exc)) from exc
 
 
-def _pick(streams: list[Any], wanted: str | None, kind: str, option: str) -> Any:
-    if wanted:
-        hits = [s for s in streams if wanted in (s.name, s.source_id)]
-        if not hits:
-            names = ", ".join(f"{s.name} ({s.source_id})" for s in streams) or "none"
-            raise UserError(f"no {kind} stream named or with source_id {wanted!r}; "
-                            f"found: {names}")
-        return hits[0]
-    if len(streams) != 1:
-        names = ", ".join(f"{s.name} ({s.source_id})" for s in streams) or "none"
-        raise UserError(f"{len(streams)} {kind} streams found ({names}); choose one with {option}")
-    return streams[0]
-
-
-def _find_stream(wanted: str | None, types: tuple[str, ...], kind: str, option: str,
-                 timeout: float, discovered: Callable[[], list]) -> Any:
-    """The stream given by source_id or name (fast), else the only one of its type among
-    ``discovered()`` (one network-wide discovery shared by both roles)."""
-    from kneegui.acquisition import resolve_name, resolve_source_id
-
-    if wanted:
-        hits = resolve_source_id(wanted, timeout=timeout) or resolve_name(wanted, timeout=0.5)
-        if hits:
-            return hits[0]
-    streams = [s for s in discovered() if s.type.lower() in types]
-    return _pick(streams, wanted, kind, option)
-
-
 def _connect(args: argparse.Namespace) -> Any:
-    from kneegui.acquisition import Hub, Role, StreamReader, discover
+    from kneegui.acquisition import Hub, Role, StreamReader
+    from kneegui.live.streams import StreamChoiceError, choose_streams
 
-    discovered = functools.cache(lambda: discover(timeout=args.discover_timeout))
-    emg = _find_stream(args.emg, ("emg",), "EMG", "--emg", args.discover_timeout, discovered)
-    angle = _find_stream(args.angle, ("angle", "kneeangle"), "knee-angle", "--angle",
-                         args.discover_timeout, discovered)
+    try:
+        emg, angle = choose_streams(args.emg, args.angle, args.discover_timeout)
+    except StreamChoiceError as exc:
+        raise UserError(str(exc)) from exc
     hub = Hub(model_rate=100.0)
     try:
-        hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG))
-        hub.assign(Role.KNEE_ANGLE, StreamReader(angle, role=Role.KNEE_ANGLE))
+        hub.assign(Role.EMG, StreamReader(emg.info, role=Role.EMG))
+        hub.assign(Role.KNEE_ANGLE, StreamReader(angle.info, role=Role.KNEE_ANGLE))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     hub.start()

@@ -22,6 +22,20 @@ from kneegui.gui.window_actions import build_menus, build_status_bar, build_tool
 from kneegui.live.metrics import RollingStats
 from kneegui.live.session import DISPLAY_MODES, LiveSession
 
+
+def default_session() -> LiveSession:
+    """The window's session: the sample path in a predictor process of its own
+    (:class:`kneegui.live.remote.RemoteSession`), or in this process with
+    ``KNEEGUI_IN_PROCESS=1`` (debugging, measurements)."""
+    import os
+
+    if os.environ.get("KNEEGUI_IN_PROCESS") == "1":
+        return LiveSession()
+    from kneegui.live.remote import RemoteSession
+
+    return RemoteSession()
+
+
 #: Seconds between updates of the status bar, quality badges and banners (2 Hz).
 STATUS_PERIOD_S = 0.5
 
@@ -49,7 +63,7 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         collect_on_gui_thread()  # the live pipeline's threads must never destroy Qt objects
         self.setWindowTitle("KneeGUI — live knee-angle prediction")
-        self.session = session or LiveSession()
+        self.session = session if session is not None else default_session()
         self.qsettings = settings or QtCore.QSettings("KneeGUI", "KneeGUI")
         self.display = DisplaySettings()
         self.mode = "filtered"

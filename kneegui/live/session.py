@@ -40,9 +40,12 @@ class SessionState:
 class LiveSession:
     """Owns readers, hub, inference worker, recorder and outlet for one window."""
 
-    def __init__(self, model_rate: float = 100.0, buffer_seconds: float = 60.0) -> None:
+    def __init__(self, model_rate: float = 100.0, buffer_seconds: float = 60.0, *,
+                 arena=None, outlet_name: str | None = None) -> None:
         self.model_rate = model_rate
         self.buffer_seconds = buffer_seconds
+        self.arena = arena  # kneegui.acquisition.shared.Arena: buffers the window reads
+        self.outlet_name = outlet_name
         self.state = SessionState()
         self.hub = None
         self.loaded = None  # kneegui.model LoadedModel
@@ -74,6 +77,7 @@ class LiveSession:
             model_rate=self.model_rate,
             feature_settings=self._feature_settings(),
             filter_settings=self.filter_settings,
+            arena=self.arena,
         )
         streams: list[ConnectedStream] = []
         try:
@@ -81,7 +85,7 @@ class LiveSession:
                 role = Role[a.role]
                 channels = list(a.channels) if a.channels else None
                 reader = StreamReader(a.info, buffer_seconds=self.buffer_seconds, role=role,
-                                      channels=channels)
+                                      channels=channels, arena=self.arena)
                 assigned = hub.assign(role, reader, channels=channels)
                 streams.append(ConnectedStream(a.info, a.role, reader, tuple(assigned.channels)))
             hub.start()  # starts the readers too
@@ -238,6 +242,19 @@ class LiveSession:
             self.connect(self._assignments)  # the model wants other EMG features
         else:
             self._restart_worker()
+        self._announce_model()
+
+    def _announce_model(self) -> None:
+        """A model switch goes to the outlet's marker stream and into the recording."""
+        from kneegui.live.outlet import model_description
+
+        if self.loaded is None:
+            return
+        description = model_description(self.loaded)
+        if self.outlet is not None and self.outlet.model.get("model_id") != self.model_id:
+            marker = self.outlet.announce_model(description)
+            if self.writer is not None:
+                self.writer.add_event(marker, origin="model")
 
     def _restart_worker(self) -> None:
         from kneegui.model import Predictor
@@ -246,9 +263,10 @@ class LiveSession:
         if self.hub is None or self.loaded is None:
             return
         worker = PredictionWorker(self.hub, Predictor(self.loaded, threads=1),
-                                  model_id=self.model_id)
+                                  model_id=self.model_id, arena=self.arena)
         worker.writer = self.writer
-        if self.outlet is not None:
+        if self.outlet is not None and self.outlet.n_horizons != worker.n_horizons:
+            self.set_publishing(False)  # another trajectory length: a new stream (same id)
             self.set_publishing(True)
         worker.outlet = self.outlet
         self.worker = worker
@@ -261,14 +279,18 @@ class LiveSession:
 
     # -- LSL prediction outlet -----------------------------------------------------------
     def set_publishing(self, on: bool) -> None:
-        from kneegui.live.outlet import PredictionOutlet
+        """Publish predictions as an LSL stream (stable source_id) or stop publishing."""
+        from kneegui.live.outlet import DEFAULT_NAME, PredictionOutlet, model_description
 
         if on:
+            if self.outlet is not None:
+                return
             card = self.loaded.card if self.loaded is not None else None
             self.outlet = PredictionOutlet(
                 n_horizons=card.horizons if card else 50,
                 model_rate=card.model_rate if card else self.model_rate,
-                model_id=self.model_id,
+                name=self.outlet_name or DEFAULT_NAME,
+                model=model_description(self.loaded) if self.loaded is not None else None,
             )
         else:
             if self.outlet is not None:

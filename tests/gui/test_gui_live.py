@@ -10,6 +10,7 @@ or in any order, and each checks its own effect.
 from __future__ import annotations
 
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtTest
 
 from kneegui.gui.app import make_app
 from kneegui.gui.main_window import MainWindow
+from kneegui.live.remote import RemoteSession
 
 
 def _wait_until(condition, timeout: float) -> bool:
@@ -59,7 +61,9 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gui_live")
     sender = LoopbackSender(emg_channels=6).start()  # 4 model channels + 2 others
     settings = QtCore.QSettings(str(tmp / "gui.ini"), QtCore.QSettings.IniFormat)
-    win = MainWindow(settings=settings)
+    # A prediction outlet name of its own: its source_id is stable per host and name.
+    win = MainWindow(session=RemoteSession(outlet_name=f"KneeGUI test {uuid.uuid4().hex[:8]}"),
+                     settings=settings)
     win.recording_panel.out_dir.setText(str(tmp / "sessions"))
     win.resize(1600, 950)
     win.show()
@@ -198,7 +202,8 @@ def test_publish_predictions_as_lsl_outlet(live, qtbot):
         ts += t
         if len(chunk) > 5:
             break
-    assert len(chunk) > 5 and len(chunk[0]) == 50
+    assert len(chunk) > 5 and len(chunk[0]) == 51  # 50 horizons + newest_input_ms
+    assert all(row[-1] >= 0 for row in chunk)
 
 
 def test_record_start_stop_yields_session_with_predictions_and_markers(live, qtbot):
