@@ -36,6 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 EMG_RATE = 2000.0
+#: Seconds after the first prediction left out of the latency figures (start-up).
+WARM_UP_S = 2.0
 KNEEGUI = [sys.executable, "-m", "kneegui"]
 
 
@@ -249,10 +251,14 @@ def run_config(emg_channels: int, angle_rate: float, chunk: str, mode: str,
     rows = np.asarray(consumed.get("rows", []), np.float64).reshape(-1, 3)
     chunk_s = {"1": 1.0 / angle_rate, "10ms": 0.010, "50ms": 0.050}[chunk]
     grid = np.round(log[:, 0] * 100).astype(np.int64) if len(log) else np.zeros(0, int)
+    # Steady state: the first WARM_UP_S seconds of predictions (model and LSL start-up) are
+    # counted for losses but not for latency.
+    steady = log[log[:, 2] >= log[0, 2] + WARM_UP_S] if len(log) else log
+    rows_steady = rows[rows[:, 0] >= rows[0, 0] + WARM_UP_S] if len(rows) else rows
     result.update({
-        "pushed_minus_input_ms": _summary(1000 * (log[:, 2] - log[:, 1])),
-        "received_minus_input_ms": _summary(1000 * (rows[:, 0] - rows[:, 1])
-                                            - rows[:, 2]) if len(rows) else None,
+        "pushed_minus_input_ms": _summary(1000 * (steady[:, 2] - steady[:, 1])),
+        "received_minus_input_ms": _summary(1000 * (rows_steady[:, 0] - rows_steady[:, 1])
+                                            - rows_steady[:, 2]) if len(rows_steady) else None,
         "predictions_pushed": int(pushed),
         "predictions_received": int(len(rows)),
         # pushed once the consumer was connected (its first sample) and never received

@@ -462,6 +462,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def update_status(self) -> None:
         session = self.session
+        problem = getattr(session, "process_problem", None)
+        message = problem() if problem is not None else None
+        if message:
+            self.banners.show_message(message, "error", key="predictor")
+        elif "predictor" in self.banners.messages():
+            self.banners.dismiss("predictor")
         rows = session.reader_rows() if session.connected else []
         if session.connected:
             self.streams_panel.update_status(rows)

@@ -274,6 +274,14 @@ class RemoteSession(LiveSession):
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    def process_problem(self) -> str | None:
+        """What to tell the operator when the predictor process has died, else None."""
+        if self._process is None or self._process.is_alive():
+            return None
+        return (f"The predictor process stopped (exit code {self._process.exitcode}): no "
+                "predictions, no recording. A session file keeps everything written up to then. "
+                "Connect the streams again to restart it.")
+
     def _ensure_process(self) -> None:
         if self.process_alive:
             return

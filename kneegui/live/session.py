@@ -262,8 +262,9 @@ class LiveSession:
         self._stop_worker()
         if self.hub is None or self.loaded is None:
             return
-        worker = PredictionWorker(self.hub, Predictor(self.loaded, threads=1),
-                                  model_id=self.model_id, arena=self.arena)
+        predictor = Predictor(self.loaded, threads=1)
+        predictor.warm_up()
+        worker = PredictionWorker(self.hub, predictor, model_id=self.model_id, arena=self.arena)
         worker.writer = self.writer
         if self.outlet is not None and self.outlet.n_horizons != worker.n_horizons:
             self.set_publishing(False)  # another trajectory length: a new stream (same id)

@@ -153,6 +153,20 @@ class Predictor:
             out = mix(out, stages.extrapolator, self.card.extrapolator.share)
         return out
 
+    def warm_up(self) -> None:
+        """One prediction on a neutral window, so that torch's lazy set-up (first call: tens
+        to hundreds of ms) happens before the first live sample, not on it."""
+        n, card = self.rows_needed, self.card
+        n_emg = sum(1 for c in card.channels if c.startswith("emg_"))
+        rows = ModelInputs(
+            emg_env=np.tile(np.asarray(self.norm.emg_scale[:n_emg] or [1.0], np.float32),
+                            (n, 1)) if uses_emg(self.input_set) else None,
+            angle=np.full(n, self.norm.angle_mean, np.float32) if uses_angle(self.input_set)
+            else None)
+        if self.input_set == "emg+kin+force":
+            return  # its extra streams' widths are only known live
+        self.predict_latest(rows)
+
     # -- live: the newest window -----------------------------------------------------------
     def predict_latest(self, inputs: Any) -> np.ndarray | None:
         """The trajectory ``[H]`` from the newest :attr:`rows_needed` rows of ``inputs``; None
