@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -61,6 +62,8 @@ from kneegui.gui.theme import STATUS_COLORS
 
 PAGE_SUBJECT, PAGE_SENSORS, PAGE_BASELINE, PAGE_WALK, PAGE_TUNE, PAGE_RESULT = range(6)
 REFRESH_MS = 33  # ~30 Hz
+#: The before/after plot of the results page is at least this tall (pixels): readable.
+RESULT_PLOT_MIN_HEIGHT = 260
 
 
 def _light(status: str) -> str:
@@ -224,8 +227,8 @@ class WalkPage(QWizardPage):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet(f"color:{STATUS_COLORS['warn']}")
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("left", "knee angle", units="deg")
-        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "knee flexion (°)")
+        self.plot.setLabel("bottom", "time relative to now", units="s")
         self.curve = self.plot.plot(pen=pg.mkPen("#222", width=2))
         self.retry = QPushButton("Retry capture")
         self.retry.hide()
@@ -304,7 +307,7 @@ class TunePage(QWizardPage):
         self.train_curve = self.loss.plot(pen=pg.mkPen("#0072B2", width=2), name="training")
         self.val_curve = self.loss.plot(pen=pg.mkPen("#D55E00", width=2), name="validation")
         self.live = pg.PlotWidget(background="w")
-        self.live.setLabel("left", "knee angle (live)", units="deg")
+        self.live.setLabel("left", "knee flexion, live (°)")
         self.live_curve = self.live.plot(pen=pg.mkPen("#222", width=1))
         self.cancel_btn = QPushButton("Cancel fine-tuning")
         self.cancel_btn.clicked.connect(wizard.reject)
@@ -347,10 +350,18 @@ class ResultPage(QWizardPage):
         self.verdict.setWordWrap(True)
         self.table = QTableWidget(4, 3)
         self.table.setHorizontalHeaderLabels(["before", "after", "change"])
+        # As tall as its four rows, no more: the plot below gets the rest of the page.
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
+        self.table.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("left", "knee angle", units="deg")
-        self.plot.setLabel("bottom", "time", units="s")
-        self.plot.addLegend()
+        self.plot.setMinimumHeight(RESULT_PLOT_MIN_HEIGHT)
+        self.plot.setLabel("left", "knee flexion (°)")
+        self.plot.setLabel("bottom", "time in the held-back cycle", units="s")
+        self.plot.addLegend(offset=(10, 5))
         self.activate = QCheckBox("Activate the adapted model")
         lay.addWidget(self.verdict)
         lay.addWidget(self.table)
@@ -368,13 +379,19 @@ class ResultPage(QWizardPage):
         rows = [
             ("NMAE 1-step", outcome.before.nmae_1 * 100, outcome.after.nmae_1 * 100, "%"),
             (f"NMAE {h}-step", outcome.before.nmae_last * 100, outcome.after.nmae_last * 100, "%"),
-            ("MAE 1-step", outcome.before.mae_1, outcome.after.mae_1, " deg"),
-            (f"MAE {h}-step", outcome.before.mae_last, outcome.after.mae_last, " deg"),
+            ("MAE 1-step", outcome.before.mae_1, outcome.after.mae_1, "°"),
+            (f"MAE {h}-step", outcome.before.mae_last, outcome.after.mae_last, "°"),
         ]
         self.table.setVerticalHeaderLabels([r[0] for r in rows])
         for i, (_, b, a, unit) in enumerate(rows):
             for j, text in enumerate((f"{b:.2f}{unit}", f"{a:.2f}{unit}", f"{a - b:+.2f}{unit}")):
                 self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().height()
+            + sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+            + 2 * self.table.frameWidth()
+        )
         color = "ok" if outcome.improved else "bad"
         self.verdict.setStyleSheet(f"color:{STATUS_COLORS[color]}; font-weight:bold")
         self.verdict.setText(outcome.summary())
@@ -382,11 +399,12 @@ class ResultPage(QWizardPage):
         tr = outcome.trace
         if tr is not None and len(tr.t):
             t = tr.t - tr.t[0]
+            ms = tr.horizon * 1000.0 / float(getattr(self.w.active_model.card, "model_rate", 100))
             self.plot.plot(t, tr.measured, pen=pg.mkPen("#222", width=2), name="measured")
-            self.plot.plot(t, tr.before, pen=pg.mkPen("#777", width=1, style=Qt.PenStyle.DashLine),
-                           name=f"before ({tr.horizon} steps ahead)")
+            self.plot.plot(t, tr.before, pen=pg.mkPen("#777", width=2, style=Qt.PenStyle.DashLine),
+                           name=f"before: predicted {ms:.0f} ms ahead")
             self.plot.plot(t, tr.after, pen=pg.mkPen("#D55E00", width=2),
-                           name=f"after ({tr.horizon} steps ahead)")
+                           name=f"after: predicted {ms:.0f} ms ahead")
 
 
 class CalibrationWizard(QWizard):
@@ -409,6 +427,7 @@ class CalibrationWizard(QWizard):
         collect_on_gui_thread()  # the fine-tune thread must never destroy Qt objects
         self.setWindowTitle("Calibrate a subject")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.resize(960, 700)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.hub = hub

@@ -240,6 +240,11 @@ class LiveSession:
         else:
             self._restart_worker()
 
+    def model_card(self) -> dict | None:
+        """The loaded model's card as a plain dict (None without a model): what the window
+        shows about the model (pretrained or calibrated to whom)."""
+        return None if self.loaded is None else self.loaded.card.to_dict()
+
     def _restart_worker(self) -> None:
         from kneegui.model import InferenceEngine
 
