@@ -348,7 +348,7 @@ class ResultPage(QWizardPage):
         lay = QVBoxLayout(self)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
-        self.table = QTableWidget(4, 3)
+        self.table = QTableWidget(5, 3)
         self.table.setHorizontalHeaderLabels(["before", "after", "change"])
         # As tall as its four rows, no more: the plot below gets the rest of the page.
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -376,12 +376,17 @@ class ResultPage(QWizardPage):
             self.verdict.setText(self.w.protocol.error or "No result.")
             return
         h = len(outcome.after.nmae)
+        step_ms = 1000.0 / float(getattr(self.w.active_model.card, "model_rate", 100))
+        first, last = f"{step_ms:.0f} ms", f"{h * step_ms:.0f} ms"
+        b, a = outcome.before, outcome.after
         rows = [
-            ("NMAE 1-step", outcome.before.nmae_1 * 100, outcome.after.nmae_1 * 100, "%"),
-            (f"NMAE {h}-step", outcome.before.nmae_last * 100, outcome.after.nmae_last * 100, "%"),
-            ("MAE 1-step", outcome.before.mae_1, outcome.after.mae_1, "°"),
-            (f"MAE {h}-step", outcome.before.mae_last, outcome.after.mae_last, "°"),
+            (f"mean NMAE {first}–{last} (decides)", b.mean_nmae * 100, a.mean_nmae * 100, "%"),
+            (f"NMAE {first} ahead", b.nmae_1 * 100, a.nmae_1 * 100, "%"),
+            (f"NMAE {last} ahead", b.nmae_last * 100, a.nmae_last * 100, "%"),
+            (f"MAE {first} ahead", b.mae_1, a.mae_1, "°"),
+            (f"MAE {last} ahead", b.mae_last, a.mae_last, "°"),
         ]
+        self.table.setRowCount(len(rows))
         self.table.setVerticalHeaderLabels([r[0] for r in rows])
         for i, (_, b, a, unit) in enumerate(rows):
             for j, text in enumerate((f"{b:.2f}{unit}", f"{a:.2f}{unit}", f"{a - b:+.2f}{unit}")):

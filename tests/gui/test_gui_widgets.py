@@ -444,7 +444,8 @@ def test_model_state_says_pretrained_or_calibrated_with_evidence():
 
     assert model_state(None).kind == "none"
     pre = model_state(_card())
-    assert pre.kind == "pretrained" and pre.headline == "pretrained — not calibrated to this subject"
+    assert pre.kind == "pretrained"
+    assert pre.headline == "pretrained — not calibrated to this subject"
     holdout = {"before": {"mean_nmae": 0.062, "nmae_last": 0.082},
                "after": {"mean_nmae": 0.030, "nmae_last": 0.053}}
     cal = model_state(_card(subject="S07", created="2026-12-04T15:34:04+00:00",

@@ -87,3 +87,13 @@ def test_no_reachable_display_is_a_message_not_an_abort(tmp_path):
         assert f"DISPLAY={display}" in proc.stderr
     else:  # a machine without the X11 libraries: those are named first
         assert "apt-get install" in proc.stderr
+
+
+def test_the_deb_depends_on_the_x11_libraries_of_the_window():
+    """Without them the bundled Qt aborts under a real X server (issue 19, item 11)."""
+    control = (Path(__file__).resolve().parents[2] / "installers" / "debian" / "control.in")
+    depends = next(line for line in control.read_text().splitlines()
+                   if line.startswith("Depends:"))
+    packages = {p.strip().split(" ")[0] for p in depends.split(":", 1)[1].split(",")}
+    assert set(X11_PACKAGES) <= packages
+    assert {"libxkbcommon-x11-0", "libxcb-image0", "libxcb-render-util0"} <= packages
