@@ -83,6 +83,7 @@ class SubjectPage(QWizardPage):
         self.group = QComboBox()
         self.group.addItems(["", "N (normal)", "A (knee abnormality)", "other"])
         self.notes = QPlainTextEdit()
+        self.notes.setMaximumHeight(120)
         self.error = QLabel()
         self.error.setStyleSheet(f"color:{STATUS_COLORS['bad']}")
         grid.addWidget(QLabel("Subject id"), 0, 0)
@@ -92,6 +93,7 @@ class SubjectPage(QWizardPage):
         grid.addWidget(QLabel("Notes"), 2, 0)
         grid.addWidget(self.notes, 2, 1)
         grid.addWidget(self.error, 3, 0, 1, 2)
+        grid.setRowStretch(4, 1)
         self.subject_id.textChanged.connect(self.completeChanged)
 
     def isComplete(self) -> bool:  # noqa: N802

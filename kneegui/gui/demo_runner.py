@@ -365,7 +365,7 @@ def run_demo(
         window.set_publishing(True)
         window.show()
         if not headless:
-            return _interactive(app, window, lab)
+            return _interactive(app, window, lab, out_dir)
         t0 = time.monotonic()
         if duration_s is not None:
             run = DemoRun(window, lab, duration_s, out_dir)
@@ -387,7 +387,7 @@ def run_demo(
         lab.stop()
 
 
-def _interactive(app, window: MainWindow, lab) -> int:
+def _interactive(app, window: MainWindow, lab, out_dir: Path) -> int:
     """With a display: the app, plus the wizard opened for the simulated subject."""
     subject = demo_subject(lab)
     window.recording_panel.subject.setText(subject)
@@ -395,7 +395,7 @@ def _interactive(app, window: MainWindow, lab) -> int:
         f"Demo: the simulated subject {subject} walks (a UCI gait recording the shipped model "
         "was not trained on). The model is pretrained, not calibrated to this subject: follow "
         "the calibration wizard (Model → Calibrate subject…, Ctrl+K) to adapt it on a few gait "
-        f"cycles. Subject models of the demo are saved under {demo_store(Path('demo_out')).root}.",
+        f"cycles. Subject models of the demo are saved under {demo_store(out_dir).root}.",
         "info", key="demo",
     )
 

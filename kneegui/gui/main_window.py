@@ -334,7 +334,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.streams_panel.set_connected(False)
             return False
         self.banners.dismiss("connect")
-        self.streams_panel.set_connected(True, [a.info.name for a in assignments])
+        self.streams_panel.set_connected(True, assignments)
         self._emg_layout = None  # rebuilt on the next frame for the current mode
         self.knee_view.reset_range()
         self._outages.clear()

@@ -181,6 +181,8 @@ class StreamsPanel(QtWidgets.QWidget):
         lay.addWidget(self.channel_list)
         lay.addWidget(QtWidgets.QLabel("Connected streams:"))
         lay.addWidget(self.status_table, 1)
+        _fit_columns(self.table)  # the headers are readable before any stream is listed
+        _fit_columns(self.status_table)
 
     # -- discovery -----------------------------------------------------------------------
     def refresh(self, timeout: float = 1.5) -> None:
@@ -412,17 +414,18 @@ class StreamsPanel(QtWidgets.QWidget):
             return
         self.connect_requested.emit(self.assignments())
 
-    def set_connected(self, connected: bool, names: Sequence[str] = ()) -> None:
-        """Connected: lock the roles and say what is connected (replaces any older hint)."""
+    def set_connected(self, connected: bool, assignments: Sequence[Assignment] = ()) -> None:
+        """Connected (``assignments``: what was connected): lock the roles and say what is
+        connected, replacing any older hint."""
         self.connect_button.setEnabled(not connected)
         self.disconnect_button.setEnabled(connected)
         self.table.setEnabled(not connected)
         self.channel_list.setEnabled(not connected)
         self.question.setEnabled(not connected)
         if connected:
-            roles = ", ".join(role_label(a.role) for a in self.assignments())
-            what = f"{len(names)} stream(s)" if names else "the streams"
-            self.hint.setText(f"Connected to {what} ({roles}). Disconnect to change roles.")
+            roles = ", ".join(role_label(a.role) for a in assignments)
+            what = f"{len(assignments)} stream(s) ({roles})" if assignments else "the streams"
+            self.hint.setText(f"Connected to {what}. Disconnect to change roles.")
         else:
             self.status_table.setRowCount(0)
             self._status_layout = ()

@@ -227,7 +227,7 @@ def test_streams_panel_asks_which_emg_and_keeps_roles_exclusive(qtbot):
     assert [a.role for a in emitted[0]] == ["EMG", "KNEE_ANGLE"]
     assert emitted[0][0].channels == (1, 2, 3, 4)
     # once connected the hint says so; no stale "found" / "only one" lines
-    panel.set_connected(True, ["amp", "gonio"])
+    panel.set_connected(True, emitted[0])
     assert panel.hint.text().startswith("Connected to 2 stream(s) (EMG, Knee angle)")
     panel.set_connected(False)
     assert "Connected" not in panel.hint.text()
