@@ -1,7 +1,13 @@
 """`kneegui demo`: the simulated lab and the main window, the shipped model predicting.
 
-Without a display (no DISPLAY / WAYLAND_DISPLAY) it runs offscreen for ``--duration``
-seconds, records a session into ``--out``, saves ``demo.png`` and prints a summary.
+Without a display (no DISPLAY / WAYLAND_DISPLAY) it runs offscreen and tells the story in
+about a minute: a simulated subject the shipped model never saw walks, the shipped model
+predicts, the calibration wizard adapts it on the first gait cycles, the adapted model takes
+over, and the summary compares the live 10 / 50 / 500 ms error before and after on walking the
+calibration did not see. It records the session into ``--out`` and saves demo_before.png,
+demo_calibration.png (the wizard's results) and demo_after.png. ``--duration S`` instead runs
+a plain S-second demo (no calibration) and saves demo.png. With a display it opens the app and
+the calibration wizard for the simulated subject.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--duration", type=float, default=20.0, metavar="S",
-                   help="seconds to run when headless (default 20)")
+    p.add_argument("--duration", type=float, default=None, metavar="S",
+                   help="headless: a plain S-second run with the shipped model, no calibration "
+                        "(default: the calibration story, about a minute)")
     p.add_argument("--out", type=Path, default=Path("demo_out"), metavar="DIR",
-                   help="folder for the session, demo.png and summary.json (default ./demo_out)")
+                   help="folder for the session, the PNGs, subject models and summary.json "
+                        "(default ./demo_out)")
     p.add_argument("--model", type=Path, default=None, metavar="PATH",
                    help="model weights (.safetensors with its .json card); default: the shipped "
                         "emg+angle model")
@@ -51,7 +59,7 @@ def prepare_environment() -> bool:
 
 
 def run(args) -> int:
-    if args.duration <= 0:
+    if args.duration is not None and args.duration <= 0:
         print("kneegui demo: --duration must be > 0 seconds", file=sys.stderr)
         return 2
     if args.model is not None and not Path(args.model).exists():
@@ -60,10 +68,11 @@ def run(args) -> int:
         return 2
     headless = prepare_environment() or args.headless
     from kneegui.gui.demo_runner import DemoError, run_demo
+    from kneegui.gui.platform_check import QtPlatformError
 
     try:
         return run_demo(args.duration, args.out, args.model, headless=headless)
-    except DemoError as exc:
+    except (DemoError, QtPlatformError) as exc:
         print(f"kneegui demo: {exc}", file=sys.stderr)
         return 1
     except ImportError as exc:

@@ -9,6 +9,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from kneegui.gui.app import run_main_window
+    import sys
 
-    return run_main_window()
+    from kneegui.gui.app import run_main_window
+    from kneegui.gui.platform_check import QtPlatformError
+
+    try:
+        return run_main_window()
+    except QtPlatformError as exc:
+        print(f"kneegui gui: {exc}", file=sys.stderr)
+        return 1

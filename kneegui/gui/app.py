@@ -11,9 +11,15 @@ from kneegui import __version__
 
 
 def make_app(argv: list[str] | None = None) -> QtWidgets.QApplication:
-    """The (single) QApplication, created on first call, with KneeGUI's look."""
+    """The (single) QApplication, created on first call, with KneeGUI's look.
+
+    Raises :class:`kneegui.gui.platform_check.QtPlatformError` (with what to install) instead
+    of letting Qt abort the process when its window platform cannot load."""
     app = QtWidgets.QApplication.instance()
     if app is None:
+        from kneegui.gui.platform_check import ensure_qt_platform
+
+        ensure_qt_platform()
         app = QtWidgets.QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName("KneeGUI")
     app.setApplicationName("KneeGUI")

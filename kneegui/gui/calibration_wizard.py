@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -61,6 +62,8 @@ from kneegui.gui.theme import STATUS_COLORS
 
 PAGE_SUBJECT, PAGE_SENSORS, PAGE_BASELINE, PAGE_WALK, PAGE_TUNE, PAGE_RESULT = range(6)
 REFRESH_MS = 33  # ~30 Hz
+#: The before/after plot of the results page is at least this tall (pixels): readable.
+RESULT_PLOT_MIN_HEIGHT = 260
 
 
 def _light(status: str) -> str:
@@ -80,6 +83,7 @@ class SubjectPage(QWizardPage):
         self.group = QComboBox()
         self.group.addItems(["", "N (normal)", "A (knee abnormality)", "other"])
         self.notes = QPlainTextEdit()
+        self.notes.setMaximumHeight(120)
         self.error = QLabel()
         self.error.setStyleSheet(f"color:{STATUS_COLORS['bad']}")
         grid.addWidget(QLabel("Subject id"), 0, 0)
@@ -89,6 +93,7 @@ class SubjectPage(QWizardPage):
         grid.addWidget(QLabel("Notes"), 2, 0)
         grid.addWidget(self.notes, 2, 1)
         grid.addWidget(self.error, 3, 0, 1, 2)
+        grid.setRowStretch(4, 1)
         self.subject_id.textChanged.connect(self.completeChanged)
 
     def isComplete(self) -> bool:  # noqa: N802
@@ -224,8 +229,8 @@ class WalkPage(QWizardPage):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet(f"color:{STATUS_COLORS['warn']}")
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("left", "knee angle", units="deg")
-        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "knee flexion (°)")
+        self.plot.setLabel("bottom", "time relative to now", units="s")
         self.curve = self.plot.plot(pen=pg.mkPen("#222", width=2))
         self.retry = QPushButton("Retry capture")
         self.retry.hide()
@@ -304,7 +309,7 @@ class TunePage(QWizardPage):
         self.train_curve = self.loss.plot(pen=pg.mkPen("#0072B2", width=2), name="training")
         self.val_curve = self.loss.plot(pen=pg.mkPen("#D55E00", width=2), name="validation")
         self.live = pg.PlotWidget(background="w")
-        self.live.setLabel("left", "knee angle (live)", units="deg")
+        self.live.setLabel("left", "knee flexion, live (°)")
         self.live_curve = self.live.plot(pen=pg.mkPen("#222", width=1))
         self.cancel_btn = QPushButton("Cancel fine-tuning")
         self.cancel_btn.clicked.connect(wizard.reject)
@@ -345,12 +350,20 @@ class ResultPage(QWizardPage):
         lay = QVBoxLayout(self)
         self.verdict = QLabel()
         self.verdict.setWordWrap(True)
-        self.table = QTableWidget(4, 3)
+        self.table = QTableWidget(5, 3)
         self.table.setHorizontalHeaderLabels(["before", "after", "change"])
+        # As tall as its four rows, no more: the plot below gets the rest of the page.
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
+        self.table.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("left", "knee angle", units="deg")
-        self.plot.setLabel("bottom", "time", units="s")
-        self.plot.addLegend()
+        self.plot.setMinimumHeight(RESULT_PLOT_MIN_HEIGHT)
+        self.plot.setLabel("left", "knee flexion (°)")
+        self.plot.setLabel("bottom", "time in the held-back cycle", units="s")
+        self.plot.addLegend(offset=(10, 5))
         self.activate = QCheckBox("Activate the adapted model")
         lay.addWidget(self.verdict)
         lay.addWidget(self.table)
@@ -365,16 +378,27 @@ class ResultPage(QWizardPage):
             self.verdict.setText(self.w.protocol.error or "No result.")
             return
         h = len(outcome.after.nmae)
+        step_ms = 1000.0 / float(getattr(self.w.active_model.card, "model_rate", 100))
+        first, last = f"{step_ms:.0f} ms", f"{h * step_ms:.0f} ms"
+        b, a = outcome.before, outcome.after
         rows = [
-            ("NMAE 1-step", outcome.before.nmae_1 * 100, outcome.after.nmae_1 * 100, "%"),
-            (f"NMAE {h}-step", outcome.before.nmae_last * 100, outcome.after.nmae_last * 100, "%"),
-            ("MAE 1-step", outcome.before.mae_1, outcome.after.mae_1, " deg"),
-            (f"MAE {h}-step", outcome.before.mae_last, outcome.after.mae_last, " deg"),
+            (f"mean NMAE {first}–{last} (decides)", b.mean_nmae * 100, a.mean_nmae * 100, "%"),
+            (f"NMAE {first} ahead", b.nmae_1 * 100, a.nmae_1 * 100, "%"),
+            (f"NMAE {last} ahead", b.nmae_last * 100, a.nmae_last * 100, "%"),
+            (f"MAE {first} ahead", b.mae_1, a.mae_1, "°"),
+            (f"MAE {last} ahead", b.mae_last, a.mae_last, "°"),
         ]
+        self.table.setRowCount(len(rows))
         self.table.setVerticalHeaderLabels([r[0] for r in rows])
         for i, (_, b, a, unit) in enumerate(rows):
             for j, text in enumerate((f"{b:.2f}{unit}", f"{a:.2f}{unit}", f"{a - b:+.2f}{unit}")):
                 self.table.setItem(i, j, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        self.table.setFixedHeight(
+            self.table.horizontalHeader().height()
+            + sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+            + 2 * self.table.frameWidth()
+        )
         color = "ok" if outcome.improved else "bad"
         self.verdict.setStyleSheet(f"color:{STATUS_COLORS[color]}; font-weight:bold")
         self.verdict.setText(outcome.summary())
@@ -382,11 +406,12 @@ class ResultPage(QWizardPage):
         tr = outcome.trace
         if tr is not None and len(tr.t):
             t = tr.t - tr.t[0]
+            ms = tr.horizon * 1000.0 / float(getattr(self.w.active_model.card, "model_rate", 100))
             self.plot.plot(t, tr.measured, pen=pg.mkPen("#222", width=2), name="measured")
-            self.plot.plot(t, tr.before, pen=pg.mkPen("#777", width=1, style=Qt.PenStyle.DashLine),
-                           name=f"before ({tr.horizon} steps ahead)")
+            self.plot.plot(t, tr.before, pen=pg.mkPen("#777", width=2, style=Qt.PenStyle.DashLine),
+                           name=f"before: predicted {ms:.0f} ms ahead")
             self.plot.plot(t, tr.after, pen=pg.mkPen("#D55E00", width=2),
-                           name=f"after ({tr.horizon} steps ahead)")
+                           name=f"after: predicted {ms:.0f} ms ahead")
 
 
 class CalibrationWizard(QWizard):
@@ -409,6 +434,7 @@ class CalibrationWizard(QWizard):
         collect_on_gui_thread()  # the fine-tune thread must never destroy Qt objects
         self.setWindowTitle("Calibrate a subject")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
+        self.resize(960, 700)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, True)
         self.hub = hub

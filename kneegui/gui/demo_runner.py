@@ -1,6 +1,12 @@
 """`kneegui demo`: the simulated lab + the main window connected to it, the shipped
-EMG + angle model predicting and publishing. Headless it runs for a fixed time, records a
-session, saves a screenshot and prints a summary; with a display it is the normal app."""
+EMG + angle model predicting and publishing.
+
+Headless it tells the product's story (:mod:`kneegui.gui.demo_story`): the shipped model on a
+subject it never saw, the calibration wizard on the first gait cycles, the adapted model taking
+over, and the live error before and after on walking the calibration did not see; it records
+the session, saves screenshots (main window before / after, the wizard's results) and prints a
+summary. ``duration_s`` instead runs a plain timed demo (no calibration). With a display it is
+the normal app, with the wizard opened for the simulated subject."""
 
 from __future__ import annotations
 
@@ -97,11 +103,21 @@ class DemoSummary:
     session_check: dict = field(default_factory=dict)
     screenshot: str | None = None
     model: str = ""
+    subject: str = ""
+    model_state: str = ""
+    calibration: dict = field(default_factory=dict)
+    calibrated_model: str = ""
+    live_error: dict = field(default_factory=dict)
+    screenshots: dict = field(default_factory=dict)
 
     def text(self) -> str:
+        who = f" (simulated subject {self.subject})" if self.subject else ""
         lines = [
-            f"KneeGUI demo: {self.duration_s:.0f} s with the simulated lab, model {self.model}"
+            f"KneeGUI demo: {self.duration_s:.0f} s with the simulated lab{who}, "
+            f"model {self.model}"
         ]
+        if self.model_state:
+            lines.append(f"  model state at start: {self.model_state}")
         for s in self.streams:
             lines.append(
                 f"  stream {s['name']!r} ({s['role']}): {s['mean_rate']:.1f} Hz mean "
@@ -110,7 +126,8 @@ class DemoSummary:
                 f"outages {s['outages']}, clock offset {s['clock_offset_ms']:.2f} ms"
             )
         lines.append(
-            f"  predictions: {self.predictions} (published on LSL: {self.published})"
+            f"  predictions: {self.predictions} (published on LSL by the last model: "
+            f"{self.published})"
         )
         lines.append(
             f"  inference latency: median {self.inference_ms.get('median', float('nan')):.2f} ms, "
@@ -124,9 +141,10 @@ class DemoSummary:
         for h in ("1", "50"):
             if h in self.nmae:
                 lines.append(
-                    f"  NMAE at {h} step(s) ({int(h) * 10} ms) vs measured: "
-                    f"{100 * self.nmae[h]:.1f} %  (MAE {self.mae_deg[h]:.2f} deg)"
+                    f"  NMAE at {h} step(s) ({int(h) * 10} ms) vs measured, whole run: "
+                    f"{100 * self.nmae[h]:.1f} %  (MAE {self.mae_deg[h]:.2f}°)"
                 )
+        lines += self._calibration_lines()
         lines.append(
             f"  GUI frame interval: median {self.gui_frame_ms.get('median', float('nan')):.1f} ms,"
             f" p99 {self.gui_frame_ms.get('p99', float('nan')):.1f} ms"
@@ -138,7 +156,45 @@ class DemoSummary:
             lines.append(f"  session: {self.session}  {chk}")
         if self.screenshot:
             lines.append(f"  screenshot: {self.screenshot}")
+        for key, path in self.screenshots.items():
+            lines.append(f"  screenshot ({key}): {path}")
         return "\n".join(lines)
+
+    def _calibration_lines(self) -> list[str]:
+        c = self.calibration
+        if not c:
+            return []
+        b, a = c["holdout_nmae_before"], c["holdout_nmae_after"]
+        lines = [
+            f"  calibration of {c['subject']}: {c['train_cycles']} gait cycles + 1 held back, "
+            f"captured at clip {c['captured_clip_s'][0]:.1f}–{c['captured_clip_s'][1]:.1f} s, "
+            f"fine-tuned in {c['finetune_s']:.1f} s; held-back cycle NMAE 10 ms "
+            f"{100 * b['nmae_1']:.2f} -> {100 * a['nmae_1']:.2f} %, 500 ms "
+            f"{100 * b['nmae_last']:.1f} -> {100 * a['nmae_last']:.1f} %",
+        ]
+        if c.get("activated"):
+            lines.append(f"  accepted and activated: {self.calibrated_model}")
+        else:
+            lines.append("  not activated: the adapted model was not better on the held-back "
+                         "cycle, the shipped model kept predicting")
+        e = self.live_error
+        if e.get("before") and e.get("after"):
+            spans = ", ".join(f"{x:.1f}–{y:.1f}" for x, y in e["clip_spans_s"])
+            lines.append(
+                f"  live error on walking the calibration did not see (the same "
+                f"{e['seconds_compared']:.1f} s of the clip before and after: {spans} s):"
+            )
+            for h in sorted(e["before"], key=int):
+                if h in e["after"]:
+                    eb, ea = e["before"][h], e["after"][h]
+                    lines.append(
+                        f"    {int(h):>3} ms ahead: NMAE {100 * eb['nmae']:5.2f} % -> "
+                        f"{100 * ea['nmae']:5.2f} %   (MAE {eb['mae_deg']:.2f}° -> "
+                        f"{ea['mae_deg']:.2f}°)"
+                    )
+        elif c.get("activated"):
+            lines.append("  live error before/after: no unseen walking in common to compare")
+        return lines
 
 
 def _stats_ms(values: np.ndarray) -> dict:
@@ -204,14 +260,15 @@ def check_session(path: Path) -> dict:
 
 
 def in_sample_note(lab, loaded) -> str:
-    """Say so when the replayed recording was in the model's training data."""
+    """Whether the replayed subject was in the model's training data (figures in-sample)."""
     rec = lab.recording
     name = f"{rec.subject}{rec.exercise}"
-    trained_on = (loaded.card.training or {}).get("recordings", []) if loaded else []
-    if name in trained_on:
+    training = (loaded.card.training or {}) if loaded else {}
+    if name in training.get("recordings", []) or rec.subject in training.get("subjects", []):
         return (f"the demo clip ({name}) is in this model's training data, so the NMAE above "
                 "is in-sample; see `kneegui evaluate` for new-subject figures")
-    return ""
+    return (f"the simulated subject ({rec.subject}, clip {name}) is not in the shipped model's "
+            "training data: the figures are out-of-sample")
 
 
 class DemoRun(QtCore.QObject):
@@ -263,14 +320,26 @@ class DemoRun(QtCore.QObject):
         QtWidgets.QApplication.instance().quit()
 
 
+def demo_subject(lab) -> str:
+    """The simulated subject's id for the wizard and the recording (e.g. "UCI-4A")."""
+    return f"UCI-{lab.recording.subject}"
+
+
+def demo_store(out_dir: Path):
+    """Subject models of the demo go to its output folder, never into the user's store."""
+    from kneegui.calibration import SubjectModelStore
+
+    return SubjectModelStore(root=Path(out_dir) / "subject_models")
+
+
 def run_demo(
-    duration_s: float = 20.0,
+    duration_s: float | None = None,
     out_dir: Path = Path("demo_out"),
     model_path: Path | None = None,
     headless: bool = True,
     settings: QtCore.QSettings | None = None,
 ) -> int:
-    """Run the demo; returns the process exit code."""
+    """Run the demo; returns the process exit code. ``duration_s`` None = the story."""
     from kneegui.acquisition import SimulatedLab
 
     out_dir = Path(out_dir)
@@ -285,7 +354,7 @@ def run_demo(
     window = None
     try:
         infos = find_lab_streams(lab)
-        window = MainWindow(settings=settings)
+        window = MainWindow(settings=settings, model_store=demo_store(out_dir))
         if headless:
             window.resize(1920, 1080)
         window.streams_panel.set_streams(infos)
@@ -296,18 +365,90 @@ def run_demo(
         window.set_publishing(True)
         window.show()
         if not headless:
+            return _interactive(app, window, lab, out_dir)
+        t0 = time.monotonic()
+        if duration_s is not None:
+            run = DemoRun(window, lab, duration_s, out_dir)
+            QtCore.QTimer.singleShot(0, run.start)
             app.exec()
-            return 0
-        run = DemoRun(window, lab, duration_s, out_dir)
-        QtCore.QTimer.singleShot(0, run.start)
-        app.exec()
-        if run.error or run.summary is None:
-            print(f"kneegui demo: {run.error or 'no summary'}", file=sys.stderr)
+            error, summary = run.error, run.summary
+        else:
+            error, summary = _tell_story(app, window, lab, out_dir)
+        if error or summary is None:
+            print(f"kneegui demo: {error or 'no summary'}", file=sys.stderr)
             return 1
-        print(run.summary.text())
-        (out_dir / "summary.json").write_text(json.dumps(run.summary.__dict__, indent=2))
+        summary.duration_s = time.monotonic() - t0
+        print(summary.text())
+        (out_dir / "summary.json").write_text(json.dumps(summary.__dict__, indent=2))
         return 0
     finally:
         if window is not None:
             window.close()
         lab.stop()
+
+
+def _interactive(app, window: MainWindow, lab, out_dir: Path) -> int:
+    """With a display: the app, plus the wizard opened for the simulated subject."""
+    subject = demo_subject(lab)
+    window.recording_panel.subject.setText(subject)
+    window.banners.show_message(
+        f"Demo: the simulated subject {subject} walks (a UCI gait recording the shipped model "
+        "was not trained on). The model is pretrained, not calibrated to this subject: follow "
+        "the calibration wizard (Model → Calibrate subject…, Ctrl+K) to adapt it on a few gait "
+        f"cycles. Subject models of the demo are saved under {demo_store(out_dir).root}.",
+        "info", key="demo",
+    )
+
+    def open_wizard() -> None:
+        wizard = window.open_calibration()
+        if wizard is not None:
+            wizard.subject_page.subject_id.setText(subject)
+
+    QtCore.QTimer.singleShot(1500, open_wizard)
+    app.exec()
+    return 0
+
+
+def _tell_story(app, window: MainWindow, lab, out_dir: Path):
+    """Headless story; returns (error, summary). The summary is taken before the event loop
+    ends (quitting tears the live session down)."""
+    from kneegui.gui.demo_story import CalibrationStory
+
+    story = CalibrationStory(window, lab, out_dir, demo_subject(lab))
+    state_at_start = window.model_state.text()
+    outcome: dict = {"error": None, "summary": None}
+
+    def done(error: str) -> None:
+        try:
+            if error:
+                outcome["error"] = error
+            else:
+                outcome["summary"] = _story_summary(window, lab, story, state_at_start)
+        except Exception as exc:  # noqa: BLE001 - reported as the demo's error
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+        app.quit()
+
+    story.finished.connect(done)
+    QtCore.QTimer.singleShot(0, story.start)
+    app.exec()
+    return outcome["error"], outcome["summary"]
+
+
+def _story_summary(window: MainWindow, lab, story, state_at_start: str) -> DemoSummary:
+    summary = summarise(window, 55.0)
+    summary.nmae, summary.mae_deg = {}, {}  # the worker restarted: see live_error instead
+    summary.subject = story.subject_id
+    summary.model = story.base_id
+    summary.model_state = state_at_start
+    summary.note = in_sample_note(lab, window.session.loaded)
+    summary.calibration = story.calibration
+    summary.calibrated_model = story.tuned_id
+    path = window.stop_recording()
+    if path is not None:
+        summary.session = str(path)
+        summary.session_check = check_session(path)
+        summary.predictions = summary.session_check["predictions"]  # both models, recorded
+    card = window.session.loaded.card
+    summary.live_error = story.live_errors(card.window / card.model_rate)
+    summary.screenshots = dict(story.screenshots)
+    return summary

@@ -1,5 +1,8 @@
 """Stacked EMG channel plot: one row per channel, fixed scrolling time window, peak
-decimation, per-channel quality badge. No grids (they triple the draw cost)."""
+decimation, per-channel quality badge, one y scale shared by every row (with its unit).
+The time axis matches the knee view's (same label column, axis width and x range up to
+``FUTURE_S`` after "now"), so muscle bursts line up with knee motion. No grids (they triple
+the draw cost)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,16 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6 import QtCore
 
 from kneegui.gui.badge_label import BadgeLabel
 from kneegui.gui.decimate import decimation_factor, peak_decimate
 from kneegui.gui.theme import (
+    AXIS_WIDTH_PX,
     CHANNEL_COLORS,
+    FUTURE_S,
+    LABEL_COLUMN_PX,
+    NOW_LINE_COLOR,
     STATUS_COLORS,
     SteadyRange,
     cache_static_items,
@@ -20,25 +28,28 @@ from kneegui.gui.theme import (
 )
 from kneegui.live.metrics import RollingStats
 
-_LABEL_WIDTH = 150
+#: Frames (at 40 fps) the shared y range waits before shrinking to quieter data.
+SHRINK_AFTER_FRAMES = 120
 #: More channels than this are drawn compact (no left axes, one-line labels).
 COMPACT_ABOVE = 8
 
 
 class EmgStackPlot(pg.GraphicsLayoutWidget):
-    """Channels stacked top to bottom, x axis in seconds relative to "now" (0 = newest)."""
+    """Channels stacked top to bottom, x axis in seconds relative to "now" (x = 0)."""
 
     def __init__(self, parent=None, window_s: float = 5.0, max_points: int = 1600) -> None:
         super().__init__(parent)
         self.setBackground("w")
         self.window_s = float(window_s)
+        self.future_s = FUTURE_S
         self.max_points = int(max_points)
         self._plots: list[pg.PlotItem] = []
         self._curves: list[pg.PlotCurveItem] = []
         self._labels: list[BadgeLabel] = []
         self._channel_names: list[str] = []
         self._unit = ""
-        self._yranges: list[SteadyRange] = []
+        self._yrange = SteadyRange(shrink_after=SHRINK_AFTER_FRAMES)
+        self._now_lines: list[pg.InfiniteLine] = []
         self.frames_drawn = 0
         self.last_points = 0
         self.last_newest_t: float | None = None
@@ -52,12 +63,12 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
 
     # -- layout --------------------------------------------------------------------------
     def set_channels(self, names: Sequence[str], unit: str = "") -> None:
-        """(Re)build one row per channel."""
+        """(Re)build one row per channel; ``unit`` labels the shared y axis (e.g. mV)."""
         self.ci.clear()
-        self._plots, self._curves, self._labels = [], [], []
+        self._plots, self._curves, self._labels, self._now_lines = [], [], [], []
         self._channel_names = list(names)
         self._unit = unit
-        self._yranges = [SteadyRange() for _ in names]
+        self._yrange = SteadyRange(shrink_after=SHRINK_AFTER_FRAMES)
         n = len(names)
         # Many channels (a 16-channel amplifier in raw mode): one-line labels that carry the
         # y range, no left axes, tight rows, so that every row fits on a 1080p screen.
@@ -67,7 +78,8 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.ci.layout.setVerticalSpacing(2 if self.compact else 10)
         self.ci.setContentsMargins(2, 2, 2, 2)
         for i in range(n):
-            label = BadgeLabel(_LABEL_WIDTH + (52 if self.compact else 0),
+            # Same left edge as the knee view: label column + axis (compact: a wider label).
+            label = BadgeLabel(LABEL_COLUMN_PX + (AXIS_WIDTH_PX if self.compact else 0),
                                min_height=8 if self.compact else 40,
                                font_size="9pt" if self.compact else "10pt")
             self.addItem(label, row=i, col=0)
@@ -80,11 +92,23 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
                 plot.hideAxis("left")
                 plot.setMinimumHeight(8)
             else:
-                plot.getAxis("left").setWidth(52)
+                axis = plot.getAxis("left")
+                axis.setWidth(AXIS_WIDTH_PX)
+                axis.enableAutoSIPrefix(False)  # "mV" is the unit: never "mV (x0.001)"
+                if unit:
+                    axis.setLabel(unit)
             plot.showAxis("bottom", False)
             # No setXLink: linked views map through pixel geometry and drift while the
             # layout is still sizing; every row gets the same explicit range instead.
-            plot.setXRange(-self.window_s, 0, padding=0)
+            plot.setXRange(-self.window_s, self.future_s, padding=0)
+            now = pg.InfiniteLine(
+                0, angle=90, pen=pg.mkPen(NOW_LINE_COLOR, width=1, style=QtCore.Qt.DashLine),
+                label="now" if i == 0 else None,
+                labelOpts={"position": 0.9, "color": NOW_LINE_COLOR,
+                           "anchors": [(0, 0.5), (0, 0.5)]},
+            )
+            plot.addItem(now, ignoreBounds=True)
+            self._now_lines.append(now)
             color = CHANNEL_COLORS[i % len(CHANNEL_COLORS)]
             # PlotCurveItem, not PlotDataItem: the data come decimated to screen resolution,
             # and its setData costs a fraction (16 rows x 40 fps).
@@ -95,13 +119,22 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             self._labels.append(label)
             self._set_label(i, None)
         if self._plots:
-            # The time axis gets its own row so that the last channel is as tall as the others.
+            # The time axis gets its own row so that the last channel is as tall as the others;
+            # inset like the plots' view boxes (left axis, plot margins) so its ticks sit
+            # exactly under the data (an axis maps the view range onto its own width).
             axis = pg.AxisItem("bottom")
             axis.linkToView(self._plots[-1].getViewBox())
             axis.setLabel("time relative to now", units="s")
-            self.addItem(axis, row=n, col=1)
+            holder = self.ci.addLayout(row=n, col=1)
+            holder.setContentsMargins(1 + (0 if self.compact else AXIS_WIDTH_PX), 0, 1, 0)
+            holder.addItem(axis, row=0, col=0)
+            self.time_axis = axis
             self.ci.layout.setRowStretchFactor(n, 0)
         cache_static_items(self.scene())
+        # Activating the new layout shrinks the top-level layout item to its size hint;
+        # give it back the view's size now (else it stays small until the next resize).
+        self.ci.layout.activate()
+        self.ci.setGeometry(self.range)
 
     @property
     def channel_count(self) -> int:
@@ -110,12 +143,24 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
     def set_window(self, seconds: float) -> None:
         self.window_s = float(seconds)
         for plot in self._plots:
-            plot.setXRange(-self.window_s, 0, padding=0)
+            plot.setXRange(-self.window_s, self.future_s, padding=0)
 
     def reset_ranges(self) -> None:
-        """Forget the y ranges (after switching raw / filtered / envelope)."""
-        self._yranges = [SteadyRange() for _ in self._curves]
+        """Forget the y range (after switching raw / filtered / envelope)."""
+        self._yrange = SteadyRange(shrink_after=SHRINK_AFTER_FRAMES)
 
+    @property
+    def y_range(self) -> tuple[float, float] | None:
+        """The y range every row shows (in the stream's unit), None before data."""
+        return self._yrange.range
+
+    @property
+    def unit(self) -> str:
+        return self._unit
+
+    def plot_items(self) -> list[pg.PlotItem]:
+        """The rows' plot items (top to bottom)."""
+        return list(self._plots)
     def curve_data(self, channel: int) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) currently drawn for ``channel``."""
         x, y = self._curves[channel].getData()
@@ -148,24 +193,27 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
         self.last_points = int(x.size)
         self.last_newest_t = float(ts[-1])
         for i, curve in enumerate(self._curves):
-            col = np.ascontiguousarray(y[:, i])
-            curve.setData(x, col)
-            self._follow_range(i, col)
+            curve.setData(x, np.ascontiguousarray(y[:, i]))
+        self._follow_range(y)
 
-    def _follow_range(self, i: int, y: np.ndarray) -> None:
-        """Steady y range per row (an axis re-render per frame would cost more than the
-        curves)."""
+    def _follow_range(self, y: np.ndarray) -> None:
+        """One steady y range for every row, so amplitudes compare across muscles (an axis
+        re-render per frame would cost more than the curves). Zero-centred data get a
+        symmetric range."""
         lo, hi = float(y.min()), float(y.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
             finite = y[np.isfinite(y)]
             if finite.size == 0:
                 return
             lo, hi = float(finite.min()), float(finite.max())
-        new = self._yranges[i].update(lo, hi)
-        if new is not None:
-            self._plots[i].setYRange(*new, padding=0)
-            if self.compact:  # the label shows the range instead of an axis
-                self._set_label(i, self._last_quality.get(i))
+        if lo < 0 < hi:
+            lo, hi = -max(-lo, hi), max(-lo, hi)
+        new = self._yrange.update(lo, hi)
+        if new is not None:  # (a symmetric extent snaps to a symmetric range)
+            for i, plot in enumerate(self._plots):
+                plot.setYRange(*new, padding=0)
+                if self.compact:  # the label shows the range instead of an axis
+                    self._set_label(i, self._last_quality.get(i))
 
     # -- quality badges ------------------------------------------------------------------
     def set_quality(self, qualities: Sequence[object] | None) -> None:
@@ -193,8 +241,8 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             rms = getattr(quality, "rms", None)
             html += f" <span style='color:{color}'>&#9679;</span>"
             if rms is not None:
-                html += f" {rms:.2g}"
-        rng = self._yranges[i].range if i < len(self._yranges) else None
+                html += f" RMS {rms:.2g}"
+        rng = self._yrange.range
         if rng is not None:
             html += f" <span style='color:#666'>[{rng[0]:.2g}, {rng[1]:.2g}]</span>"
         return html + (f" {self._unit}" if self._unit else "")
@@ -208,7 +256,7 @@ class EmgStackPlot(pg.GraphicsLayoutWidget):
             rms = getattr(quality, "rms", None)
             reason = str(getattr(quality, "reason", "") or "")
             color = STATUS_COLORS[status_color_key(status)]
-            rms_text = "" if rms is None else f" {rms:.2g} {self._unit}".rstrip()
+            rms_text = "" if rms is None else f"<br>RMS {rms:.2g} {self._unit}".rstrip()
             if len(reason) > 26:
                 reason = reason[:25] + "…"
             html = (

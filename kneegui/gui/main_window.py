@@ -15,9 +15,11 @@ from kneegui.gui.emg_plot import EmgStackPlot
 from kneegui.gui.gc_guard import collect_on_gui_thread
 from kneegui.gui.knee_view import KneeView
 from kneegui.gui.model_panel import ModelPanel, model_choices
+from kneegui.gui.model_state import ModelState, model_state
 from kneegui.gui.recording_panel import QUICK_MARKERS, RecordingPanel
 from kneegui.gui.settings_dialog import DisplaySettings, SettingsDialog
 from kneegui.gui.streams_panel import StreamsPanel
+from kneegui.gui.theme import MODEL_STATE_STYLES
 from kneegui.gui.window_actions import build_menus, build_status_bar, build_toolbar
 from kneegui.live.metrics import RollingStats
 from kneegui.live.session import DISPLAY_MODES, LiveSession
@@ -38,16 +40,54 @@ def default_session() -> LiveSession:
 
 #: Seconds between updates of the status bar, quality badges and banners (2 Hz).
 STATUS_PERIOD_S = 0.5
+#: Below this window height (e.g. a 1366x768 laptop) the Model and Recording panels share one
+#: tabbed dock, so that the stream tables stay in view (unless the user arranged the docks).
+TAB_DOCKS_BELOW_PX = 900
 
 
 def _fmt_ms(value: float | None) -> str:
     return "—" if value is None else f"{1000 * value:.1f}"
 
 
+def outage_text(name: str, recording: bool) -> str:
+    """The banner shown while a connected stream sends nothing."""
+    tail = ("the outage is marked in the recording" if recording
+            else "nothing is being recorded")
+    return (f"Stream “{name}” stopped sending (sender outage). Waiting for it to come back; "
+            f"{tail}.")
+
+
 def _discover(timeout: float) -> list:
     from kneegui.acquisition import discover
 
     return discover(timeout=timeout)
+
+
+class VerticalScroll(QtWidgets.QScrollArea):
+    """A dock's content that scrolls vertically when the screen is short, but is never
+    narrower than its content (a table column must not hide behind a scrollbar)."""
+
+    def __init__(self, widget: QtWidgets.QWidget) -> None:
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QtCore.QEvent.LayoutRequest:
+            self.updateGeometry()  # e.g. a table asked for more width: the dock follows
+        return super().eventFilter(obj, event)
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
+        inner = self.widget().minimumSizeHint()
+        return QtCore.QSize(inner.width() + self.verticalScrollBar().sizeHint().width(), 80)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt override
+        inner = self.widget().sizeHint()
+        return QtCore.QSize(inner.width() + self.verticalScrollBar().sizeHint().width(),
+                            inner.height())
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -84,9 +124,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.banners = BannerArea()
         self.emg_plot = EmgStackPlot(window_s=self.display.window_s)
         self.knee_view = KneeView(window_s=self.display.window_s)
+        # The model state sits right above the predictions it qualifies.
+        self.model_strip = QtWidgets.QLabel()
+        self.model_strip.setObjectName("model_strip")
+        self.model_strip.setWordWrap(True)
+        self.model_strip.setSizePolicy(QtWidgets.QSizePolicy.Ignored,
+                                       QtWidgets.QSizePolicy.Minimum)
+        self.model_strip.setTextFormat(QtCore.Qt.RichText)
+        self.model_state = ModelState("none", "", "")
+        knee_box = QtWidgets.QWidget()
+        knee_lay = QtWidgets.QVBoxLayout(knee_box)
+        knee_lay.setContentsMargins(0, 0, 0, 0)
+        knee_lay.setSpacing(2)
+        knee_lay.addWidget(self.model_strip)
+        knee_lay.addWidget(self.knee_view, 1)
         self.plot_splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         self.plot_splitter.addWidget(self.emg_plot)
-        self.plot_splitter.addWidget(self.knee_view)
+        self.plot_splitter.addWidget(knee_box)
         self.plot_splitter.setStretchFactor(0, 3)
         self.plot_splitter.setStretchFactor(1, 2)
         central = QtWidgets.QWidget()
@@ -108,13 +162,15 @@ class MainWindow(QtWidgets.QMainWindow):
         ):
             dock = QtWidgets.QDockWidget(title, self)
             dock.setObjectName(f"dock_{key}")
-            dock.setWidget(widget)
+            dock.setWidget(VerticalScroll(widget))  # fits 1366x768: the panels scroll
             dock.setFeatures(
                 QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
             )
             self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
             self.docks[key] = dock
         self.resizeDocks([self.docks["streams"]], [520], QtCore.Qt.Horizontal)
+        self._auto_docks = True  # False once a saved dock layout is restored
+        self._docks_tabbed = False
 
         build_toolbar(self)
         build_menus(self)
@@ -122,6 +178,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._connect_signals()
         self._restore_settings()
         self.reload_models()
+        self.update_model_state()
 
         self.timer = QtCore.QTimer(self)
         self.timer.setTimerType(QtCore.Qt.PreciseTimer)
@@ -134,11 +191,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.horizon_spin.valueChanged.connect(self._horizon_changed)
         self.publish_action.toggled.connect(self.model_panel.publish.setChecked)
         self.streams_panel.connect_requested.connect(self.connect_streams)
+        self.recording_panel.subject.textChanged.connect(lambda _t: self.update_model_state())
         self.streams_panel.disconnect_requested.connect(self.disconnect_streams)
         self.streams_panel.discovery_failed.connect(
             lambda msg: self.banners.show_message(msg, "error", key="discovery")
         )
-        self.model_panel.load_requested.connect(self.load_model)
+        # the operator's choice becomes the store's active model (as `kneegui calibrate` does)
+        self.model_panel.load_requested.connect(lambda path: self.load_model(path, activate=True))
         self.model_panel.publish_toggled.connect(self.set_publishing)
         self.recording_panel.record_requested.connect(self.start_recording)
         self.recording_panel.stop_requested.connect(self.stop_recording)
@@ -153,8 +212,8 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             self.resize(1600, 950)
         state = s.value("window/state")
-        if state is not None:
-            self.restoreState(state)
+        if state is not None and self.restoreState(state):
+            self._auto_docks = False  # the user's own arrangement
         sizes = s.value("window/splitter")
         if sizes is not None:
             self.plot_splitter.restoreState(sizes)
@@ -198,6 +257,30 @@ class MainWindow(QtWidgets.QMainWindow):
             s.setValue("model/path", str(self.session.state.model_path))
         s.setValue("model/publish", self.model_panel.publish.isChecked())
         s.sync()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._arrange_docks()
+
+    def _arrange_docks(self) -> None:
+        """Short windows: Model and Recording as tabs of one dock (Recording in front; the
+        model state stays visible above the knee plot and in the status bar)."""
+        tab = self.height() < TAB_DOCKS_BELOW_PX
+        if not self._auto_docks or tab == self._docks_tabbed:
+            return
+        model, rec = self.docks["model"], self.docks["recording"]
+        if tab:
+            self.tabifyDockWidget(model, rec)
+            rec.raise_()
+            streams = self.docks["streams"]
+            want = streams.widget().widget().sizeHint().height() + 30
+            self.resizeDocks([streams, rec], [want, max(200, self.height() - want)],
+                             QtCore.Qt.Vertical)
+        else:
+            self.removeDockWidget(rec)
+            self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, rec)
+            rec.show()
+        self._docks_tabbed = tab
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.timer.stop()
@@ -265,8 +348,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.streams_panel.set_connected(False)
             return False
         self.banners.dismiss("connect")
-        self.streams_panel.set_connected(True)
+        self.streams_panel.set_connected(True, assignments)
         self._emg_layout = None  # rebuilt on the next frame for the current mode
+        self.knee_view.reset_range()
         self._outages.clear()
         self.update_model_state()
         return True
@@ -288,21 +372,29 @@ class MainWindow(QtWidgets.QMainWindow):
         return self._model_store if self._model_store is not None else SubjectModelStore()
 
     def reload_models(self) -> None:
-        saved = self.qsettings.value("model/path")
-        self.model_panel.set_models(model_choices(self.model_store()), select=saved)
+        current = self.session.state.model_path
+        select = str(current) if current else self.qsettings.value("model/path")
+        self.model_panel.set_models(model_choices(self.model_store()), select=select)
+
+    def _active_store_model(self) -> str | None:
+        """The store's active model (e.g. activated by `kneegui calibrate`) as weights path."""
+        try:
+            stem = self.model_store().active_path()
+        except Exception:  # noqa: BLE001 - an unreadable store just has no active model
+            return None
+        return None if stem is None else str(stem.with_name(stem.name + ".safetensors"))
 
     def autoload_model(self) -> bool:
-        """Load the model used last time, else the shipped emg+angle model (if present)."""
-        saved = self.qsettings.value("model/path")
-        candidates = [saved] if saved else []
+        """Load the store's active model (set by `kneegui calibrate`, the calibration wizard or
+        "Use this model"), else the model used last time, else the shipped emg+angle model."""
+        candidates = [self._active_store_model(), self.qsettings.value("model/path")]
         candidates += [str(p) for _, p, card in self.model_panel.entries()
                        if card.get("input_set") == "emg+angle" and not card.get("subject")]
-        for path in candidates:
-            if path and Path(path).exists():
-                return self.load_model(path)
-        return False
+        return any(path and Path(path).exists() and self.load_model(path) for path in candidates)
 
-    def load_model(self, path: str) -> bool:
+    def load_model(self, path: str, activate: bool = False) -> bool:
+        """Predict with the model at ``path`` (weights, card or stem); ``activate`` also makes
+        it the store's active model (the operator chose it)."""
         p = Path(path)
         if p.suffix == ".json":
             p = p.with_suffix(".safetensors")
@@ -315,23 +407,49 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banners.show_message(f"Model not loaded: {exc}", "error", key="model")
             return False
         self.banners.dismiss("model")
-        self.model_panel.select_path(path)
+        if activate:
+            try:
+                self.model_store().set_active(p.with_suffix(""))
+            except OSError as exc:
+                self.banners.show_message(
+                    f"Model in use, but not remembered as the active one: {exc}", "warning",
+                    key="model", timeout_s=8,
+                )
+        self.reload_models()
+        if not self.model_panel.select_path(path):  # a file from elsewhere: list it too
+            self.model_panel.add_model(p.stem, p, self.session.model_card() or {})
+        self.knee_view.reset_range()
         self.update_model_state()
         return True
 
     def update_model_state(self) -> None:
+        """Model state everywhere a prediction is shown: the strip above the knee plot, the
+        Model panel and the status bar."""
         st = self.session.state
+        state = model_state(self.session.model_card(), self.recording_panel.subject.text())
+        self.model_state = state
+        self.model_strip.setStyleSheet(
+            f"QLabel#model_strip {{{MODEL_STATE_STYLES[state.kind]} border-radius:3px; "
+            "padding:2px 6px; font-size:10.5pt;}"
+        )
+        self.model_strip.setText(f"<b>Model: {state.headline}</b> · {state.detail}")
+        self.model_strip.setToolTip(state.text())
+        self.status_model.setText(f"model: {state.headline}")
+        self.status_model.setStyleSheet(
+            "" if state.kind == "calibrated" else "color:#a05a00; font-weight:bold;"
+        )
         if self.session.loaded is None:
             self.model_panel.set_state("No model loaded: no predictions.")
-        elif self.session.worker is None:
-            self.model_panel.set_state(
-                f"<b>{st.model_name}</b> ({st.input_set}) loaded; connect streams to predict."
-            )
-        else:
-            self.model_panel.set_state(
-                f"<b>{st.model_name}</b> ({st.input_set}) predicting at "
-                f"{self.session.worker.model_rate:g} Hz in a worker thread."
-            )
+            return
+        running = (
+            f"predicting at {self.session.worker.model_rate:g} Hz in a worker thread"
+            if self.session.worker is not None else "loaded; connect streams to predict"
+        )
+        color = "#1a9641" if state.kind == "calibrated" else "#a05a00"
+        self.model_panel.set_state(
+            f"<b>{st.model_name}</b> ({st.input_set}) {running}.<br>"
+            f"<span style='color:{color}'><b>{state.headline}</b></span>"
+        )
 
     def set_publishing(self, on: bool) -> None:
         try:
@@ -521,8 +639,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 if key not in self._outages:
                     self._outages.add(key)
                     self.banners.show_message(
-                        f"Stream “{name}” stopped sending (sender outage). Waiting for it to "
-                        "come back; the gap is recorded.", "warning", key=key,
+                        outage_text(name, self.session.writer is not None), "warning", key=key,
                     )
             elif key in self._outages:
                 self._outages.discard(key)

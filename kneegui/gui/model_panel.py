@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from kneegui.gui.model_state import model_state
 from kneegui.model.extrapolator import extrapolator_text
 from kneegui.model.io import model_paths
 from kneegui.model.memory import share_text
@@ -16,7 +17,12 @@ from kneegui.model.memory import share_text
 def model_choices(store) -> list[tuple[str, Path, dict]]:
     """``(display label, weights path, card dict)`` of every model in a
     ``kneegui.calibration.SubjectModelStore`` (shipped first, then subject models, newest
-    first); a model whose card cannot be read is listed with its error."""
+    first); a model whose card cannot be read is listed with its error. The store's active
+    model is marked "(active)"."""
+    try:
+        active = store.active_path()
+    except Exception:  # noqa: BLE001 - an unreadable active.json means: none
+        active = None
     out = []
     for e in store.list():
         weights = model_paths(e.path)[0]
@@ -24,8 +30,16 @@ def model_choices(store) -> list[tuple[str, Path, dict]]:
             out.append((f"⚠ {e.path.name} (unreadable)", weights,
                         {"name": e.path.name, "input_set": "?", "error": e.error}))
         else:
-            out.append((e.label, weights, e.card))
+            mark = " (active)" if active is not None and _same(e.path, active) else ""
+            out.append((e.label + mark, weights, e.card))
     return out
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def card_summary(card: dict) -> str:
@@ -34,6 +48,7 @@ def card_summary(card: dict) -> str:
         return f"<b>{card.get('name', '?')}</b>: cannot be used: {card['error']}"
     lines = [
         f"<b>{card.get('name', '?')}</b> · input set <b>{card.get('input_set', '?')}</b>",
+        f"<i>{model_state(card).headline}</i>",
         f"rate {card.get('model_rate', '?')} Hz · window {card.get('window', '?')} steps · "
         f"horizons 1…{card.get('horizons', '?')}",
     ]
@@ -131,6 +146,12 @@ class ModelPanel(QtWidgets.QWidget):
             self.card.setText(card_summary(self._entries[i][2]))
         else:
             self.card.setText("No model found in the models folder. Use … to pick one.")
+
+    def add_model(self, label: str, path: Path, card: dict) -> None:
+        """List (and select) a model that is not in the store's folders."""
+        self._entries.append((label, Path(path), card))
+        self.combo.addItem(label, str(path))
+        self.combo.setCurrentIndex(self.combo.count() - 1)
 
     def _browse(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(

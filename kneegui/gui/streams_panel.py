@@ -1,5 +1,9 @@
 """Streams panel: discovered LSL streams, role assignment, model channel picks,
-connect / disconnect, and per-stream live status with an outage indicator."""
+connect / disconnect, and per-stream live status with an outage indicator.
+
+Roles are exclusive (giving a stream the EMG role takes it from the stream that had it), and
+when several streams look like the same role the panel asks which one is meant instead of
+guessing. Both tables keep every column readable in the dock (no truncated names)."""
 
 from __future__ import annotations
 
@@ -68,6 +72,21 @@ class _Relay(QtCore.QObject):
     done = QtCore.Signal(object, object)  # (list of infos | None, error message | None)
 
 
+def role_label(role: str | None) -> str:
+    """The operator's word for a Role member name ("KNEE_ANGLE" -> "Knee angle")."""
+    return dict((r, lab) for lab, r in ROLE_CHOICES).get(role, str(role))
+
+
+def _fit_columns(table: QtWidgets.QTableWidget) -> None:
+    """Every column as wide as its widest cell or header, two-line cells get two-line rows, and
+    the table asks for the width that shows all columns (the dock cannot squeeze it)."""
+    table.resizeColumnsToContents()
+    table.resizeRowsToContents()
+    needed = sum(table.columnWidth(c) for c in range(table.columnCount()))
+    needed += 2 * table.frameWidth() + table.verticalScrollBar().sizeHint().width()
+    table.setMinimumWidth(needed)
+
+
 class StreamsPanel(QtWidgets.QWidget):
     """Discovery table + status table. ``discover_fn(timeout)`` runs off the GUI thread."""
 
@@ -75,10 +94,13 @@ class StreamsPanel(QtWidgets.QWidget):
     disconnect_requested = QtCore.Signal()
     discovery_failed = QtCore.Signal(str)
 
-    INFO_COLUMNS = ("Role", "Name", "Type", "Ch", "Rate", "Source ID", "Host")
+    INFO_COLUMNS = ("Role", "Stream / source ID", "Type", "Ch", "Rate")
     ROLE_COLUMN = 0
-    STATUS_COLUMNS = ("Stream", "Role", "Rate", "Gaps / outages", "Clock offset ± jitter",
+    STATUS_COLUMNS = ("Stream / role", "Rate", "Gaps / outages", "Clock offset ± jitter",
                       "State")
+    #: Header texts (two lines where a column would otherwise be wider than its values).
+    _STATUS_HEADERS = ("Stream / role", "Rate", "Gaps /\noutages", "Clock offset\n± jitter",
+                       "State")
 
     def __init__(self, discover_fn: Callable[[float], list], parent=None) -> None:
         super().__init__(parent)
@@ -93,8 +115,9 @@ class StreamsPanel(QtWidgets.QWidget):
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(QtCore.Qt.ElideNone)
+        self.table.horizontalHeader().setMinimumSectionSize(16)
 
         self.refresh_button = QtWidgets.QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for LSL streams on the network (F5)")
@@ -115,18 +138,33 @@ class StreamsPanel(QtWidgets.QWidget):
         )
 
         self.status_table = QtWidgets.QTableWidget(0, len(self.STATUS_COLUMNS))
-        self.status_table.setHorizontalHeaderLabels(self.STATUS_COLUMNS)
+        self.status_table.setHorizontalHeaderLabels(list(self._STATUS_HEADERS))
         self.status_table.verticalHeader().hide()
         self.status_table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        hdr = self.status_table.horizontalHeader()
-        hdr.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
-        hdr.setSectionResizeMode(0, QtWidgets.QHeaderView.Interactive)
-        hdr.resizeSection(0, 120)
-        hdr.setStretchLastSection(True)
-        self.status_table.setTextElideMode(QtCore.Qt.ElideMiddle)
+        self.status_table.setWordWrap(False)
+        self.status_table.setTextElideMode(QtCore.Qt.ElideNone)
+        self.status_table.horizontalHeader().setMinimumSectionSize(16)
+        self._status_layout: tuple = ()
 
         self.hint = QtWidgets.QLabel("Press Refresh to look for streams.")
+        self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color:#555;")
+        # "Which stream is the EMG?": shown when several streams look like one role.
+        self.question = QtWidgets.QFrame()
+        self.question.setStyleSheet(
+            "QFrame#question {background:#fff3cd; border:1px solid #e08a00; border-radius:4px;}"
+        )
+        self.question.setObjectName("question")
+        q_lay = QtWidgets.QVBoxLayout(self.question)
+        q_lay.setContentsMargins(6, 4, 6, 4)
+        self.question_label = QtWidgets.QLabel()
+        self.question_label.setWordWrap(True)
+        self.question_label.setStyleSheet("border:none; background:transparent;")
+        q_lay.addWidget(self.question_label)
+        self._question_buttons = QtWidgets.QHBoxLayout()
+        q_lay.addLayout(self._question_buttons)
+        self.question.hide()
+        self._questions: list[tuple[str, list[int]]] = []  # (role, candidate rows)
 
         buttons = QtWidgets.QHBoxLayout()
         for b in (self.refresh_button, self.connect_button, self.disconnect_button):
@@ -135,6 +173,7 @@ class StreamsPanel(QtWidgets.QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(buttons)
         lay.addWidget(self.hint)
+        lay.addWidget(self.question)
         self.table.setMinimumHeight(90)
         self.status_table.setMinimumHeight(110)
         lay.addWidget(self.table, 1)
@@ -142,6 +181,8 @@ class StreamsPanel(QtWidgets.QWidget):
         lay.addWidget(self.channel_list)
         lay.addWidget(QtWidgets.QLabel("Connected streams:"))
         lay.addWidget(self.status_table, 1)
+        _fit_columns(self.table)  # the headers are readable before any stream is listed
+        _fit_columns(self.status_table)
 
     # -- discovery -----------------------------------------------------------------------
     def refresh(self, timeout: float = 1.5) -> None:
@@ -173,31 +214,48 @@ class StreamsPanel(QtWidgets.QWidget):
         self.set_streams(infos)
 
     def set_streams(self, infos: Sequence) -> None:
-        """Fill the table (roles pre-selected by :func:`guess_role`)."""
+        """Fill the table. Roles are pre-selected by :func:`guess_role` when one stream fits a
+        role; when several do, none gets it and the panel asks which one is meant."""
         self._infos = list(infos)
         self.table.setRowCount(len(self._infos))
+        guesses = [guess_role(info) for info in self._infos]
+        candidates: dict[str, list[int]] = {}
+        for row, role in enumerate(guesses):
+            if role is not None:
+                candidates.setdefault(role, []).append(row)
+        self._questions = [(role, rows) for role, rows in candidates.items() if len(rows) > 1]
         for row, info in enumerate(self._infos):
+            tip = info.describe() + (f" on host {info.hostname}" if info.hostname else "")
             cells = (
-                info.name, info.type, str(info.channel_count),
+                f"{info.name}\n{info.source_id or '(no source ID)'}", info.type,
+                str(info.channel_count),
                 f"{info.nominal_srate:g} Hz" if info.nominal_srate else "irregular",
-                info.source_id, info.hostname,
             )
             for col, text in enumerate(cells, start=1):
                 item = QtWidgets.QTableWidgetItem(str(text))
-                item.setToolTip(info.describe())
+                item.setToolTip(tip)
                 self.table.setItem(row, col, item)
             combo = QtWidgets.QComboBox()
+            combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
             for label, role in ROLE_CHOICES:
                 combo.addItem(label, role)
-            guessed = guess_role(info)
+            guessed = guesses[row] if len(candidates.get(guesses[row], ())) == 1 else None
             combo.setCurrentIndex([r for _, r in ROLE_CHOICES].index(guessed))
-            combo.currentIndexChanged.connect(self._fill_channel_list)
+            combo.currentIndexChanged.connect(lambda _i, c=combo: self._role_changed(c))
             self.table.setCellWidget(row, self.ROLE_COLUMN, combo)
-        self.hint.setText(
-            f"{len(self._infos)} stream(s) found. Check the roles, then Connect."
-            if self._infos else "No streams found. Is the sender running? Refresh to retry."
-        )
+        _fit_columns(self.table)
+        # No taller than its rows: on a 768-pixel screen the status table below stays in view.
+        rows = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setMaximumHeight(max(
+            self.table.minimumHeight(),
+            self.table.horizontalHeader().height() + rows + 2 * self.table.frameWidth() + 4,
+        ))
+        self._ask_next_question()
         self._fill_channel_list()
+        if not self._infos:
+            self.hint.setText("No streams found. Is the sender running? Refresh to retry.")
+        else:
+            self._show_readiness(f"{len(self._infos)} stream(s) found.")
 
     def streams(self) -> list:
         return list(self._infos)
@@ -206,10 +264,91 @@ class StreamsPanel(QtWidgets.QWidget):
         return self.table.cellWidget(row, self.ROLE_COLUMN).currentData()
 
     def set_role(self, source_id: str, role: str | None) -> None:
+        """Give the stream ``source_id`` a role (another stream holding it is set to —)."""
         for row, info in enumerate(self._infos):
             if info.source_id == source_id:
                 combo = self.table.cellWidget(row, self.ROLE_COLUMN)
                 combo.setCurrentIndex([r for _, r in ROLE_CHOICES].index(role))
+
+    def _row_of_combo(self, combo) -> int:
+        return next(r for r in range(self.table.rowCount())
+                    if self.table.cellWidget(r, self.ROLE_COLUMN) is combo)
+
+    def _set_row_role(self, row: int, role: str | None) -> None:
+        combo = self.table.cellWidget(row, self.ROLE_COLUMN)
+        combo.blockSignals(True)
+        combo.setCurrentIndex([r for _, r in ROLE_CHOICES].index(role))
+        combo.blockSignals(False)
+
+    def _role_changed(self, combo) -> None:
+        """Roles are exclusive: the stream that held this role loses it (and is named)."""
+        row = self._row_of_combo(combo)
+        role = combo.currentData()
+        released = []
+        if role is not None:
+            for other in range(len(self._infos)):
+                if other != row and self.role_of_row(other) == role:
+                    self._set_row_role(other, None)
+                    released.append(self._infos[other].name)
+        # the operator decided this role: a pending "which one?" question for it is answered
+        self._questions = [(r, rows) for r, rows in self._questions if r != role]
+        self._ask_next_question()
+        self._fill_channel_list()
+        note = ""
+        if released:
+            names = ", ".join(f"“{n}”" for n in released)
+            note = f"{names} set to —: only one stream can be {role_label(role)}."
+        self._show_readiness(note)
+
+    # -- "which stream is the EMG?" ------------------------------------------------------
+    def pending_question(self) -> tuple[str, list[str]] | None:
+        """(role, candidate stream names) the panel is asking about, or None."""
+        if not self._questions:
+            return None
+        role, rows = self._questions[0]
+        return role, [self._infos[r].name for r in rows]
+
+    def answer_question(self, source_id: str | None) -> None:
+        """Answer the open question: the stream ``source_id`` gets the role (None: neither)."""
+        if not self._questions:
+            return
+        role, rows = self._questions.pop(0)
+        for r in rows:
+            self._set_row_role(r, role if self._infos[r].source_id == source_id else None)
+        self._ask_next_question()
+        self._fill_channel_list()
+        self._show_readiness("")
+
+    def _ask_next_question(self) -> None:
+        while self._question_buttons.count():
+            item = self._question_buttons.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        if not self._questions:
+            self.question.hide()
+            return
+        role, rows = self._questions[0]
+        label = role_label(role)
+        self.question_label.setText(
+            f"<b>{len(rows)} streams look like {label}.</b> Which one is the subject's "
+            f"{label.lower() if role != 'EMG' else 'EMG'}?"
+        )
+        for r in rows:
+            info = self._infos[r]
+            button = QtWidgets.QPushButton(info.name)
+            button.setToolTip(info.describe())
+            button.clicked.connect(lambda _=False, sid=info.source_id: self.answer_question(sid))
+            self._question_buttons.addWidget(button)
+        neither = QtWidgets.QPushButton("None of them")
+        neither.clicked.connect(lambda _=False: self.answer_question(None))
+        self._question_buttons.addWidget(neither)
+        self.question.show()
+
+    def _show_readiness(self, note: str = "") -> None:
+        """The hint line: what still blocks Connect, or that it can be pressed."""
+        problem = self.problem()
+        text = problem if problem else "Check the roles, then Connect."
+        self.hint.setText(f"{note} {text}".strip())
 
     def _emg_info(self):
         for row, info in enumerate(self._infos):
@@ -247,6 +386,11 @@ class StreamsPanel(QtWidgets.QWidget):
 
     def problem(self) -> str | None:
         """What stops connecting the current choice (None when it can be connected)."""
+        asked = self.pending_question()
+        if asked is not None:
+            role, names = asked
+            return (f"{len(names)} streams look like {role_label(role)}: choose the one to use "
+                    "above (or “None of them”), or set the roles in the table.")
         assignments = self.assignments()
         if not assignments:
             return "Give at least one stream a role (EMG, knee angle…) first."
@@ -270,13 +414,25 @@ class StreamsPanel(QtWidgets.QWidget):
             return
         self.connect_requested.emit(self.assignments())
 
-    def set_connected(self, connected: bool) -> None:
+    def set_connected(self, connected: bool, assignments: Sequence[Assignment] = ()) -> None:
+        """Connected (``assignments``: what was connected): lock the roles and say what is
+        connected, replacing any older hint."""
         self.connect_button.setEnabled(not connected)
         self.disconnect_button.setEnabled(connected)
         self.table.setEnabled(not connected)
         self.channel_list.setEnabled(not connected)
-        if not connected:
+        self.question.setEnabled(not connected)
+        if connected:
+            roles = ", ".join(role_label(a.role) for a in assignments)
+            what = f"{len(assignments)} stream(s) ({roles})" if assignments else "the streams"
+            self.hint.setText(f"Connected to {what}. Disconnect to change roles.")
+        else:
             self.status_table.setRowCount(0)
+            self._status_layout = ()
+            if self._infos:
+                self._show_readiness("")
+            else:
+                self.hint.setText("Press Refresh to look for streams.")
 
     # -- live status ---------------------------------------------------------------------
     def update_status(self, rows: Sequence[tuple[str, str, object, float | None]]) -> None:
@@ -284,9 +440,9 @@ class StreamsPanel(QtWidgets.QWidget):
         self.status_table.setRowCount(len(rows))
         for r, (name, role, st, nominal) in enumerate(rows):
             rate = getattr(st, "effective_rate", None)
-            rate_text = "—" if rate is None else f"{rate:.1f}"
+            rate_text = "—" if rate is None else f"{rate:.1f} Hz"
             if nominal:
-                rate_text += f"/{nominal:g} Hz"
+                rate_text += f"\nof {nominal:g} Hz"
             offset = getattr(st, "clock_offset", None)
             jitter = getattr(st, "clock_jitter", None)
             connected = bool(getattr(st, "connected", False))
@@ -294,7 +450,7 @@ class StreamsPanel(QtWidgets.QWidget):
             if jitter is not None and offset is not None:
                 clock += f" ± {1000 * jitter:.2f}"
             cells = (
-                name, role, rate_text,
+                f"{name}\n{role}", rate_text,
                 f"{getattr(st, 'gaps', '—')} / {getattr(st, 'outages', '—')}",
                 clock + (" ms" if offset is not None else ""),
             )
@@ -309,6 +465,15 @@ class StreamsPanel(QtWidgets.QWidget):
             item.setFont(font)
             err = getattr(st, "last_error", None)
             item.setToolTip(str(err) if err else "")
+        # Re-fit the columns only when the text widths can have changed (names, counts):
+        # twice a second a full resize would cost more than the whole status update.
+        layout = tuple(
+            len(self.status_table.item(r, c).text())
+            for r in range(len(rows)) for c in range(len(self.STATUS_COLUMNS))
+        )
+        if layout != self._status_layout:
+            self._status_layout = layout
+            _fit_columns(self.status_table)
 
     def _set_status_cell(self, row: int, col: int, text: str) -> QtWidgets.QTableWidgetItem:
         item = self.status_table.item(row, col)

@@ -7,10 +7,25 @@ CHANNEL_COLORS: tuple[str, ...] = (
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B",
 )
 
+#: Plot geometry shared by the EMG rows and the knee view, so that their time axes (and the
+#: x position of "now") coincide: a label column, a left axis, then the plot; the x range runs
+#: from -window to +FUTURE_S seconds (the knee view draws the forecast there).
+LABEL_COLUMN_PX = 150
+AXIS_WIDTH_PX = 52
+FUTURE_S = 0.55
+
 MEASURED_COLOR = "#222222"
 PREDICTION_COLOR = "#D55E00"
 OVERLAY_COLOR = "#0072B2"
 NOW_LINE_COLOR = "#888888"
+#: Colours of the model-state strip: pretrained (not calibrated), calibrated to this subject,
+#: calibrated to another subject, no model.
+MODEL_STATE_STYLES: dict[str, str] = {
+    "pretrained": "background:#fff3cd; border:1px solid #e08a00; color:#4d3300;",
+    "calibrated": "background:#e2f3e5; border:1px solid #1a9641; color:#0b3d18;",
+    "other-subject": "background:#fde2e1; border:1px solid #d7191c; color:#5a0000;",
+    "none": "background:#eeeeee; border:1px solid #999999; color:#333333;",
+}
 
 STATUS_COLORS: dict[str, str] = {
     "ok": "#1a9641", "warn": "#e08a00", "bad": "#d7191c", "none": "#777",

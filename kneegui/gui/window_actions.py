@@ -113,14 +113,17 @@ def build_menus(win: MainWindow) -> None:
     about.triggered.connect(win.show_about)
 
 def build_status_bar(win: MainWindow) -> None:
-    """Permanent status labels: streams, inference, end-to-end, recording, fps."""
+    """Permanent status labels: model state, streams, inference, end-to-end, recording, fps."""
     sb = win.statusBar()
+    win.status_model = QtWidgets.QLabel("model: none")
+    win.status_model.setToolTip("Which model predicts, and whether it is calibrated to the "
+                                "subject (details above the knee plot and in the Model panel)")
     win.status_streams = QtWidgets.QLabel("no streams")
     win.status_inference = QtWidgets.QLabel("inference —")
     win.status_e2e = QtWidgets.QLabel("end-to-end —")
     win.status_record = QtWidgets.QLabel("")
     win.status_fps = QtWidgets.QLabel("")
-    for w in (win.status_streams, win.status_inference, win.status_e2e,
+    for w in (win.status_model, win.status_streams, win.status_inference, win.status_e2e,
               win.status_record, win.status_fps):
         w.setContentsMargins(6, 0, 6, 0)
         sb.addPermanentWidget(w)

@@ -256,6 +256,11 @@ class LiveSession:
             if self.writer is not None:
                 self.writer.add_event(marker, origin="model")
 
+    def model_card(self) -> dict | None:
+        """The loaded model's card as a plain dict (None without a model): what the window
+        shows about the model (pretrained or calibrated to whom)."""
+        return None if self.loaded is None else self.loaded.card.to_dict()
+
     def _restart_worker(self) -> None:
         from kneegui.model import Predictor
 

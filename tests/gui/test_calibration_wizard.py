@@ -48,11 +48,14 @@ def live_hub(base_model):
 
 
 def test_wizard_calibrates_an_unseen_subject_end_to_end(qtbot, base_model, live_hub, tmp_path):
+    from PySide6 import QtWidgets
+
     from kneegui.gui.calibration_wizard import (
         PAGE_BASELINE,
         PAGE_RESULT,
         PAGE_SENSORS,
         PAGE_WALK,
+        RESULT_PLOT_MIN_HEIGHT,
         CalibrationWizard,
     )
     from kneegui.model.io import weights_digest
@@ -87,6 +90,20 @@ def test_wizard_calibrates_an_unseen_subject_end_to_end(qtbot, base_model, live_
     assert out.after.mean_nmae < out.before.mean_nmae
     assert wizard.result_page.activate.isChecked()
     assert wizard.result_page.table.item(0, 0).text().endswith("%")
+    # the results are readable: the before/after plot is not squashed by the table, its
+    # curves are in the legend, degrees are written "°" (as everywhere in the window)
+    page = wizard.result_page
+    QtWidgets.QApplication.processEvents()
+    assert page.plot.height() >= RESULT_PLOT_MIN_HEIGHT >= 200
+    table = page.table
+    rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    assert table.height() >= rows + table.horizontalHeader().height()
+    legend = [label.text for _, label in page.plot.getPlotItem().legend.items]
+    assert legend[0] == "measured" and legend[1].startswith("before: predicted 500 ms ahead")
+    assert legend[2].startswith("after: predicted 500 ms ahead") and len(legend) == 3
+    cells = [table.item(r, c).text() for r in range(table.rowCount()) for c in range(3)]
+    assert any(c.endswith("°") for c in cells) and not any("deg" in c for c in cells)
+    assert page.plot.getPlotItem().getAxis("left").labelText == "knee flexion (°)"
 
     with qtbot.waitSignal(wizard.modelAccepted, timeout=5000) as accepted:
         wizard.accept()

@@ -47,6 +47,12 @@ def _discover_and_connect(win: MainWindow, sender: LoopbackSender) -> None:
     for info in panel.streams():  # keep only this module's streams
         if info.source_id not in sender.source_ids:
             panel.set_role(info.source_id, None)
+    # Other EMG / angle streams on the machine make the panel ask which one is meant: our
+    # streams, by source_id (never "the only EMG stream").
+    panel.set_role(sender.source_ids[0], "EMG")
+    panel.set_role(sender.source_ids[1], "KNEE_ANGLE")
+    while panel.pending_question() is not None:  # e.g. two foreign force streams: neither
+        panel.answer_question(None)
     panel.connect_button.click()
     assert win.session.connected, win.banners.messages()
 
@@ -291,6 +297,8 @@ def test_sender_outage_shows_indicator_and_recovers(live, qtbot):
     key = f"outage:{sender.source_ids[0]}"
     qtbot.waitUntil(lambda: "stopped sending" in win.banners.messages().get(key, ""),
                     timeout=2_000)
+    assert win.session.writer is None  # not recording: the banner must not claim it is
+    assert "nothing is being recorded" in win.banners.messages()[key]
     assert "OUTAGE" in win.status_streams.text()
     qtbot.waitUntil(lambda: panel.status_state(0) == "● live", timeout=10_000)
     qtbot.waitUntil(lambda: "is back" in win.banners.messages().get(key, ""), timeout=2_000)

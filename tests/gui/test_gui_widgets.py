@@ -183,23 +183,40 @@ def test_calibration_needs_live_streams_and_a_model(qtbot, tmp_path):
     win.close()
 
 
-def test_streams_panel_refuses_ambiguous_roles_and_wrong_channel_picks(qtbot):
+def _info(name, typ, n, sid):
     from kneegui.acquisition.discovery import StreamInfoView
-    from kneegui.gui.streams_panel import StreamsPanel
 
-    def info(name, typ, n, sid):
-        labels = ("RF", "BF", "VM", "ST", "E5")[:n] if typ == "EMG" else ("knee",)
-        return StreamInfoView(name, typ, n, 1000.0, "float32", sid, "host", sid, labels,
-                              ("mV",) * n)
+    labels = ("RF", "BF", "VM", "ST", "E5")[:n] if typ == "EMG" else ("knee",)
+    return StreamInfoView(name, typ, n, 1000.0, "float32", sid, "host", sid, labels,
+                          ("mV",) * n)
+
+
+def test_streams_panel_asks_which_emg_and_keeps_roles_exclusive(qtbot):
+    from kneegui.gui.streams_panel import StreamsPanel
 
     panel = StreamsPanel(lambda t: [])
     qtbot.addWidget(panel)
+    panel.show()
     emitted = []
     panel.connect_requested.connect(emitted.append)
-    panel.set_streams([info("amp", "EMG", 5, "a"), info("amp2", "EMG", 5, "b"),
-                       info("gonio", "Angle", 1, "c")])
-    assert "Only one stream" in panel.problem()
-    panel.set_role("b", None)
+    panel.set_streams([_info("amp", "EMG", 5, "a"), _info("amp2", "EMG", 5, "b"),
+                       _info("gonio", "Angle", 1, "c")])
+    # two streams look like EMG: none is guessed, the panel asks which one
+    assert [panel.role_of_row(r) for r in range(3)] == [None, None, "KNEE_ANGLE"]
+    assert panel.question.isVisible() and panel.pending_question() == ("EMG", ["amp", "amp2"])
+    assert "look like EMG" in panel.problem() and "look like EMG" in panel.hint.text()
+    panel.connect_button.click()
+    assert emitted == [] and "look like EMG" in panel.hint.text()
+    buttons = [panel._question_buttons.itemAt(i).widget() for i in
+               range(panel._question_buttons.count())]
+    assert [b.text() for b in buttons] == ["amp", "amp2", "None of them"]
+    buttons[1].click()  # "amp2 is the EMG"
+    assert [panel.role_of_row(r) for r in range(3)] == [None, "EMG", "KNEE_ANGLE"]
+    assert not panel.question.isVisible() and panel.problem() is None
+    # roles are exclusive: giving amp the EMG role takes it from amp2 (and says so)
+    panel.set_role("a", "EMG")
+    assert [panel.role_of_row(r) for r in range(3)] == ["EMG", None, "KNEE_ANGLE"]
+    assert "“amp2” set to —" in panel.hint.text()
     assert panel.problem() is None and panel.emg_picks() == (0, 1, 2, 3)
     panel.channel_list.item(4).setCheckState(QtCore.Qt.Checked)
     assert "exactly 4" in panel.problem()
@@ -209,6 +226,49 @@ def test_streams_panel_refuses_ambiguous_roles_and_wrong_channel_picks(qtbot):
     panel.connect_button.click()
     assert [a.role for a in emitted[0]] == ["EMG", "KNEE_ANGLE"]
     assert emitted[0][0].channels == (1, 2, 3, 4)
+    # once connected the hint says so; no stale "found" / "only one" lines
+    panel.set_connected(True, emitted[0])
+    assert panel.hint.text().startswith("Connected to 2 stream(s) (EMG, Knee angle)")
+    panel.set_connected(False)
+    assert "Connected" not in panel.hint.text()
+
+
+def test_manual_roles_answer_the_question_and_none_of_them_works(qtbot):
+    from kneegui.gui.streams_panel import StreamsPanel
+
+    panel = StreamsPanel(lambda t: [])
+    qtbot.addWidget(panel)
+    panel.set_streams([_info("amp", "EMG", 4, "a"), _info("amp2", "EMG", 4, "b"),
+                       _info("kneeA", "Angle", 1, "c"), _info("kneeB", "Angle", 1, "d")])
+    assert panel.pending_question() == ("EMG", ["amp", "amp2"])
+    panel.set_role("a", "EMG")  # answered in the table instead
+    assert panel.pending_question() == ("KNEE_ANGLE", ["kneeA", "kneeB"])
+    panel.answer_question(None)  # none of the knee streams
+    assert panel.pending_question() is None
+    assert [panel.role_of_row(r) for r in range(4)] == ["EMG", None, None, None]
+    assert panel.problem() is None
+
+
+def test_long_stream_names_widen_the_dock_instead_of_clipping(qtbot, tmp_path):
+    from kneegui.gui.main_window import MainWindow
+
+    settings = QtCore.QSettings(str(tmp_path / "k.ini"), QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_store=_no_models(tmp_path))
+    qtbot.addWidget(win)
+    win.resize(1366, 768)
+    win.show()
+    long = "BrainAmpSeries-Dev_1-ExG-Subject-Walking-Trial"
+    win.streams_panel.set_streams([_info(long, "EMG", 4, "brainamp-series-dev1-exg-0001"),
+                                   _info("Knee", "Angle", 1, "k")])
+    table = win.streams_panel.table
+    qtbot.waitUntil(lambda: table.viewport().width() >= sum(
+        table.columnWidth(c) for c in range(table.columnCount())), timeout=3000)
+    assert table.horizontalScrollBar().maximum() == 0
+    assert all(table.columnWidth(c) >= table.sizeHintForColumn(c)
+               for c in range(table.columnCount()))
+    assert long in table.item(0, 1).text()
+    assert (win.width(), win.height()) == (1366, 768)
+    win.close()
 
 
 def test_knee_view_thins_a_dense_goniometer_but_keeps_the_newest_sample(qtbot):
@@ -300,3 +360,159 @@ def test_model_selector_lists_the_store_with_unreadable_models_explained(qtbot, 
     qtbot.addWidget(win)
     assert win.model_panel.combo.count() == len(choices)
     win.close()
+
+
+@pytest.mark.parametrize("n_channels", [4, 16])
+def test_emg_rows_and_knee_plot_share_x_positions_also_in_compact_mode(qtbot, n_channels):
+    """16 raw channels drop the left axes (compact labels): the rows must still start where
+    the knee plot starts, and "now" must sit at the same x."""
+    from PySide6 import QtWidgets
+
+    split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+    emg, knee = EmgStackPlot(window_s=10.0), KneeView(window_s=10.0)
+    split.addWidget(emg)
+    split.addWidget(knee)
+    qtbot.addWidget(split)
+    emg.set_channels([f"ch{i}" for i in range(n_channels)], "mV")
+    split.resize(1400, 1000)
+    split.show()
+    qtbot.waitExposed(split)
+    QtCore.QCoreApplication.processEvents()
+
+    def xs(widget, view_box):
+        return [widget.mapTo(split, widget.mapFromScene(
+            view_box.mapViewToScene(QtCore.QPointF(v, 0)))).x() for v in (-10.0, 0.0, 0.55)]
+
+    knee_x = xs(knee, knee.getPlotItem().getViewBox())
+    assert knee_x[2] - knee_x[0] > 800
+    for plot in emg.plot_items():
+        assert np.allclose(xs(emg, plot.getViewBox()), knee_x, atol=1.0)
+
+
+def test_emg_rows_share_one_steady_symmetric_scale_with_unit(qtbot):
+    plot = EmgStackPlot(window_s=5.0)
+    qtbot.addWidget(plot)
+    plot.set_channels(["RF", "BF", "VM", "ST"], "mV")
+    ts = 10.0 + np.arange(5000) / 1000.0
+    amp = np.array([0.8, 0.05, 0.3, 0.1])  # BF much smaller than RF
+    data = (np.sin(40 * ts)[:, None] * amp).astype(np.float32)
+    plot.update_data(data, ts, now=ts[-1])
+    ranges = {tuple(p.getViewBox().viewRange()[1]) for p in plot.plot_items()}
+    assert len(ranges) == 1  # one scale: amplitudes compare across muscles
+    lo, hi = plot.y_range
+    assert lo == -hi and 0.8 <= hi <= 1.2
+    assert all(p.getAxis("left").labelText == "mV" for p in plot.plot_items())
+    plot.update_data(data * 0.9, ts, now=ts[-1])  # quieter: the scale stays (no jumping)
+    assert plot.y_range == (lo, hi)
+
+    class Quality:
+        status, rms, reason = "ok", 0.11, ""
+
+    plot.set_quality([Quality()] * 4)
+    assert "RMS 0.11 mV" in plot.badge_text(0)
+
+
+def test_knee_range_starts_at_a_gait_range_and_never_jumps_back(qtbot):
+    from kneegui.gui.knee_view import DEFAULT_Y_RANGE
+
+    view = KneeView(window_s=5.0)
+    qtbot.addWidget(view)
+    t = np.arange(0, 10, 0.01)
+    empty = np.empty((0, 50))
+    assert view.y_range == DEFAULT_Y_RANGE
+    for amplitude in (5.0, 60.0, 20.0, 2.0):  # standing, walking, slow, standing again
+        view.update_data(10.0, t, amplitude * (1 + np.sin(t)) / 2, np.empty(0), empty)
+        assert view.y_range == DEFAULT_Y_RANGE
+    view.update_data(10.0, t, 120 * (1 + np.sin(t)) / 2, np.empty(0), empty)  # deep squat
+    grown = view.y_range
+    assert grown[1] >= 120 and grown[0] == DEFAULT_Y_RANGE[0]
+    view.update_data(10.0, t, 30 * (1 + np.sin(t)) / 2, np.empty(0), empty)
+    assert view.y_range == grown  # no jumping back while streaming
+    view.reset_range()
+    assert view.y_range == DEFAULT_Y_RANGE
+
+
+def _card(**over):
+    card = {"name": "kneenet_emg_angle", "input_set": "emg+angle", "horizons": 50,
+            "model_rate": 100.0, "metrics": {}}
+    card.update(over)
+    return card
+
+
+def test_model_state_says_pretrained_or_calibrated_with_evidence():
+    from kneegui.gui.model_state import model_state
+
+    assert model_state(None).kind == "none"
+    pre = model_state(_card())
+    assert pre.kind == "pretrained"
+    assert pre.headline == "pretrained — not calibrated to this subject"
+    holdout = {"before": {"mean_nmae": 0.062, "nmae_last": 0.082},
+               "after": {"mean_nmae": 0.030, "nmae_last": 0.053}}
+    cal = model_state(_card(subject="S07", created="2026-12-04T15:34:04+00:00",
+                            metrics={"calibration_holdout": holdout}), subject="S07")
+    assert cal.kind == "calibrated" and cal.headline == "calibrated: S07"
+    assert "S07, 2026-12-04" in cal.detail
+    assert "6.2 → 3.0 % (mean 10–500 ms)" in cal.detail and "8.2 → 5.3 % at 500 ms" in cal.detail
+    other = model_state(_card(subject="S07", metrics={"calibration_holdout": holdout}), "S08")
+    assert other.kind == "other-subject" and "NOT to S08" in other.headline
+    bare = model_state(_card(subject="S07"))
+    assert bare.kind == "calibrated" and "no held-back result" in bare.detail
+
+
+def _subject_store(tmp_path, subject="S01", holdout=None):
+    """A store with a real subject model: the shipped emg+angle weights with a subject card."""
+    import json
+    import shutil
+
+    from kneegui.calibration import SubjectModelStore
+    from kneegui.paths import models_dir
+
+    root = tmp_path / "subject-models"
+    root.mkdir(exist_ok=True)
+    stem = root / f"{subject}_model"
+    shutil.copy(models_dir() / "kneenet_emg_angle.safetensors", stem.with_suffix(".safetensors"))
+    card = json.loads((models_dir() / "kneenet_emg_angle.json").read_text())
+    card.update(name=f"{subject}-kneenet_emg_angle", subject=subject,
+                created="2026-12-04T10:00:00+00:00",
+                metrics={"calibration_holdout": holdout or {
+                    "before": {"mean_nmae": 0.06, "nmae_last": 0.08},
+                    "after": {"mean_nmae": 0.03, "nmae_last": 0.05}}})
+    stem.with_suffix(".json").write_text(json.dumps(card))
+    return SubjectModelStore(root=root, shipped_dir=models_dir()), stem
+
+
+def test_window_starts_with_the_stores_active_model_and_shows_its_state(qtbot, tmp_path):
+    """`kneegui calibrate` activates a subject model: the window must use it at start."""
+    from kneegui.gui.main_window import MainWindow
+
+    store, stem = _subject_store(tmp_path)
+    store.set_active(stem)
+    settings = QtCore.QSettings(str(tmp_path / "k.ini"), QtCore.QSettings.IniFormat)
+    win = MainWindow(settings=settings, discover_fn=lambda t: [], model_store=store)
+    qtbot.addWidget(win)
+    assert "no model" in win.model_strip.text()
+    assert win.autoload_model()
+    assert win.session.state.model_path == stem.with_suffix(".safetensors")
+    assert win.model_state.kind == "calibrated"
+    assert "calibrated: S01" in win.model_strip.text() and "6.0 → 3.0 %" in win.model_strip.text()
+    assert "calibrated: S01" in win.status_model.text()
+    assert win.model_panel.combo.currentText().endswith("(active)")
+    win.recording_panel.subject.setText("S02")  # recording another subject: say so
+    assert win.model_state.kind == "other-subject" and "NOT to S02" in win.model_strip.text()
+    # choosing a model in the panel makes it the active one (as `kneegui calibrate` would)
+    shipped = next(p for _, p, card in win.model_panel.entries() if not card.get("subject"))
+    win.model_panel.select_path(str(shipped))
+    win.model_panel.load_button.click()
+    assert store.active_path() == shipped.with_suffix("").resolve()
+    assert win.model_state.kind == "pretrained"
+    assert "not calibrated to this subject" in win.model_strip.text()
+    win.close()
+
+
+def test_outage_banner_says_whether_anything_is_recorded():
+    from kneegui.gui.main_window import outage_text
+
+    assert "marked in the recording" in outage_text("EMG", recording=True)
+    text = outage_text("EMG", recording=False)
+    assert "nothing is being recorded" in text and "recorded;" not in text
+    assert "gap is recorded" not in text
