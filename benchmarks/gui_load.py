@@ -21,6 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
+import bench_streams
+
 REPO = Path(__file__).resolve().parent.parent
 EMG_CHANNELS = 16
 EMG_RATE = 2000.0
@@ -32,21 +34,8 @@ def sender_main(tag: str, seconds: float) -> None:
     import numpy as np
     import pylsl
 
-    emg = pylsl.StreamInfo(f"bench-EMG-{tag}", "EMG", EMG_CHANNELS, EMG_RATE, pylsl.cf_float32,
-                           f"bench-emg-{tag}")
-    chans = emg.desc().append_child("channels")
-    labels = ["RF", "BF", "VM", "ST"] + [f"E{i}" for i in range(5, EMG_CHANNELS + 1)]
-    for label in labels:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "mV")
-    ang = pylsl.StreamInfo(f"bench-knee-{tag}", "Angle", 1, ANGLE_RATE, pylsl.cf_float32,
-                           f"bench-angle-{tag}")
-    ch = ang.desc().append_child("channels").append_child("channel")
-    ch.append_child_value("label", "knee_flexion")
-    ch.append_child_value("unit", "degrees")
-    emg_out = pylsl.StreamOutlet(emg, chunk_size=20)
-    ang_out = pylsl.StreamOutlet(ang, chunk_size=1)
+    emg_out, ang_out = bench_streams.outlets(tag, EMG_CHANNELS, EMG_RATE, ANGLE_RATE,
+                                             emg_chunk=20)
     # Wait for both consumers (the GUI's readers) before the clock starts.
     deadline = time.monotonic() + 60
     while not (emg_out.have_consumers() and ang_out.have_consumers()):
@@ -65,17 +54,12 @@ def sender_main(tag: str, seconds: float) -> None:
         want = int((now - t0) * EMG_RATE)
         if want > n_emg:
             ts = t0 + np.arange(n_emg, want) / EMG_RATE
-            act = np.clip(np.sin(2 * np.pi * 0.9 * ts[:, None]
-                                 + np.linspace(0, np.pi, EMG_CHANNELS)[None, :]), 0, None)
-            x = rng.standard_normal((ts.size, EMG_CHANNELS)) * (0.02 + 0.2 * act)
-            emg_out.push_chunk(x.astype(np.float32), ts)
+            emg_out.push_chunk(bench_streams.emg_samples(ts, EMG_CHANNELS, rng), ts)
             n_emg = want
         want = int((now - t0) * ANGLE_RATE)
         if want > n_ang:
             ts = t0 + np.arange(n_ang, want) / ANGLE_RATE
-            ph = 2 * np.pi * 0.9 * ts
-            y = 30 + 25 * np.sin(ph) + 8 * np.sin(2 * ph + 0.5)
-            ang_out.push_chunk(y.astype(np.float32)[:, None], ts)
+            ang_out.push_chunk(bench_streams.angle_samples(ts), ts)
             n_ang = want
     time.sleep(2.0)  # let the last chunks drain before the outlets close
     print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang}), flush=True)

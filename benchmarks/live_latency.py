@@ -34,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 
+import bench_streams
+
 REPO = Path(__file__).resolve().parent.parent
 EMG_RATE = 2000.0
 #: Seconds after the first prediction left out of the latency figures (start-up).
@@ -48,20 +50,7 @@ def sender_main(tag: str, emg_channels: int, angle_rate: float, chunk: str,
     import numpy as np
     import pylsl
 
-    emg = pylsl.StreamInfo(f"lat-EMG-{tag}", "EMG", emg_channels, EMG_RATE, pylsl.cf_float32,
-                           f"lat-emg-{tag}")
-    chans = emg.desc().append_child("channels")
-    for label in ["RF", "BF", "VM", "ST"] + [f"E{i}" for i in range(5, emg_channels + 1)]:
-        ch = chans.append_child("channel")
-        ch.append_child_value("label", label)
-        ch.append_child_value("unit", "mV")
-    ang = pylsl.StreamInfo(f"lat-knee-{tag}", "Angle", 1, angle_rate, pylsl.cf_float32,
-                           f"lat-angle-{tag}")
-    ch = ang.desc().append_child("channels").append_child("channel")
-    ch.append_child_value("label", "knee_flexion")
-    ch.append_child_value("unit", "degrees")
-    emg_out = pylsl.StreamOutlet(emg, chunk_size=1)
-    ang_out = pylsl.StreamOutlet(ang, chunk_size=1)
+    emg_out, ang_out = bench_streams.outlets(tag, emg_channels, EMG_RATE, angle_rate, "lat")
     deadline = time.monotonic() + 90
     while not (emg_out.have_consumers() and ang_out.have_consumers()):
         if time.monotonic() > deadline:
@@ -84,16 +73,11 @@ def sender_main(tag: str, emg_channels: int, angle_rate: float, chunk: str,
         want_a = int((due - t0) * angle_rate) + 1
         if want_e > n_emg:
             ts = t0 + np.arange(n_emg, want_e) / EMG_RATE
-            act = np.clip(np.sin(2 * np.pi * 0.9 * ts[:, None]
-                                 + np.linspace(0, np.pi, emg_channels)[None, :]), 0, None)
-            x = rng.standard_normal((ts.size, emg_channels)) * (0.02 + 0.2 * act)
-            emg_out.push_chunk(x.astype(np.float32), ts)
+            emg_out.push_chunk(bench_streams.emg_samples(ts, emg_channels, rng), ts)
             n_emg = want_e
         if want_a > n_ang:
             ts = t0 + np.arange(n_ang, want_a) / angle_rate
-            ph = 2 * np.pi * 0.9 * ts
-            y = 30 + 25 * np.sin(ph) + 8 * np.sin(2 * ph + 0.5)
-            ang_out.push_chunk(y.astype(np.float32)[:, None], ts)
+            ang_out.push_chunk(bench_streams.angle_samples(ts), ts)
             n_ang = want_a
         due += step
     time.sleep(1.0)

@@ -43,3 +43,16 @@ def subject_model(small_model, held_out):
     calib = CalibrationData(held_out.emg_env[:end], held_out.angle[:end], cycles,
                             subject=held_out.subject)
     return finetune(small_model.model, calib), end
+
+
+def mean_nmae(loaded, series, ends, norm=None) -> float:
+    """Mean NMAE over the 50 horizons of ``loaded`` on the windows of ``series`` ending at
+    ``ends`` (the Predictor's output; ``norm``: other subject scales)."""
+    import numpy as np
+
+    from kneegui.adaptation.metrics import future_matrix, horizon_metrics
+    from kneegui.model import ModelInputs, Predictor
+
+    pred = Predictor(loaded, norm=norm).predict(ModelInputs.of(series), ends)
+    true = future_matrix(series.angle, ends, 50)
+    return float(np.mean(horizon_metrics(pred, true, np.ptp(series.angle))["nmae"]))

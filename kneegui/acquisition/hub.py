@@ -292,6 +292,7 @@ class Hub:
         for event in self._aligned_listeners:
             self._aligned.subscribe(event)
         self._ready_column = col
+        self._rows = AlignedRows(self._aligned, self._columns)
 
     # ------------------------------------------------------------------ settings
     def set_filter_settings(self, settings: FilterSettings) -> None:
@@ -330,6 +331,11 @@ class Hub:
             self._aligned.unsubscribe(event)
 
     @property
+    def aligned_columns(self) -> dict[Role, slice]:
+        """Which columns of the aligned buffer each role fills."""
+        return dict(self._columns)
+
+    @property
     def aligned_buffer(self) -> RingBuffer | None:
         """The aligned rows' ring buffer (its last column: readiness delay, seconds)."""
         return self._aligned
@@ -340,37 +346,11 @@ class Hub:
 
     def latest_aligned(self, n: int) -> AlignedFrame | None:
         """The newest ``n`` aligned rows (fewer at start-up), or None before the first."""
-        if self._aligned is None:
-            return None
-        r = self._aligned.tail(n)
-        if r.timestamps.size == 0:
-            return None
-        return self._frame(r.data, r.timestamps, r.next_index, 0)
+        return None if self._aligned is None else self._rows.latest(n)
 
     def aligned_from(self, index: int, max_rows: int | None = None) -> AlignedFrame | None:
         """Lossless cursor read of aligned rows from absolute ``index`` (see RingBuffer)."""
-        if self._aligned is None:
-            return None
-        r = self._aligned.read_from(index, max_rows)
-        return self._frame(r.data, r.timestamps, r.next_index, r.lost)
-
-    def _frame(self, data: np.ndarray, t: np.ndarray, next_index: int, lost: int) -> AlignedFrame:
-        def part(role: Role) -> np.ndarray | None:
-            cols = self._columns.get(role)
-            return None if cols is None else data[:, cols]
-
-        emg = part(Role.EMG)
-        angle = part(Role.KNEE_ANGLE)
-        return AlignedFrame(
-            t=t,
-            emg_env=np.zeros((t.shape[0], 0), np.float32) if emg is None else emg,
-            angle=None if angle is None else angle[:, 0],
-            kinematics=part(Role.KINEMATICS),
-            force=part(Role.FORCE),
-            next_index=next_index,
-            lost=lost,
-            ready=t + data[:, self._ready_column].astype(np.float64),
-        )
+        return None if self._aligned is None else self._rows.read_from(index, max_rows)
 
     def statuses(self) -> list[ReaderStatus]:
         return [r.status() for r in self.readers]
@@ -486,6 +466,41 @@ class Hub:
             self._waiting = waiting
 
 
+class AlignedRows:
+    """Aligned rows as :class:`AlignedFrame` s, read from the hub's ring buffer (or from a view
+    of it in another process): role columns as given, the last column the readiness delay."""
+
+    def __init__(self, buffer, columns: dict[Role, slice]) -> None:
+        self.buffer = buffer
+        self.columns = dict(columns)
+
+    def count(self) -> int:
+        return self.buffer.total_written
+
+    def latest(self, n: int) -> AlignedFrame | None:
+        r = self.buffer.tail(n)
+        if r.timestamps.size == 0:
+            return None
+        return self.frame(r.data, r.timestamps, r.next_index, 0)
+
+    def read_from(self, index: int, max_rows: int | None = None) -> AlignedFrame:
+        r = self.buffer.read_from(index, max_rows)
+        return self.frame(r.data, r.timestamps, r.next_index, r.lost)
+
+    def frame(self, data: np.ndarray, t: np.ndarray, next_index: int, lost: int) -> AlignedFrame:
+        def part(role: Role) -> np.ndarray | None:
+            cols = self.columns.get(role)
+            return None if cols is None else data[:, cols]
+
+        emg, angle = part(Role.EMG), part(Role.KNEE_ANGLE)
+        return AlignedFrame(
+            t=t, emg_env=np.zeros((t.shape[0], 0), np.float32) if emg is None else emg,
+            angle=None if angle is None else angle[:, 0], kinematics=part(Role.KINEMATICS),
+            force=part(Role.FORCE), next_index=next_index, lost=lost,
+            ready=t + data[:, -1].astype(np.float64),
+        )
+
+
 def grid_index_at_or_before(t: float, rate: float) -> int:
     """The last grid index ``k`` with ``k / rate <= t`` (exactly, in float64: ``floor(t * rate)``
     alone can round up past a sample that lies a hair before a grid point, and that grid point
@@ -504,4 +519,5 @@ def grid_index_at_or_after(t: float, rate: float) -> int:
     return k
 
 
-__all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "Assignment", "Hub", "HubStatus"]
+__all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "AlignedRows", "Assignment", "Hub",
+           "HubStatus"]

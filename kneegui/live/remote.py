@@ -101,12 +101,14 @@ class _HubMirror:
 
     def __init__(self, remote: RemoteSession, layout: dict, readers: list[_ReaderMirror]) -> None:
         from kneegui.acquisition import Role
+        from kneegui.acquisition.hub import AlignedRows
         from kneegui.acquisition.shared import RingView
 
         self._remote = remote
         self.model_rate = float(layout["model_rate"])
-        self._aligned = RingView(layout["aligned"]) if layout["aligned"] else None
-        self._columns = {Role[k]: slice(*v) for k, v in layout["columns"].items()}
+        columns = {Role[k]: slice(*v) for k, v in layout["columns"].items()}
+        self._rows = AlignedRows(RingView(layout["aligned"]), columns) if layout["aligned"] \
+            else None
         self._emg = {m: RingView(spec) for m, spec in (layout["emg"] or {}).items()}
         self._readers = readers
         self._assigned = {Role[k]: v for k, v in layout["assigned"].items()}
@@ -129,36 +131,13 @@ class _HubMirror:
         return self._emg[mode]
 
     def aligned_count(self) -> int:
-        return 0 if self._aligned is None else self._aligned.total_written
+        return 0 if self._rows is None else self._rows.count()
 
     def latest_aligned(self, n: int):
-        if self._aligned is None:
-            return None
-        r = self._aligned.tail(n)
-        if r.timestamps.size == 0:
-            return None
-        return self._frame(r.data, r.timestamps, r.next_index, 0)
+        return None if self._rows is None else self._rows.latest(n)
 
     def aligned_from(self, index: int, max_rows: int | None = None):
-        if self._aligned is None:
-            return None
-        r = self._aligned.read_from(index, max_rows)
-        return self._frame(r.data, r.timestamps, r.next_index, r.lost)
-
-    def _frame(self, data, t, next_index, lost):
-        from kneegui.acquisition import Role
-        from kneegui.acquisition.hub import AlignedFrame
-
-        def part(role):
-            cols = self._columns.get(role)
-            return None if cols is None else data[:, cols]
-
-        emg, angle = part(Role.EMG), part(Role.KNEE_ANGLE)
-        return AlignedFrame(
-            t=t, emg_env=np.zeros((t.shape[0], 0), np.float32) if emg is None else emg,
-            angle=None if angle is None else angle[:, 0], kinematics=part(Role.KINEMATICS),
-            force=part(Role.FORCE), next_index=next_index, lost=lost,
-            ready=t + data[:, -1].astype(np.float64))
+        return None if self._rows is None else self._rows.read_from(index, max_rows)
 
     @property
     def filter_settings(self):

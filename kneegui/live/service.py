@@ -139,7 +139,8 @@ class _Service:
             if "EMG" in assigned and h.aligned_buffer is not None:
                 emg = {m: h.emg_buffer(m).spec for m in ("filtered", "envelope")}
             hub = {"model_rate": h.model_rate, "aligned": _spec(h.aligned_buffer),
-                   "columns": {r.name: (c.start, c.stop) for r, c in h._columns.items()},
+                   "columns": {r.name: (c.start, c.stop)
+                               for r, c in h.aligned_columns.items()},
                    "emg": emg, "assigned": assigned}
         worker = None
         if s.worker is not None:

@@ -5,21 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import torch
+from model_fixtures import mean_nmae
 
 from kneegui.adaptation import CalibrationData, finetune
 from kneegui.adaptation.finetune import FinetuneSettings
-from kneegui.adaptation.metrics import future_matrix, horizon_metrics
-from kneegui.model import ModelInputs, Predictor
 from kneegui.model.features import subject_norm
 from kneegui.research.splits import gait_cycles, plan_split
-
-
-def _mean_nmae(loaded, series, ends, norm=None):
-    pred = Predictor(loaded, norm=norm).predict(ModelInputs.of(series), ends)
-    true = future_matrix(series.angle, ends, 50)
-    return float(np.mean(horizon_metrics(pred, true, np.ptp(series.angle))["nmae"]))
 
 
 def test_finetune_on_three_cycles_beats_pretrained_on_later_cycles(small_model, held_out):
@@ -37,8 +29,8 @@ def test_finetune_on_three_cycles_beats_pretrained_on_later_cycles(small_model, 
     assert result.after["nmae_mean"] <= result.before["nmae_mean"]
     ends = split.test_ends[::3]
     norm = subject_norm(held_out.emg_env[:c_end], held_out.angle[:c_end])
-    before = _mean_nmae(loaded, held_out, ends, norm)
-    after = _mean_nmae(result.model, held_out, ends, norm)
+    before = mean_nmae(loaded, held_out, ends, norm)
+    after = mean_nmae(result.model, held_out, ends, norm)
     assert after < before, (before, after, result.recipe)
     assert result.model.card.subject == held_out.subject
     assert result.model.card.base_model == loaded.model_id

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from model_fixtures import mean_nmae
 
 from kneegui.adaptation.metrics import future_matrix, horizon_metrics
-from kneegui.model import ModelInputs, Predictor
 from kneegui.model.features import window_ends
 from kneegui.model.io import LoadedModel
 from kneegui.model.network import KneeNet
@@ -15,21 +15,15 @@ from kneegui.research.baselines import persistence
 from kneegui.research.training import TrainSettings, train_model
 
 
-def _mean_nmae(loaded, series, ends, norm=None):
-    pred = Predictor(loaded, norm=norm).predict(ModelInputs.of(series), ends)
-    true = future_matrix(series.angle, ends, 50)
-    return float(np.mean(horizon_metrics(pred, true, np.ptp(series.angle))["nmae"]))
-
-
 def test_training_learns_and_beats_untrained_and_persistence(small_model, held_out):
     history = small_model.history
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     loaded = small_model.model
     ends = window_ends(len(held_out), loaded.card.rows_needed, 50, stride=3)
-    trained = _mean_nmae(loaded, held_out, ends)
+    trained = mean_nmae(loaded, held_out, ends)
     torch.manual_seed(123)
     untrained = LoadedModel(KneeNet(loaded.card.config).eval(), loaded.card)
-    assert trained < 0.8 * _mean_nmae(untrained, held_out, ends)
+    assert trained < 0.8 * mean_nmae(untrained, held_out, ends)
     true = future_matrix(held_out.angle, ends, 50)
     pers = horizon_metrics(persistence(held_out.angle, ends, 50), true, np.ptp(held_out.angle))
     assert trained < 0.8 * float(np.mean(pers["nmae"]))
