@@ -20,9 +20,9 @@ during the recording updates them and is logged as an event.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
