@@ -33,7 +33,8 @@ MUSCLES = {
     "SOL": "soleus", "GMAX": "gluteus maximus", "GMED": "gluteus medius",
     "PL": "peroneus longus", "AL": "adductor longus", "TFL": "tensor fasciae latae",
 }
-_SIDE = re.compile(r"^(?P<side>[LR])[_\-\s]?(?P<m>[A-Za-z]+)$|^(?P<m2>[A-Za-z]+)[_\-\s](?P<s2>[LR])$")
+_SIDE = re.compile(r"^(?P<side>[LR])[_\-\s]?(?P<m>[A-Za-z]+)$"
+                   r"|^(?P<m2>[A-Za-z]+)[_\-\s](?P<s2>[LR])$", re.IGNORECASE)
 
 
 def volts_per_unit(unit: str) -> float | None:
