@@ -114,7 +114,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _nwb(session: Any, args: argparse.Namespace, start: dt.datetime | None):
-    from kneegui.recording.nwb_export import NwbExportError, NwbOptions, export_nwb
+    from kneegui.recording.nwb_export import (
+        NwbExportError,
+        NwbOptions,
+        export_nwb,
+        missing_metadata,
+    )
 
     age = f"P{args.age:g}Y" if args.age is not None else ""
     options = NwbOptions(species=args.species, sex=args.sex, age=age,
@@ -124,7 +129,7 @@ def _nwb(session: Any, args: argparse.Namespace, start: dt.datetime | None):
         path = export_nwb(session, args.out, options)
     except (NwbExportError, FileExistsError) as exc:
         return _fail(str(exc)), [], []
-    return 0, [path], []
+    return 0, [path], missing_metadata(options)
 
 
 def _bids(session: Any, args: argparse.Namespace):

@@ -369,12 +369,29 @@ class _Builder:
                                                    reason=label)
 
 
+def missing_metadata(options: NwbOptions) -> list[str]:
+    """Warnings for metadata NWB archives require but the export was not given."""
+    if options.age:
+        return []
+    return ["no subject age given (--age): NWB archives such as DANDI require it (the NWB "
+            "Inspector reports it as critical); the file is otherwise complete"]
+
+
 def export_nwb(session: Session, out: str | Path, options: NwbOptions | None = None,
                progress: Callable[[str], None] | None = None) -> Path:
-    """Write ``session`` as one NWB file (``out``: a ``.nwb`` path or a directory)."""
+    """Write ``session`` as one NWB file (``out``: a ``.nwb`` path or a directory).
+
+    Subject age/sex/species default to the session's ``meta_subject_age`` /
+    ``meta_subject_sex`` / ``meta_species`` attributes when the options leave them unset.
+    """
     from pynwb import NWBHDF5IO
 
     options = options or NwbOptions()
+    attrs = session.attrs
+    if not options.age and attrs.get("meta_subject_age"):
+        options.age = str(attrs["meta_subject_age"])
+    if options.sex == "U" and attrs.get("meta_subject_sex") in ("M", "F", "O"):
+        options.sex = str(attrs["meta_subject_sex"])
     if options.sex not in ("M", "F", "U", "O"):
         raise NwbExportError(f"subject sex must be M, F, U or O, got {options.sex!r}")
     target = _output_path(session, Path(out))
