@@ -64,8 +64,6 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from kneegui.recording import SessionFormatError, open_session
 
     if args.age is not None and not 0 <= args.age < 150:
@@ -86,6 +84,16 @@ def run(args: argparse.Namespace) -> int:
         session = open_session(args.session)
     except SessionFormatError as exc:
         return _fail(str(exc))
+    try:
+        return _export(session, args, start)
+    except OSError as exc:
+        return _fail(f"writing {args.out} failed ({exc.strerror or exc}); check the path, the "
+                     "disk space and the permissions")
+
+
+def _export(session: Any, args: argparse.Namespace, start: dt.datetime | None) -> int:
+    from tqdm import tqdm
+
     with session:
         if args.format == "csv":
             from kneegui.recording.csv_export import export_csv

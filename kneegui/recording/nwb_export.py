@@ -158,6 +158,7 @@ class _Builder:
             subject_id=session.subject_id or "unknown", species=options.species,
             sex=options.sex, age=options.age or None,
             description="participant of a KneeGUI recording")
+        self.empty: list[str] = []  # streams without samples (devices only)
         self.electrode_rows: dict[str, dict[str, int]] = {}  # stream -> label -> row
         self.units: dict[str, tuple[str, ...]] = {}
 
@@ -165,7 +166,10 @@ class _Builder:
     def add_streams(self, progress: Callable[[str], None] | None) -> None:
         for name, stream in self.session.streams.items():
             role = meta.classify(stream)
-            if role == meta.MARKERS:
+            if not stream.length:  # NWB has no empty series: the device keeps its metadata
+                self._device(name, stream, "; it delivered no samples in this session")
+                self.empty.append(name)
+            elif role == meta.MARKERS:
                 self._markers(name, stream)
             elif role == meta.EMG and self._emg_volts(stream) is not None:
                 self._emg(name, stream)
@@ -174,13 +178,13 @@ class _Builder:
             if progress is not None:
                 progress(name)
 
-    def _device(self, name: str, stream: RecordedStream) -> Any:
+    def _device(self, name: str, stream: RecordedStream, note: str = "") -> Any:
         a = stream.attrs
         maker = meta.manufacturer(stream)
         description = (f"LSL stream {a.get('name', name)!r} (type {stream.type or 'n/a'}, "
                        f"source_id {stream.source_id or 'n/a'}, host "
                        f"{a.get('hostname', '') or 'n/a'}, {stream.nominal_srate:g} Hz)"
-                       + (f", manufacturer {maker}" if maker else ""))
+                       + (f", manufacturer {maker}" if maker else "") + note)
         return self.nwb.create_device(name=f"{name}_device", description=description)
 
     @staticmethod
@@ -258,12 +262,13 @@ class _Builder:
             continuity="continuous" if stream.nominal_srate > 0 else "instantaneous"))
 
     def _markers(self, name: str, stream: RecordedStream) -> None:
+        self._device(name, stream)
         table = self.nwb.create_events_table(
             name=name, description=f"marker stream {stream.attrs.get('name', name)!r} "
                                    f"(type {stream.type or 'n/a'})")
         for t, row in zip(self.time.relative(stream.timestamps), stream.data.tolist(),
                           strict=True):
-            table.add_row(timestamp=float(t), duration=float("nan"), annotation=" | ".join(row))
+            table.add_row(timestamp=float(t), annotation=" | ".join(row))
 
     # -- derived, predictions, events ----------------------------------------------------
     def add_derived(self) -> None:

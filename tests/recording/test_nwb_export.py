@@ -135,3 +135,22 @@ def test_bad_nwb_arguments_are_one_line_errors(lab, tmp_path, capsys):
     assert main(["export", str(lab.path), "--format", "nwb", "--out", str(out),
                  "--age", "-3"]) == 2
     assert "--age" in capsys.readouterr().err and not out.exists()
+
+
+def test_streams_without_samples_keep_their_device_and_nothing_critical(xdf_dir, tmp_path):
+    from kneegui.recording.xdf_import import import_xdf
+
+    session, _ = import_xdf(xdf_dir / "empty_streams.xdf", tmp_path / "es.h5")
+    out = tmp_path / "es.nwb"
+    assert main(["export", str(session), "--format", "nwb", "--out", str(out), "--age",
+                 "30"]) == 0
+    _inspect(out)
+    with NWBHDF5IO(str(out), "r") as io:
+        nwb = io.read()
+        assert "Empty_data_stream_test_stream_0_counter" not in nwb.acquisition
+        device = nwb.devices["Empty_data_stream_test_stream_0_counter_device"]
+        assert "delivered no samples" in device.description
+        counter = nwb.acquisition["Data_stream_test_stream_0_counter"]
+        assert counter.data[:, 0].tolist() == list(range(10))
+        assert nwb.events["ctrl"]["annotation"][0] == '{"state": 2}'
+        assert nwb.session_start_time.isoformat().startswith("2025-01-31T00:21:17")
