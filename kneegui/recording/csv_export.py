@@ -72,7 +72,8 @@ class _Clock:
         out = [np.char.mod("%.9f", rel), np.char.mod("%.9f", t)]
         if self.has_utc:
             utc = self.session.utc_datetime64(t)
-            out.append(np.char.add(np.datetime_as_string(utc, unit="us"), "Z"))
+            text = np.char.add(np.datetime_as_string(utc, unit="us"), "Z")
+            out.append(np.where(np.isnat(utc), "", text))  # a NaN time stamp: no wall clock
         return out
 
     def describe(self) -> list[dict[str, Any]]:
