@@ -35,13 +35,14 @@ class ClockMeasurement(NamedTuple):
     ``time``: local LSL time of the measurement (the sender's clock reading + ``offset``);
     ``offset``: seconds to add to a sender stamp; ``round_trip``: round-trip time of the probe
     liblsl chose (its uncertainty; NaN if unknown); ``applied``: the offset the reader applies
-    from now on (median of the recent measurements).
+    from local time ``applied_from`` on (median of the recent measurements).
     """
 
     time: float
     offset: float
     round_trip: float
     applied: float
+    applied_from: float = float("nan")
 
 
 class ClockLog:

@@ -350,7 +350,8 @@ class StreamReader:
         # liblsl re-measures in the background; log each measurement once
         if remote != self._last_remote_time and math.isfinite(value):
             self._last_remote_time = remote
-            self.clock_log.append(ClockMeasurement(remote + value, value, round_trip, applied))
+            self.clock_log.append(ClockMeasurement(remote + value, value, round_trip, applied,
+                                                   pylsl.local_clock()))
 
     # ------------------------------------------------------------------ outages
     def _check_silence(self, now: float) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -266,5 +267,6 @@ class RecordingPump:
             for row in rows:
                 self.writer.add_clock_measurement(f.key, row.time, row.offset, row.round_trip)
                 if row.applied != f.last_offset:
-                    self.writer.add_clock_offset(f.key, row.time, row.applied)
+                    since = row.applied_from if math.isfinite(row.applied_from) else row.time
+                    self.writer.add_clock_offset(f.key, since, row.applied)
                     f.last_offset = row.applied

@@ -260,7 +260,8 @@ class SessionStorage:
         set_attrs(group[layout.CLOCK_OFFSETS], {
             "columns": ["time", "offset"], "unit": "s",
             "description": "offset applied to the sender stamps from `time` (local clock) on: "
-                           "the median of the last 12 measurements"})
+                           "the median of the last 12 measurements, in force from just after "
+                           "the measurement that changed it"})
         self.sets[f"{key}/{layout.CLOCK_MEASUREMENTS}"] = ColumnSet(
             group, {layout.CLOCK_MEASUREMENTS: (f8, (3,))}, self.compress)
         set_attrs(group[layout.CLOCK_MEASUREMENTS], {
