@@ -215,8 +215,11 @@ class _Exporter:
             column[pos] = data[:, i]
             lo, hi = float(np.min(data[:, i])), float(np.max(data[:, i]))
             if not np.isfinite(lo) or not np.isfinite(hi):
-                column[~np.isfinite(column)] = 0.0
-                lo, hi = float(np.nanmin(column)), float(np.nanmax(column))
+                bad = ~np.isfinite(column)
+                self.warnings.append(f"{name} channel {ch_label}: {int(bad.sum())} NaN/inf "
+                                     "samples written as 0 in the BDF (EDF/BDF cannot hold them)")
+                column[bad] = 0.0
+                lo, hi = float(np.min(column)), float(np.max(column))
             lo, hi = min(lo, 0.0), max(hi, 0.0)
             if hi - lo <= 0:
                 lo, hi = lo - 1.0, hi + 1.0
