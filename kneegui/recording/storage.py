@@ -33,9 +33,10 @@ _TARGET_CHUNK_BYTES = 128 * 1024
 #: Room for HDF5 metadata (B-tree nodes, object headers, heaps) per batch.
 METADATA_MARGIN_BYTES = 1024 * 1024
 _VLEN_POINTER_BYTES = 16
-#: HDF5 filters on every numeric dataset: byte shuffle + deflate level 1. Deflate is built into
-#: every HDF5 library (MATLAB, h5dump, HDFView read it without plugins) and level 1 keeps the
-#: writer far above real time (benchmarks/recording_throughput.py).
+#: HDF5 filters on every numeric dataset of a finished session: byte shuffle + deflate level 1.
+#: Deflate is built into every HDF5 library (MATLAB, h5dump, HDFView read it without plugins).
+#: A live recording is written without them and compressed once closed (recording.compact:
+#: rewriting compressed chunks is not crash-safe); XDF imports write them directly.
 COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 

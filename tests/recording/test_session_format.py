@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -190,7 +191,10 @@ def test_numeric_datasets_are_shuffled_and_deflated(tmp_path):
         w = SessionWriter(tmp_path / f"c{compress}.h5", compression=compress).start()
         key = w.add_stream(StreamSpec("EMG", "EMG", 16, 2000.0, "float32", "c"))
         w.write_samples(key, emg, stamps, raw_timestamps=stamps - 5)
-        path = w.stop().path
+        status = w.stop()
+        path = status.path
+        assert status.compressed == compress and status.warning is None
+        assert not path.with_name(path.name + ".compacting").exists()
         sizes[compress] = path.stat().st_size
         with h5py.File(path, "r") as f:
             for name in ("data", "timestamps", "timestamps_raw"):
@@ -294,3 +298,44 @@ def test_a_session_being_recorded_is_read_without_the_lock(tmp_path):
         assert s.complete
     for prefix in prefixes:  # every live read was an exact prefix of the final file
         np.testing.assert_array_equal(prefix, final[: len(prefix)])
+
+
+def test_a_killed_recording_stays_uncompressed_and_intact_a_stopped_one_is_compressed(tmp_path):
+    """Compression happens after the file is closed (kneegui.recording.compact): a recording
+    killed with SIGKILL keeps plain, readable chunks up to its last flush."""
+    import signal
+
+    from kneegui.recording.compact import SUFFIX
+
+    child_script = str(Path(__file__).resolve().parent / "crash_child.py")
+    out = tmp_path / "killed.h5"
+    child = subprocess.Popen([sys.executable, child_script, str(out)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(1.6)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    with h5py.File(out, "r") as f:
+        ds = f["streams/emg/data"]
+        assert ds.compression is None and ds.shape[0] > 1000
+        k = np.arange(ds.shape[0])
+        np.testing.assert_array_equal(ds[:], (k[:, None] * 16 + np.arange(16)).astype(np.float32))
+    assert not out.with_name(out.name + SUFFIX).exists()
+
+
+def test_a_file_that_cannot_be_compressed_is_kept_whole_with_a_warning(tmp_path):
+    from kneegui.recording.compact import SUFFIX
+
+    path = tmp_path / "w.h5"
+    path.with_name(path.name + SUFFIX).mkdir()  # the copy cannot be created
+    w = SessionWriter(path).start()
+    key = w.add_stream(StreamSpec("EMG", "EMG", 2, 100.0, "float32", "w"))
+    w.write_samples(key, np.ones((50, 2)), 10 + np.arange(50) / 100)
+    status = w.stop()
+    assert status.state.value == "stopped" and status.error is None
+    assert not status.compressed and "kept uncompressed" in status.warning
+    with open_session(path) as s:
+        assert s.complete and s.streams[key].length == 50
+        assert s.streams[key].group["data"].compression is None
