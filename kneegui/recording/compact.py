@@ -11,14 +11,19 @@ uncompressed and compresses here once the file is closed; a killed recording sim
 uncompressed.
 
 The copy goes to ``<name>.compacting`` next to the file, is flushed to disk, checked (every
-dataset's shape and dtype) and then renamed over the original, so the session file is always
-either the complete uncompressed one or the complete compressed one.
+dataset read back and compared byte for byte with the original) and then renamed over the
+original, so the session file is always either the complete uncompressed one or the complete
+compressed one. Chunks are shuffled and deflated in a thread pool (zlib releases the GIL) and
+written with HDF5's direct chunk write, in exactly the layout the shuffle + deflate filters
+produce, so every HDF5 reader decompresses them as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -37,44 +42,80 @@ def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:
         dst.attrs.create(key, src.attrs[key], dtype=dtype)
 
 
-def _copy_dataset(src: h5py.Dataset, parent: h5py.Group, name: str) -> None:
-    numeric = src.dtype.kind in "fiub" and src.ndim >= 1 and src.size > 0
-    if not numeric:  # strings, scalars, empty datasets: copied as they are
+def _deflate(chunk: np.ndarray) -> bytes:
+    """A full chunk as HDF5's shuffle then deflate (zlib) filters store it."""
+    item = chunk.dtype.itemsize
+    raw = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1, item)
+    return zlib.compress(raw.T.tobytes() if item > 1 else raw.tobytes(),
+                         COMPRESSION["compression_opts"])
+
+
+def _copy_dataset(src: h5py.Dataset, parent: h5py.Group, name: str,
+                  pool: ThreadPoolExecutor) -> None:
+    numeric = (src.dtype.kind in "fiub" and src.dtype.byteorder in "=|<" and src.ndim >= 1
+               and src.size > 0 and src.chunks is not None
+               and all(c == s for c, s in zip(src.chunks[1:], src.shape[1:], strict=True)))
+    if not numeric:  # strings, scalars, empty or unusual datasets: copied as they are
         parent.copy(src, name)
         return
     dst = parent.create_dataset(name, shape=src.shape, maxshape=src.maxshape, dtype=src.dtype,
-                                chunks=src.chunks or True, **COMPRESSION)
-    row_bytes = max(1, int(np.prod(src.shape[1:], dtype=np.int64)) * src.dtype.itemsize)
-    step = max(1, BLOCK_BYTES // row_bytes)
+                                chunks=src.chunks, **COMPRESSION)
+    rows = src.chunks[0]
+    trailing = src.shape[1:]
+    row_bytes = max(1, int(np.prod(trailing, dtype=np.int64)) * src.dtype.itemsize)
+    step = max(1, BLOCK_BYTES // (row_bytes * rows)) * rows
+    zeros = (0,) * len(trailing)
     for start in range(0, src.shape[0], step):
-        dst[start:start + step] = src[start:start + step]
+        block = src[start:start + step]
+        pieces = []
+        for first in range(0, len(block), rows):
+            piece = block[first:first + rows]
+            if len(piece) < rows:  # the edge chunk is stored full size (fill value 0)
+                full = np.zeros((rows, *trailing), dtype=src.dtype)
+                full[: len(piece)] = piece
+                piece = full
+            pieces.append((start + first, piece))
+        for (offset, _), data in zip(pieces, pool.map(lambda p: _deflate(p[1]), pieces),
+                                     strict=True):
+            dst.id.write_direct_chunk((offset, *zeros), data, 0)
     _copy_attrs(src, dst)
 
 
-def _copy_group(src: h5py.Group, dst: h5py.Group) -> None:
+def _copy_group(src: h5py.Group, dst: h5py.Group, pool: ThreadPoolExecutor) -> None:
     for name in src:  # creation order (the writer tracks it)
         obj = src.get(name)
         if isinstance(obj, h5py.Group):
             child = dst.create_group(name, track_order=True)
             _copy_attrs(obj, child)
-            _copy_group(obj, child)
+            _copy_group(obj, child, pool)
         elif isinstance(obj, h5py.Dataset):
-            _copy_dataset(obj, dst, name)
+            _copy_dataset(obj, dst, name, pool)
 
 
-def _same_layout(a: h5py.Group, b: h5py.Group) -> bool:
-    """Every dataset of ``a`` exists in ``b`` with the same shape and dtype."""
-    found: list[str] = []
+def _identical(a: h5py.Group, b: h5py.Group) -> str | None:
+    """The first dataset of ``a`` that ``b`` does not hold identically (None if all match)."""
+    mismatch: list[str] = []
 
     def visit(name: str, obj: object) -> None:
-        if isinstance(obj, h5py.Dataset):
-            other = b.get(name)
-            if not isinstance(other, h5py.Dataset) or other.shape != obj.shape \
-                    or other.dtype != obj.dtype:
-                found.append(name)
+        if mismatch or not isinstance(obj, h5py.Dataset):
+            return
+        other = b.get(name)
+        if not isinstance(other, h5py.Dataset) or other.shape != obj.shape \
+                or other.dtype != obj.dtype:
+            mismatch.append(name)
+            return
+        if obj.dtype.kind not in "fiub" or obj.ndim == 0 or obj.size == 0:
+            return  # copied by HDF5 itself
+        row_bytes = max(1, int(np.prod(obj.shape[1:], dtype=np.int64)) * obj.dtype.itemsize)
+        step = max(1, BLOCK_BYTES // row_bytes)
+        for start in range(0, obj.shape[0], step):
+            x, y = obj[start:start + step], other[start:start + step]
+            if x.tobytes() != y.tobytes():
+                mismatch.append(name)
+                return
 
     a.visititems(visit)
-    return not found
+    return mismatch[0] if mismatch else None
 
 
 def compact(path: str | Path) -> int:
@@ -87,12 +128,14 @@ def compact(path: str | Path) -> int:
     tmp = path.with_name(path.name + SUFFIX)
     before = path.stat().st_size
     try:
-        with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=True) as dst:
+        with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=True) as dst, \
+                ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
             _copy_attrs(src, dst)
-            _copy_group(src, dst)
+            _copy_group(src, dst, pool)
             dst.flush()
-            if not _same_layout(src, dst):
-                raise RuntimeError(f"the compressed copy of {path} does not match it")
+            different = _identical(src, dst)
+            if different is not None:
+                raise RuntimeError(f"the compressed copy of {path} differs in {different}")
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
