@@ -140,7 +140,7 @@ class SessionWriter:
         self.compression = compression
         self._storage = SessionStorage(self.path, fault_hook, compress=False)
         self._compressed = False
-        self._compacting = threading.Event()
+        self._closed = threading.Event()  # the file is closed (complete or failed)
         self._warning: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -184,20 +184,31 @@ class SessionWriter:
             self._pump.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> WriterStatus:
+    def stop(self, timeout: float = 30.0, wait: bool = True) -> WriterStatus:
         """Stop the pump, write everything queued, mark the file complete and close it.
 
-        With ``compression`` the closed file is then compressed (about 250x faster than real
-        time); ``stop`` waits for that too, however long it takes, since it always progresses.
+        With ``compression`` the closed file is then compressed on the writer thread (about
+        1/200 of the recording's length). ``wait=True`` waits for that too, however long it
+        takes (it always progresses); ``wait=False`` returns once the file is closed and
+        complete (a GUI that must not block): the file is replaced by its compressed copy
+        atomically later, see :meth:`wait_compressed`.
         """
         if self._pump is not None:
             self._pump.stop()
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
-            self._thread.join(timeout)
-            while self._thread.is_alive() and self._compacting.is_set():
-                self._thread.join(1.0)
+            self._closed.wait(timeout)
+            if wait:
+                self.wait_compressed()
         return self.status()
+
+    def wait_compressed(self, timeout: float | None = None) -> bool:
+        """Wait until the writer thread finished (file closed and compressed); False on
+        timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def __enter__(self) -> SessionWriter:
         return self.start() if self._state is WriterState.CREATED else self
@@ -496,17 +507,17 @@ class SessionWriter:
     def _finish(self) -> None:
         end = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self._storage.close({"session_end_time": end, "complete": True})
-        if self.compression:
-            self._compress()
         with self._lock:
             self._state = WriterState.STOPPED
             self._stopped_mono = time.monotonic()
+        self._closed.set()
+        if self.compression:
+            self._compress()
 
     def _compress(self) -> None:
         """Compress the closed, complete file; a failure keeps it uncompressed (no data lost)."""
         from kneegui.recording.compact import compact
 
-        self._compacting.set()
         try:
             compact(self.path)
         except Exception as exc:  # noqa: BLE001 - the uncompressed file is complete and valid
@@ -540,6 +551,7 @@ class SessionWriter:
             self._dropped += self._queued_samples  # accepted but never written
             self._queued_samples = 0
         self._storage.abandon()
+        self._closed.set()
         # discard queued items so producers blocked on a full queue are released
         while True:
             try:

@@ -339,3 +339,20 @@ def test_a_file_that_cannot_be_compressed_is_kept_whole_with_a_warning(tmp_path)
     with open_session(path) as s:
         assert s.complete and s.streams[key].length == 50
         assert s.streams[key].group["data"].compression is None
+
+
+def test_stop_without_waiting_returns_a_complete_file_compressed_later(tmp_path):
+    w = SessionWriter(tmp_path / "nw.h5").start()
+    key = w.add_stream(StreamSpec("EMG", "EMG", 16, 2000.0, "float32", "nw"))
+    data = np.random.default_rng(1).standard_normal((200_000, 16)).astype(np.float32)
+    w.write_samples(key, data, 10 + np.arange(len(data)) / 2000, block=True)
+    status = w.stop(wait=False)  # what a GUI does: the file is closed and complete now
+    assert status.state.value == "stopped" and status.error is None
+    with open_session(status.path) as s:  # readable at once, compressed or not yet
+        assert s.complete and s.streams[key].length == len(data)
+    assert w.wait_compressed(60)
+    final = w.status()
+    assert final.compressed and final.file_bytes == status.path.stat().st_size
+    with open_session(status.path) as s:
+        np.testing.assert_array_equal(s.streams[key].data, data)
+        assert s.streams[key].group["data"].compression == "gzip"
