@@ -88,6 +88,7 @@ def run(minutes: float, out_dir: Path, data: str = "random", compression: bool =
     latencies = np.empty(n_chunks * (1 + KIN_STREAMS))
     li = 0
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     for c in range(n_chunks):
         j = c % 20
         e_ts = (c * emg_n + np.arange(emg_n)) / EMG_RATE
@@ -114,6 +115,7 @@ def run(minutes: float, out_dir: Path, data: str = "random", compression: bool =
     status = writer.stop()  # final flush, close and (with compression) compressing the file
     wall = time.perf_counter() - t0
     stop_s = time.perf_counter() - t_stop
+    cpu_s = time.process_time() - cpu0
     stop.set()
     sampler.join()
     simulated = n_chunks * CHUNK_S
@@ -134,6 +136,9 @@ def run(minutes: float, out_dir: Path, data: str = "random", compression: bool =
         "speed_x_realtime": round(simulated / wall, 1),
         "target_x_realtime": 100,
         "live_write_x_realtime": round(simulated / (t_stop - t0), 1),
+        # CPU seconds of this process (all threads): the load-independent cost
+        "cpu_s": round(cpu_s, 3),
+        "x_realtime_per_cpu_second": round(simulated / cpu_s, 1),
         "stop_s": round(stop_s, 3),
         "compressed": status.compressed,
         "file_bytes": size,
