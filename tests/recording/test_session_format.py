@@ -356,3 +356,43 @@ def test_stop_without_waiting_returns_a_complete_file_compressed_later(tmp_path)
     with open_session(status.path) as s:
         np.testing.assert_array_equal(s.streams[key].data, data)
         assert s.streams[key].group["data"].compression == "gzip"
+
+
+def test_compaction_keeps_every_dataset_attribute_and_order(tmp_path):
+    from kneegui.recording.compact import compact
+
+    path = tmp_path / "all.h5"
+    rng = np.random.default_rng(4)
+    arrays = {
+        "i8": rng.integers(-128, 127, (1000, 3)).astype(np.int8),
+        "i16": rng.integers(-30000, 30000, (777, 5)).astype(np.int16),
+        "i64": rng.integers(-2**60, 2**60, (300, 2)).astype(np.int64),
+        "f64_1d": rng.standard_normal(12345),
+        "f32_nan": np.where(rng.random((999, 4)) < 0.1, np.nan, rng.standard_normal((999, 4)))
+        .astype(np.float32),
+        "one_row": np.ones((1, 7), np.float32),
+    }
+    with h5py.File(path, "w", track_order=True) as f:
+        f.attrs["format"] = "kneegui-session"
+        f.attrs["labels"] = np.array(["a", "ü"], dtype=h5py.string_dtype())
+        g = f.create_group("z_first", track_order=True)
+        for name, arr in arrays.items():
+            chunks = (min(len(arr), 256), *arr.shape[1:])
+            ds = g.create_dataset(name, data=arr, maxshape=(None, *arr.shape[1:]), chunks=chunks)
+            ds.attrs["unit"] = "mV"
+        f.create_group("a_second").create_dataset(
+            "text", data=np.array(["x", "y ü"], dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("empty", shape=(0, 3), maxshape=(None, 3), dtype="f4", chunks=(64, 3))
+        f.create_dataset("scalar", data=3.5)
+    saved = compact(path)
+    assert saved > 0
+    with h5py.File(path, "r") as f:
+        assert list(f) == ["z_first", "a_second", "empty", "scalar"]  # creation order kept
+        assert list(f.attrs["labels"]) == ["a", "ü"] and f.attrs["format"] == "kneegui-session"
+        for name, arr in arrays.items():
+            ds = f["z_first"][name]
+            assert ds.compression == "gzip" and ds.shuffle and ds.attrs["unit"] == "mV"
+            assert ds.dtype == arr.dtype and ds.maxshape[0] is None
+            np.testing.assert_array_equal(ds[:], arr)
+        assert list(f["a_second/text"].asstr()[:]) == ["x", "y ü"]
+        assert f["empty"].shape == (0, 3) and f["scalar"][()] == 3.5
