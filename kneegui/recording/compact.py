@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -45,6 +47,36 @@ def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:
         dst.attrs.create(key, src.attrs[key], dtype=dtype)
 
 
+def _parallel_map(func: Callable[[Any], bytes], items: Sequence[Any]) -> list[bytes]:
+    """``[func(x) for x in items]`` on a few threads (zlib releases the GIL).
+
+    Plain threads, not concurrent.futures: those refuse work while the interpreter exits, and
+    a writer stopped with ``wait=False`` compresses exactly then.
+    """
+    results: list[Any] = [None] * len(items)
+    workers = max(1, min(4, os.cpu_count() or 1, len(items)))
+
+    def run(first: int) -> None:
+        for i in range(first, len(items), workers):
+            results[i] = func(items[i])
+
+    threads = [threading.Thread(target=run, args=(w,), name="kneegui-compress-chunk")
+               for w in range(1, workers)]
+    started = []
+    for thread in threads:
+        try:
+            thread.start()
+            started.append(thread)
+        except RuntimeError:  # no new threads (interpreter finalizing): do it here
+            break
+    run(0)
+    for thread in started:
+        thread.join()
+    for w in range(len(started) + 1, workers):  # work of threads that could not start
+        run(w)
+    return results
+
+
 def _deflate(chunk: np.ndarray) -> bytes:
     """A full chunk as HDF5's shuffle then deflate (zlib) filters store it."""
     item = chunk.dtype.itemsize
@@ -53,8 +85,7 @@ def _deflate(chunk: np.ndarray) -> bytes:
                          COMPRESSION["compression_opts"])
 
 
-def _copy_dataset(src: h5py.Dataset, parent: h5py.Group, name: str,
-                  pool: ThreadPoolExecutor) -> None:
+def _copy_dataset(src: h5py.Dataset, parent: h5py.Group, name: str) -> None:
     numeric = (src.dtype.kind in "fiub" and src.dtype.byteorder in "=|<" and src.ndim >= 1
                and src.size > 0 and src.chunks is not None
                and all(c == s for c, s in zip(src.chunks[1:], src.shape[1:], strict=True)))
@@ -78,21 +109,21 @@ def _copy_dataset(src: h5py.Dataset, parent: h5py.Group, name: str,
                 full[: len(piece)] = piece
                 piece = full
             pieces.append((start + first, piece))
-        for (offset, _), data in zip(pieces, pool.map(lambda p: _deflate(p[1]), pieces),
+        for (offset, _), data in zip(pieces, _parallel_map(lambda p: _deflate(p[1]), pieces),
                                      strict=True):
             dst.id.write_direct_chunk((offset, *zeros), data, 0)
     _copy_attrs(src, dst)
 
 
-def _copy_group(src: h5py.Group, dst: h5py.Group, pool: ThreadPoolExecutor) -> None:
+def _copy_group(src: h5py.Group, dst: h5py.Group) -> None:
     for name in src:  # creation order (the writer tracks it)
         obj = src.get(name)
         if isinstance(obj, h5py.Group):
             child = dst.create_group(name, track_order=True)
             _copy_attrs(obj, child)
-            _copy_group(obj, child, pool)
+            _copy_group(obj, child)
         elif isinstance(obj, h5py.Dataset):
-            _copy_dataset(obj, dst, name, pool)
+            _copy_dataset(obj, dst, name)
 
 
 def _identical(a: h5py.Group, b: h5py.Group) -> str | None:
@@ -131,10 +162,9 @@ def compact(path: str | Path) -> int:
     tmp = path.with_name(path.name + SUFFIX)
     before = path.stat().st_size
     try:
-        with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=True) as dst, \
-                ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+        with h5py.File(path, "r") as src, h5py.File(tmp, "w", track_order=True) as dst:
             _copy_attrs(src, dst)
-            _copy_group(src, dst, pool)
+            _copy_group(src, dst)
             dst.flush()
             different = _identical(src, dst)
             if different is not None:

@@ -510,9 +510,16 @@ class SessionWriter:
         with self._lock:
             self._state = WriterState.STOPPED
             self._stopped_mono = time.monotonic()
-        self._closed.set()
+        worker = None
         if self.compression:
-            self._compress()
+            # a non-daemon thread, started before stop() can return: an exiting program waits
+            # for it instead of leaving a half-written copy (the session is complete either way)
+            worker = threading.Thread(target=self._compress, name="kneegui-session-compress",
+                                      daemon=False)
+            worker.start()
+        self._closed.set()
+        if worker is not None:
+            worker.join()
 
     def _compress(self) -> None:
         """Compress the closed, complete file; a failure keeps it uncompressed (no data lost)."""

@@ -396,3 +396,26 @@ def test_compaction_keeps_every_dataset_attribute_and_order(tmp_path):
             np.testing.assert_array_equal(ds[:], arr)
         assert list(f["a_second/text"].asstr()[:]) == ["x", "y ü"]
         assert f["empty"].shape == (0, 3) and f["scalar"][()] == 3.5
+
+
+def test_a_program_exiting_right_after_stop_without_waiting_still_compresses(tmp_path):
+    from kneegui.recording.compact import SUFFIX
+
+    out = tmp_path / "exit.h5"
+    code = (
+        "import sys, numpy as np\n"
+        "from kneegui.recording import SessionWriter, StreamSpec\n"
+        "w = SessionWriter(sys.argv[1]).start()\n"
+        "k = w.add_stream(StreamSpec('EMG', 'EMG', 16, 2000.0, 'float32', 'x'))\n"
+        "d = np.random.default_rng(0).standard_normal((300000, 16)).astype(np.float32)\n"
+        "w.write_samples(k, d, np.arange(len(d)) / 2000, block=True)\n"
+        "print(w.stop(wait=False).compressed)\n"  # then the interpreter exits at once
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"  # not yet compressed when stop() returned
+    assert not out.with_name(out.name + SUFFIX).exists()
+    with h5py.File(out, "r") as f:  # the exit waited for the compression
+        assert f["streams/EMG/data"].compression == "gzip"
+        assert f["streams/EMG/data"].shape == (300000, 16)
