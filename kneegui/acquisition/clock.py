@@ -16,12 +16,18 @@ step is visible and the raw sender timestamps stay available for gap detection:
    The fit restarts after every gap or reconnect, so it never smears across a hole.
 3. Output is forced strictly increasing (a sample never gets a timestamp at or before its
    predecessor's), which the ring buffer's time-based reads and the hub's alignment rely on.
+
+Every raw measurement (local time, offset, round trip) and every change of the applied offset is
+kept in a :class:`ClockLog`, so a recording can store them and a wrong correction can be redone.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import threading
 from collections import deque
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +40,74 @@ def is_this_host(hostname: str) -> bool:
     import socket
 
     return bool(hostname) and hostname == socket.gethostname()
+
+
+class ClockMeasurement(NamedTuple):
+    """One ``time_correction`` measurement of an inlet.
+
+    ``time``: local LSL time of the measurement (the sender's clock reading + ``offset``);
+    ``offset``: seconds to add to a sender stamp; ``round_trip``: round-trip time of the probe
+    liblsl chose (its uncertainty; NaN if unknown); ``applied``: the offset the reader applies
+    from local time ``applied_from`` on (median of the recent measurements).
+    """
+
+    time: float
+    offset: float
+    round_trip: float
+    applied: float
+    applied_from: float = float("nan")
+
+
+class ClockLog:
+    """Append-only, thread-safe list of :class:`ClockMeasurement` with a cursor read.
+
+    Bounded (oldest dropped first); ``read_from(index)`` returns ``(rows, next_index)`` where
+    ``index`` counts measurements ever logged.
+    """
+
+    def __init__(self, maxlen: int = 100_000):
+        self._rows: deque[ClockMeasurement] = deque(maxlen=maxlen)
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def append(self, row: ClockMeasurement) -> None:
+        with self._lock:
+            self._rows.append(row)
+            self._total += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return self._total
+
+    def read_from(self, index: int) -> tuple[list[ClockMeasurement], int]:
+        """Measurements logged from absolute ``index`` on (those still held) and the next index."""
+        with self._lock:
+            oldest = self._total - len(self._rows)
+            start = max(int(index), oldest)
+            rows = list(self._rows)[start - oldest:]
+            return rows, self._total
+
+
+def measure_time_correction(inlet: Any, timeout: float) -> tuple[float, float, float]:
+    """``(offset, remote_time, round_trip)`` of a pylsl inlet (``lsl_time_correction_ex``).
+
+    ``remote_time`` is the sender's clock when the measurement was taken and ``round_trip`` the
+    probe's round-trip time (liblsl's "uncertainty"). Raises like ``inlet.time_correction``.
+    """
+    from pylsl.lib import lib
+    from pylsl.util import handle_error
+
+    func = lib.lsl_time_correction_ex
+    func.restype = ctypes.c_double
+    func.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double),
+                     ctypes.POINTER(ctypes.c_double), ctypes.c_double,
+                     ctypes.POINTER(ctypes.c_int)]
+    remote, uncertainty, errcode = ctypes.c_double(), ctypes.c_double(), ctypes.c_int()
+    offset = func(inlet.obj, ctypes.byref(remote), ctypes.byref(uncertainty),
+                  ctypes.c_double(timeout), ctypes.byref(errcode))
+    handle_error(errcode)
+    return float(offset), float(remote.value), float(uncertainty.value)
 
 
 class ClockOffset:

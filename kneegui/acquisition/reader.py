@@ -15,6 +15,7 @@ No exception leaves the thread: failures become ``error`` events and ``status().
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections import deque
@@ -23,7 +24,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from kneegui.acquisition import events as ev
-from kneegui.acquisition.clock import ClockOffset, Dejitter, is_this_host, make_increasing
+from kneegui.acquisition.clock import (
+    ClockLog,
+    ClockMeasurement,
+    ClockOffset,
+    Dejitter,
+    is_this_host,
+    make_increasing,
+    measure_time_correction,
+)
 from kneegui.acquisition.discovery import StreamInfoView, resolve_source_id
 from kneegui.acquisition.events import AcquisitionEvent, EventQueue, ReaderStatus
 from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
@@ -80,7 +89,9 @@ class StreamReader:
             else int(buffer_seconds * IRREGULAR_SAMPLES_PER_SECOND)
         )
         self.buffer = RingBuffer(max(capacity, 16), info.channel_count, info.numpy_dtype,
-                                 arena=arena, name=f"reader-{info.name}")
+                                 raw_stamps=True, arena=arena, name=f"reader-{info.name}")
+        #: every clock measurement (time, offset, round trip, applied offset), for recording
+        self.clock_log = ClockLog()
         period = 1.0 / rate if rate > 0 else 0.0
         self.outage_timeout = max(outage_timeout, 25 * period)
         self.reconnect_interval = reconnect_interval
@@ -97,6 +108,7 @@ class StreamReader:
         self._inlet_uid = ""
         self._tried_handle = False
         self._clock = ClockOffset(same_host=is_this_host(info.hostname))
+        self._last_remote_time: float | None = None  # dedups liblsl's cached measurement
         self._dejitter = Dejitter(rate) if rate > 0 else None
         self._period = period
         # status
@@ -329,13 +341,19 @@ class StreamReader:
         now = pylsl.local_clock()
         self._next_clock = now + self.clock_interval
         try:
-            value = self._inlet.time_correction(timeout=timeout)
+            value, remote, round_trip = measure_time_correction(self._inlet, timeout)
         except Exception:  # noqa: BLE001 - a slow answer keeps the previous offset
             if not self._clock.known:
                 self._next_clock = now + 0.5  # no estimate yet: ask again soon
             return
         with self._lock:
             self._clock.add(value)
+            applied = self._clock.offset
+        # liblsl re-measures in the background; log each measurement once
+        if remote != self._last_remote_time and math.isfinite(value):
+            self._last_remote_time = remote
+            self.clock_log.append(ClockMeasurement(remote + value, value, round_trip, applied,
+                                                   pylsl.local_clock()))
 
     # ------------------------------------------------------------------ outages
     def _check_silence(self, now: float) -> None:
@@ -385,7 +403,7 @@ class StreamReader:
             if self._dejitter is not None:
                 self._dejitter.reset()
         out = make_increasing(self._stamp(raw), self._last_out, MIN_STEP)
-        self.buffer.write(data, out)
+        self.buffer.write(data, out, raw)
         done = pylsl.local_clock()
         self._last_out = float(out[-1])
         self._last_arrival = arrival

@@ -37,17 +37,29 @@ class CursorRead(NamedTuple):
     timestamps: np.ndarray  # [n] float64
     next_index: int  # pass this to the next read_from call
     lost: int  # requested samples that had already been overwritten
+    #: [n] float64 sender stamps as received (buffers made with ``raw_stamps=True``), else None
+    raw_timestamps: np.ndarray | None = None
 
 
 class RingBuffer:
     """Fixed-capacity circular storage of ``[n, channels]`` samples plus float64 timestamps.
 
     Timestamps are expected to be non-decreasing (the stream readers guarantee it); the
-    time-based reads (:meth:`since`, :meth:`latest_seconds`) rely on that.
+    time-based reads (:meth:`since`, :meth:`latest_seconds`) rely on that. With
+    ``raw_stamps=True`` a second float64 column keeps each sample's raw (uncorrected) stamp,
+    written with :meth:`write` and returned by :meth:`read_from` as ``raw_timestamps``.
     """
 
-    def __init__(self, capacity: int, n_channels: int, dtype: np.dtype | type | str = np.float32,
-                 *, arena: Arena | None = None, name: str = ""):
+    def __init__(
+        self,
+        capacity: int,
+        n_channels: int,
+        dtype: np.dtype | type | str = np.float32,
+        *,
+        raw_stamps: bool = False,
+        arena: Arena | None = None,
+        name: str = "",
+    ):
         if capacity < 1:
             raise ValueError(f"ring buffer capacity must be >= 1 sample, got {capacity}")
         if n_channels < 1:
@@ -63,6 +75,8 @@ class RingBuffer:
         else:
             self._data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
             self._ts = np.zeros(self.capacity, dtype=np.float64)
+        # raw (uncorrected) stamps stay in this process: the recorder reads them, not the window
+        self._raw = np.full(self.capacity, np.nan) if raw_stamps else None
         self._total = 0
         self._lock = threading.Lock()
         self._listeners: list[threading.Event] = []
@@ -79,8 +93,11 @@ class RingBuffer:
                 self._listeners.remove(event)
 
     # ------------------------------------------------------------------ writing
-    def write(self, data: np.ndarray, timestamps: np.ndarray) -> None:
-        """Append ``data[n, channels]`` with ``timestamps[n]``.
+    def write(
+        self, data: np.ndarray, timestamps: np.ndarray, raw_timestamps: np.ndarray | None = None
+    ) -> None:
+        """Append ``data[n, channels]`` with ``timestamps[n]`` (and ``raw_timestamps[n]``, kept
+        only by buffers made with ``raw_stamps=True``; NaN when not given).
 
         A chunk longer than the capacity keeps only its newest ``capacity`` samples (the older
         ones count as written and then overwritten, so cursor readers see them as ``lost``).
@@ -98,20 +115,31 @@ class RingBuffer:
             raise ValueError(f"{n} samples but {timestamps.shape[0]} timestamps")
         if n == 0:
             return
+        raw = None
+        if self._raw is not None:
+            raw = (np.full(n, np.nan) if raw_timestamps is None
+                   else np.asarray(raw_timestamps, dtype=np.float64).reshape(-1))
+            if raw.shape[0] != n:
+                raise ValueError(f"{n} samples but {raw.shape[0]} raw timestamps")
         with self._lock:
             if self._header is not None:  # other processes: these slots are being rewritten
                 self._header[0] = self._total + n
             skipped = max(0, n - self.capacity)
             if skipped:
                 data, timestamps = data[skipped:], timestamps[skipped:]
+                raw = None if raw is None else raw[skipped:]
             start = (self._total + skipped) % self.capacity
             m = data.shape[0]
             first = min(m, self.capacity - start)
             self._data[start : start + first] = data[:first]
             self._ts[start : start + first] = timestamps[:first]
+            if raw is not None:
+                self._raw[start : start + first] = raw[:first]
             if first < m:
                 self._data[: m - first] = data[first:]
                 self._ts[: m - first] = timestamps[first:]
+                if raw is not None:
+                    self._raw[: m - first] = raw[first:]
             self._total += n
             if self._header is not None:
                 self._header[1] = self._total
@@ -197,7 +225,8 @@ class RingBuffer:
             start = max(index, oldest)
             stop = self._total if max_samples is None else min(self._total, start + max_samples)
             data, ts = self._copy(start, stop)
-            return CursorRead(data, ts, stop, lost)
+            raw = None if self._raw is None else self._copy_column(self._raw, start, stop)
+            return CursorRead(data, ts, stop, lost, raw)
 
     # ------------------------------------------------------------------ internals
     def _oldest(self) -> int:
@@ -218,6 +247,17 @@ class RingBuffer:
         data = np.concatenate((self._data[p:], self._data[: n - first]))
         ts = np.concatenate((self._ts[p:], self._ts[: n - first]))
         return data, ts
+
+    def _copy_column(self, column: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Copy absolute indices [start, stop) of a per-sample column (lock held)."""
+        n = stop - start
+        if n <= 0:
+            return np.empty(0, dtype=column.dtype)
+        p = start % self.capacity
+        first = min(n, self.capacity - p)
+        if first == n:
+            return column[p : p + n].copy()
+        return np.concatenate((column[p:], column[: n - first]))
 
     def _first_index_at_or_after(self, t: float, strict: bool) -> int:
         """Absolute index of the first held sample with ts > t (strict) or ts >= t (lock held)."""

@@ -1,47 +1,157 @@
-"""`kneegui export`: write a session's streams, derived series, predictions and events as CSV.
+"""`kneegui export`: write a recorded session as CSV, NWB or EMG-/Motion-BIDS.
 
-One CSV per stream (first column time_s = LSL seconds, then one column per channel named by
-its label), derived_<kind>_<stream>.csv, predictions.csv and events.csv. Nothing is overwritten.
+csv:  one CSV per stream, derived series, predictions and events, with units in the header,
+      session/LSL/UTC time columns and a JSON sidecar per file (--out DIR).
+nwb:  one NWB file (pynwb): EMG in volts with an electrode/muscle table, knee angle in
+      degrees, events, predictions, filtered EMG, subject and devices (--out FILE.nwb or DIR).
+bids: an EMG-BIDS (BDF) + Motion-BIDS (knee angle) dataset; a new one, or new files in an
+      existing dataset (--out DIR).
+Nothing is ever overwritten. Exit codes: 0 written, 2 bad arguments or unreadable session.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
 
+SEXES = ("M", "F", "O", "U")
+
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("export", help="export a recorded session to CSV files",
-                              description=__doc__)
+    p = subparsers.add_parser("export", help="export a recorded session to CSV, NWB or BIDS",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("session", type=Path, metavar="SESSION.h5")
-    p.add_argument("--format", choices=("csv",), default="csv", help="output format (csv)")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="directory for the CSV files (created; must not contain them yet)")
+    p.add_argument("--format", choices=("csv", "nwb", "bids"), default="csv",
+                   help="output format (default csv)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR_OR_FILE",
+                   help="csv/bids: directory; nwb: a .nwb file or a directory")
+    who = p.add_argument_group("subject (nwb, bids)")
+    who.add_argument("--species", default="Homo sapiens", help="default Homo sapiens")
+    who.add_argument("--sex", choices=SEXES, default="U", help="M, F, O or U (unknown)")
+    who.add_argument("--age", type=float, metavar="YEARS", help="age in years")
+    who.add_argument("--institution", default="", help="institution name")
+    nwb = p.add_argument_group("nwb")
+    nwb.add_argument("--lab", default="", help="lab name")
+    nwb.add_argument("--experimenter", action="append", default=[], metavar="NAME",
+                     help="experimenter (repeat for several; default: the session operator)")
+    nwb.add_argument("--session-start", metavar="ISO8601",
+                     help="start date-time for sessions without one (XDF imports), e.g. "
+                          "2025-01-31T09:00:00Z")
+    bids = p.add_argument_group("bids")
+    bids.add_argument("--subject", default="", help="subject label (default: session subject)")
+    bids.add_argument("--task", default="walking", help="task label (default walking)")
+    bids.add_argument("--bids-session", default="", metavar="LABEL", help="ses-<LABEL>")
+    bids.add_argument("--run", type=int, dest="bids_run", metavar="INDEX", help="run index")
+    bids.add_argument("--dataset-name", default="KneeGUI recordings")
+    bids.add_argument("--author", action="append", default=[], metavar="NAME",
+                      help="dataset author (repeat for several)")
+    bids.add_argument("--power-line", type=float, metavar="HZ",
+                      help="mains frequency (default: the notch of the recorded EMG filters)")
+    bids.add_argument("--emg-reference", default="n/a",
+                      help="EMGReference, e.g. Bipolar for bipolar surface sensors")
+    bids.add_argument("--placement", default="",
+                      help="how electrodes were placed (e.g. SENIAM guidelines)")
     p.set_defaults(run=run)
 
 
+def _fail(message: str) -> int:
+    print(f"kneegui export: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from kneegui.recording import SessionFormatError, open_session
-    from kneegui.recording.csv_export import export_csv
 
+    if args.age is not None and not 0 <= args.age < 150:
+        return _fail("--age must be in years, between 0 and 150")
+    if args.bids_run is not None and args.bids_run < 0:
+        return _fail("--run must be >= 0")
+    if args.power_line is not None and args.power_line <= 0:
+        return _fail("--power-line must be > 0 Hz (50 or 60)")
+    start = None
+    if args.session_start:
+        from kneegui.recording.reader import parse_utc
+
+        start = parse_utc(args.session_start)
+        if start is None:
+            return _fail(f"--session-start {args.session_start!r} is not an ISO 8601 "
+                         "date-time (e.g. 2025-01-31T09:00:00Z)")
     try:
         session = open_session(args.session)
     except SessionFormatError as exc:
-        print(f"kneegui export: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    try:
+        return _export(session, args, start)
+    except OSError as exc:
+        return _fail(f"writing {args.out} failed ({exc.strerror or exc}); check the path, the "
+                     "disk space and the permissions")
+
+
+def _export(session: Any, args: argparse.Namespace, start: dt.datetime | None) -> int:
+    from tqdm import tqdm
+
     with session:
-        n_files = len(session.streams) + len(session.derived) + 1 + (
-            session.predictions is not None)
-        with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
-            try:
-                files = export_csv(session, args.out, progress=lambda _name: bar.update())
-            except FileExistsError as exc:
-                print(f"kneegui export: {exc}", file=sys.stderr)
-                return 2
+        if args.format == "csv":
+            from kneegui.recording.csv_export import export_csv
+
+            n_files = len(session.streams) + len(session.derived) + 1 + (
+                session.predictions is not None)
+            with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
+                try:
+                    files = export_csv(session, args.out, progress=lambda _n: bar.update())
+                except FileExistsError as exc:
+                    return _fail(str(exc))
+            warnings: list[str] = []
+        elif args.format == "nwb":
+            code, files, warnings = _nwb(session, args, start)
+            if code:
+                return code
+        else:
+            code, files, warnings = _bids(session, args)
+            if code:
+                return code
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for path in files:
         print(path)
     return 0
+
+
+def _nwb(session: Any, args: argparse.Namespace, start: dt.datetime | None):
+    from kneegui.recording.nwb_export import (
+        NwbExportError,
+        NwbOptions,
+        export_nwb,
+        missing_metadata,
+    )
+
+    age = f"P{args.age:g}Y" if args.age is not None else ""
+    options = NwbOptions(species=args.species, sex=args.sex, age=age,
+                         institution=args.institution, lab=args.lab,
+                         experimenter=list(args.experimenter), session_start=start)
+    try:
+        path = export_nwb(session, args.out, options)
+    except (NwbExportError, FileExistsError) as exc:
+        return _fail(str(exc)), [], []
+    return 0, [path], missing_metadata(options)
+
+
+def _bids(session: Any, args: argparse.Namespace):
+    from kneegui.recording.bids_export import BidsExportError, BidsOptions, export_bids
+
+    options = BidsOptions(
+        subject=args.subject, task=args.task, session=args.bids_session, run=args.bids_run,
+        dataset_name=args.dataset_name, power_line=args.power_line,
+        emg_reference=args.emg_reference, placement=args.placement,
+        species=args.species.lower(), sex={"U": "n/a"}.get(args.sex, args.sex),
+        age=f"{args.age:g}" if args.age is not None else "n/a",
+        institution=args.institution, authors=tuple(args.author))
+    try:
+        files, warnings = export_bids(session, args.out, options)
+    except (BidsExportError, FileExistsError) as exc:
+        return _fail(str(exc)), [], []
+    return 0, files, warnings

@@ -1,7 +1,10 @@
 """`kneegui import-xdf`: convert a LabRecorder .xdf file into a KneeGUI session (.h5).
 
-Keeps every stream (also empty ones), the stream headers (full XML), the clock offsets and the
-original time stamps; `timestamps` are synchronized by pyxdf with clock resets handled.
+Keeps every stream (also empty ones), the stream headers (full XML), the clock measurements and
+the original time stamps; `timestamps` are synchronized with pyxdf's algorithm (clock resets
+handled); marker (string) samples also become events. A damaged or cut-off file is imported as
+far as it is readable, with events saying what was lost and where. Exit codes: 0 imported,
+2 bad arguments or not readable as XDF, 3 imported what was readable from a damaged file.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("import-xdf", help="convert an XDF recording to a session file",
-                              description=__doc__)
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("xdf", type=Path, metavar="FILE.xdf")
     p.add_argument("--out", required=True, metavar="SESSION.h5_OR_DIR",
                    help="session file to create (must not exist) or a directory")
@@ -26,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kneegui.recording import OutputExistsError
-    from kneegui.recording.xdf_import import XdfImportError, import_xdf
+    from kneegui.recording.xdf_import import XdfImportError, import_xdf_report
 
     bar = tqdm(unit="stream", file=sys.stderr, desc="importing")
 
@@ -36,14 +40,19 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        path, streams = import_xdf(args.xdf, args.out, args.subject, progress)
+        report = import_xdf_report(args.xdf, args.out, args.subject, progress)
     except (XdfImportError, OutputExistsError) as exc:
         bar.close()
         print(f"kneegui import-xdf: {exc}", file=sys.stderr)
         return 2
     bar.close()
-    for s in streams:
+    for s in report.streams:
         print(f"  {s.name}: {s.samples} samples x {s.channels} ch {s.channel_format}, "
               f"{s.clock_offsets} clock offsets", file=sys.stderr)
-    print(path)
-    return 0
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"kneegui import-xdf: {args.xdf} is damaged; imported what was readable "
+              "(complete=False, the losses are events in /events)", file=sys.stderr)
+    print(report.path)
+    return 0 if report.complete else 3

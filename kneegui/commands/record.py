@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(f"{'stopped by Ctrl-C; ' if interrupted else ''}wrote {total} samples "
           f"({status.file_bytes / 1e6:.1f} MB, {status.events_written} events)", file=sys.stderr)
+    if status.warning:
+        print(f"warning: {status.warning}", file=sys.stderr)
     if status.lost_samples or status.dropped_samples:
         print(f"warning: {status.lost_samples + status.dropped_samples} samples could not be "
               "recorded (see /events)", file=sys.stderr)

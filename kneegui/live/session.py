@@ -56,6 +56,7 @@ class LiveSession:
         self.model_id = ""
         self._quality: tuple | None = None  # (reader, QualityMonitor, last timestamp)
         self._assignments: list = []
+        self._finishing: list = []  # stopped writers still compressing their file
         self.weights_sha256 = ""
 
     # -- streams -------------------------------------------------------------------------
@@ -330,13 +331,16 @@ class LiveSession:
         return Path(writer.path)
 
     def stop_recording(self) -> Path | None:
+        """Close the session file (complete at return); its compression goes on in the
+        background (:meth:`close` waits for it)."""
         writer = self.writer
         if writer is None:
             return None
         if self.worker is not None:
             self.worker.writer = None
         self.writer = None
-        writer.stop()
+        writer.stop(wait=False)
+        self._finishing.append(writer)
         return Path(writer.path)
 
     def add_marker(self, label: str) -> bool:
@@ -350,5 +354,9 @@ class LiveSession:
 
     # -- shutdown ------------------------------------------------------------------------
     def close(self) -> None:
+        """Stop everything; returns once every session file is closed and compressed."""
         self.disconnect()
         self.set_publishing(False)
+        for writer in self._finishing:
+            writer.wait_compressed()
+        self._finishing.clear()

@@ -11,7 +11,9 @@ import re
 import numpy as np
 
 FORMAT_NAME = "kneegui-session"
-FORMAT_VERSION = "1.0"
+#: 1.1 added timestamps_raw, clock_measurements, /events/duration, filter settings on derived
+#: EMG and compression; a 1.0 file reads as before (missing parts read as empty/NaN/0).
+FORMAT_VERSION = "1.1"
 #: Major versions this reader understands.
 SUPPORTED_MAJOR = (1,)
 
@@ -21,6 +23,12 @@ PREDICTIONS = "derived/predictions"
 EVENTS = "events"
 CALIBRATION = "calibration"
 MODELS = "models"
+#: dataset names inside /streams/<name>
+RAW_STAMPS = "timestamps_raw"
+CLOCK_OFFSETS = "clock_offsets"
+CLOCK_MEASUREMENTS = "clock_measurements"
+#: name of the raw stamps in 1.0 XDF imports
+LEGACY_XDF_STAMPS = "timestamps_original"
 
 #: LSL channel format name -> numpy dtype stored in HDF5 (strings: variable-length UTF-8).
 _LSL_DTYPES: dict[str, str] = {

@@ -9,14 +9,22 @@ Reader events are a drain-once queue. With ``drain_events=True`` (the CLI, where
 reads them) they become ``acquisition`` events (gaps, outages, reconnects, errors). With
 ``drain_events=False`` (default for a Hub: the GUI owns the queue) the pump instead finds gaps in
 the recorded time stamps of regular-rate streams itself and logs them as ``recorder`` events.
+
+Each reader's raw sender stamps go to ``timestamps_raw``, every clock measurement in its
+``clock_log`` to ``clock_measurements`` and every change of the applied offset to
+``clock_offsets`` (measurements taken before the recording started are included: they set the
+offset in force at the start). Derived EMG series carry the hub's filter settings; a change
+during the recording updates them and is logged as an event.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +47,10 @@ class _Follower:
     last_offset: float | None = None
     period: float = 0.0  # 1 / nominal rate (0: irregular)
     last_ts: float | None = None
+    clock_index: int = 0  # cursor into the reader's clock_log
+    settings_source: Callable[[], Any] | None = None  # current FilterSettings of a derived series
+    settings: Any = None  # the settings last stored
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def hub_sources(hub: Any) -> tuple[list[Any], list[tuple[str, Any, dict[str, Any]]]]:
@@ -65,7 +77,8 @@ def hub_sources(hub: Any) -> tuple[list[Any], list[tuple[str, Any, dict[str, Any
         derived.append((f"emg_{mode}/{info.name}", buffer, {
             "rate": float(info.nominal_srate), "labels": labels, "units": units,
             "source": info.name,
-            "description": f"EMG {mode} live by the hub (causal filters, display settings)"}))
+            "description": f"EMG {mode} live by the hub (causal filters, display settings)",
+            "settings_source": lambda: hub.filter_settings, "filter_kind": mode}))
     return readers, derived
 
 
@@ -125,7 +138,14 @@ class RecordingPump:
                                              period=1.0 / rate if rate > 0 else 0.0))
         for name, buffer, kwargs in self._derived:
             start = buffer.oldest_index if self._preroll else buffer.total_written
-            self._followers.append(_Follower(name, buffer, start, False, name, dict(kwargs)))
+            kwargs = dict(kwargs)
+            source = kwargs.pop("settings_source", None)
+            kind = kwargs.pop("filter_kind", None)
+            follower = _Follower(name, buffer, start, False, name, kwargs)
+            if source is not None and kind is not None:
+                follower.settings_source = source
+                follower.derived["filter_kind"] = kind
+            self._followers.append(follower)
         self._thread = threading.Thread(target=self._run, name="kneegui-recording-pump",
                                         daemon=True)
         self._thread.start()
@@ -148,7 +168,7 @@ class RecordingPump:
                 if self.drain_events:
                     self._copy_events()
                 now = time.monotonic()
-                if now >= next_clock:
+                if now >= next_clock or stopping:
                     self._copy_clock_offsets()
                     next_clock = now + self.clock_interval
                 if stopping or not self.writer.recording:
@@ -172,10 +192,39 @@ class RecordingPump:
                 self._log_gaps(f, read.timestamps)
             if f.is_reader:
                 self.writer.write_samples(f.key, read.data, read.timestamps, block=True,
-                                          timeout=2.0)
+                                          timeout=2.0, raw_timestamps=read.raw_timestamps)
             else:
-                self.writer.add_derived(f.key, read.data, read.timestamps, **f.derived)
+                self._copy_derived(f, read)
         f.cursor = read.next_index
+
+    def _copy_derived(self, f: _Follower, read: Any) -> None:
+        """Write a derived block, with its filter settings (updated when they changed)."""
+        kwargs = {k: v for k, v in f.derived.items() if k != "filter_kind"}
+        if f.settings_source is None:
+            self.writer.add_derived(f.key, read.data, read.timestamps, **kwargs)
+            return
+        from kneegui.recording.filter_meta import filter_attrs, settings_dict
+
+        settings = f.settings_source()
+        kind = f.derived["filter_kind"]
+        rate = float(kwargs.get("rate", 0.0))
+        t0 = float(read.timestamps[0])
+        if f.settings is None:  # first block: settings go with the series' creation
+            f.settings = settings
+            f.history = [{"from_time": t0, "settings": settings_dict(settings)}]
+            attrs = {**filter_attrs(settings, rate, kind), "filter_history": json.dumps(f.history)}
+            self.writer.add_derived(f.key, read.data, read.timestamps, attrs=attrs, **kwargs)
+            return
+        self.writer.add_derived(f.key, read.data, read.timestamps, **kwargs)
+        if settings != f.settings:  # the hub applies new settings at its next tick
+            f.settings = settings
+            f.history.append({"from_time": t0, "settings": settings_dict(settings)})
+            attrs = filter_attrs(settings, rate, kind)
+            self.writer.set_derived_attrs(
+                f.key, {**attrs, "filter_history": json.dumps(f.history)})
+            self.writer.add_event(
+                f"display filter changed for {f.key}: {attrs['filter_description']}",
+                t=t0, origin="recorder")
 
     def _log_gaps(self, f: _Follower, ts: Any) -> None:
         """Log jumps of more than 1.5 sample periods as gap events."""
@@ -188,7 +237,7 @@ class RecordingPump:
             missing = int(round(float(steps[i]) / f.period)) - 1
             self.writer.add_event(
                 f"gap: {missing} samples missing in {f.name} ({steps[i] * 1000:.1f} ms)",
-                t=before, origin="recorder")
+                t=before, origin="recorder", duration=float(steps[i]))
         f.last_ts = float(ts[-1])
 
     def _copy_events(self) -> None:
@@ -197,13 +246,22 @@ class RecordingPump:
                 continue
             for event in f.source.events():
                 label = f"{event.kind}: {event.message}" if event.message else event.kind
-                self.writer.add_event(label, t=event.t, origin="acquisition")
+                duration = float(getattr(event, "duration", 0.0) or 0.0)
+                self.writer.add_event(label, t=event.t, origin="acquisition", duration=duration)
 
     def _copy_clock_offsets(self) -> None:
+        """Store new clock measurements and every change of the applied offset.
+
+        Readers without a ``clock_log`` (nothing measured) store none: no placeholder rows.
+        """
         for f in self._followers:
-            if not f.is_reader or not hasattr(f.source, "status"):
+            log = getattr(f.source, "clock_log", None) if f.is_reader else None
+            if log is None:
                 continue
-            offset = float(f.source.status().clock_offset)
-            if offset != f.last_offset:
-                self.writer.add_clock_offset(f.key, lsl_now(), offset)
-                f.last_offset = offset
+            rows, f.clock_index = log.read_from(f.clock_index)
+            for row in rows:
+                self.writer.add_clock_measurement(f.key, row.time, row.offset, row.round_trip)
+                if row.applied != f.last_offset:
+                    since = row.applied_from if math.isfinite(row.applied_from) else row.time
+                    self.writer.add_clock_offset(f.key, since, row.applied)
+                    f.last_offset = row.applied

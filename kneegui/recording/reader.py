@@ -7,6 +7,7 @@ newer major format version raises :class:`SessionFormatError` with a message say
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,19 @@ import numpy as np
 
 from kneegui.recording import layout
 from kneegui.recording.errors import SessionFormatError
+
+
+def parse_utc(text: str) -> dt.datetime | None:
+    """An ISO 8601 time (``...Z`` or with an offset) as an aware UTC datetime, else None."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC)
 
 
 def _attr(obj: h5py.HLObject, key: str, default: Any = "") -> Any:
@@ -100,17 +114,63 @@ class RecordedStream:
         """Sample times [n], float64 seconds on the recording machine's LSL clock."""
         return self.group["timestamps"][: self.length]
 
+    @property
+    def raw_timestamps_name(self) -> str | None:
+        """Dataset holding the sender's uncorrected stamps (None in 1.0 live recordings)."""
+        for name in (layout.RAW_STAMPS, layout.LEGACY_XDF_STAMPS):
+            if name in self.group:
+                return name
+        return None
+
+    @cached_property
+    def raw_timestamps(self) -> np.ndarray:
+        """[n] the sender's stamps as received, before clock correction and dejitter.
+
+        NaN where unknown (format 1.0 live recordings did not keep them).
+        """
+        name = self.raw_timestamps_name
+        if name is None:
+            return np.full(self.length, np.nan)
+        raw = self.group[name][: self.length]
+        if len(raw) < self.length:  # interrupted write: pad what is missing
+            raw = np.concatenate([raw, np.full(self.length - len(raw), np.nan)])
+        return raw
+
     @cached_property
     def clock_offsets(self) -> np.ndarray:
-        """[m, 2] rows of (time, offset) in seconds."""
-        if "clock_offsets" not in self.group:
+        """[m, 2] rows of (time, offset) in seconds: the offset applied from ``time`` on."""
+        if layout.CLOCK_OFFSETS not in self.group:
             return np.zeros((0, 2))
-        return self.group["clock_offsets"][:]
+        return self.group[layout.CLOCK_OFFSETS][:]
+
+    @cached_property
+    def clock_measurements(self) -> np.ndarray:
+        """[k, 3] raw LSL clock measurements (time, offset, round_trip) in seconds.
+
+        Format 1.0 XDF imports stored the file's measurements as ``clock_offsets``; they are
+        returned here with an unknown (NaN) round trip. 1.0 live recordings kept none.
+        """
+        if layout.CLOCK_MEASUREMENTS in self.group:
+            return self.group[layout.CLOCK_MEASUREMENTS][:]
+        if "xdf_stream_id" in self.group.attrs and len(self.clock_offsets):
+            offsets = self.clock_offsets
+            return np.column_stack([offsets, np.full(len(offsets), np.nan)])
+        return np.zeros((0, 3))
 
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Samples and timestamps of rows ``start:stop`` (for chunked processing)."""
         stop = min(stop, self.length)
         return _read(self.group["data"], start, stop), self.group["timestamps"][start:stop]
+
+    def read_raw_timestamps(self, start: int, stop: int) -> np.ndarray:
+        """Raw sender stamps of rows ``start:stop`` (NaN where unknown)."""
+        stop = min(stop, self.length)
+        name = self.raw_timestamps_name
+        if name is None:
+            return np.full(max(0, stop - start), np.nan)
+        raw = self.group[name][start:stop]
+        missing = max(0, stop - start) - len(raw)
+        return np.concatenate([raw, np.full(missing, np.nan)]) if missing else raw
 
 
 @dataclass
@@ -121,6 +181,13 @@ class DerivedSeries:
     data: np.ndarray
     timestamps: np.ndarray
     attrs: dict[str, Any]
+
+    @property
+    def filter_settings(self) -> Any:
+        """The ``kneegui.dsp.FilterSettings`` the series was filtered with (None if unknown)."""
+        from kneegui.recording.filter_meta import settings_from_attrs
+
+        return settings_from_attrs(self.attrs)
 
 
 @dataclass
@@ -140,6 +207,11 @@ class Events:
     timestamp: np.ndarray
     label: np.ndarray
     origin: np.ndarray
+    duration: np.ndarray | None = None  # seconds; 0 = an instant (all 0 in format 1.0 files)
+
+    def __post_init__(self) -> None:
+        if self.duration is None:
+            self.duration = np.zeros(len(self.timestamp))
 
     def __len__(self) -> int:
         return len(self.timestamp)
@@ -204,6 +276,30 @@ class Session:
         return str(self.attrs.get("session_start_time", ""))
 
     @property
+    def start_lsl(self) -> float | None:
+        """LSL clock reading at ``start_time`` (None when the file does not say)."""
+        value = self.attrs.get("session_start_lsl")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if np.isfinite(value) else None
+
+    @cached_property
+    def start_datetime(self) -> dt.datetime | None:
+        """``start_time`` as an aware UTC datetime (None when absent or unparsable)."""
+        return parse_utc(self.start_time)
+
+    def utc_datetime64(self, t: np.ndarray) -> np.ndarray | None:
+        """LSL times -> ``datetime64[us]`` UTC (None when the start time or clock is unknown)."""
+        start, start_lsl = self.start_datetime, self.start_lsl
+        if start is None or start_lsl is None:
+            return None
+        base = np.datetime64(start.replace(tzinfo=None), "us")
+        offset_us = np.round((np.asarray(t, dtype=np.float64) - start_lsl) * 1e6)
+        return base + offset_us.astype("timedelta64[us]")
+
+    @property
     def complete(self) -> bool:
         """False when the writer was killed or failed before closing the file."""
         return bool(self.attrs.get("complete", False))
@@ -219,9 +315,11 @@ class Session:
         if group is None or "timestamp" not in group:
             empty = np.zeros(0, dtype=object)
             return Events(np.zeros(0), empty, empty)
-        n = min(group[k].shape[0] for k in ("timestamp", "label", "origin"))
+        columns = [k for k in ("timestamp", "label", "origin", "duration") if k in group]
+        n = min(group[k].shape[0] for k in columns)
+        duration = group["duration"][:n] if "duration" in group else np.zeros(n)
         return Events(group["timestamp"][:n], _read(group["label"], 0, n),
-                      _read(group["origin"], 0, n))
+                      _read(group["origin"], 0, n), duration)
 
     @cached_property
     def derived(self) -> dict[str, DerivedSeries]:

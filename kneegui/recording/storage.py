@@ -33,6 +33,11 @@ _TARGET_CHUNK_BYTES = 128 * 1024
 #: Room for HDF5 metadata (B-tree nodes, object headers, heaps) per batch.
 METADATA_MARGIN_BYTES = 1024 * 1024
 _VLEN_POINTER_BYTES = 16
+#: HDF5 filters on every numeric dataset of a finished session: byte shuffle + deflate level 1.
+#: Deflate is built into every HDF5 library (MATLAB, h5dump, HDFView read it without plugins).
+#: A live recording is written without them and compressed once closed (recording.compact:
+#: rewriting compressed chunks is not crash-safe); XDF imports write them directly.
+COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
 def chunk_rows(row_bytes: int, is_string: bool = False) -> int:
@@ -71,7 +76,10 @@ class ColumnSet:
     """
 
     def __init__(
-        self, group: h5py.Group, columns: Mapping[str, tuple[np.dtype, tuple[int, ...]]]
+        self,
+        group: h5py.Group,
+        columns: Mapping[str, tuple[np.dtype, tuple[int, ...]]],
+        compress: bool = True,
     ) -> None:
         self.datasets: dict[str, h5py.Dataset] = {}
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in columns}
@@ -94,6 +102,7 @@ class ColumnSet:
                 maxshape=(None, *trailing),
                 dtype=dtype,
                 chunks=(rows, *trailing) if trailing else (rows,),
+                **(COMPRESSION if compress and not is_string else {}),
             )
 
     @property
@@ -146,9 +155,12 @@ class ColumnSet:
 class SessionStorage:
     """One open session file, written by a single thread."""
 
-    def __init__(self, path: Path, fault_hook: FaultHook | None = None) -> None:
+    def __init__(
+        self, path: Path, fault_hook: FaultHook | None = None, compress: bool = True
+    ) -> None:
         self.path = Path(path)
         self.fault_hook = fault_hook
+        self.compress = compress
         self.file: h5py.File | None = None
         self.sets: dict[str, ColumnSet] = {}
         self._fd: int | None = None
@@ -168,9 +180,13 @@ class SessionStorage:
         string = layout.string_dtype()
         self.sets[layout.EVENTS] = ColumnSet(
             events,
-            {"timestamp": (np.dtype("f8"), ()), "label": (string, ()), "origin": (string, ())},
+            {"timestamp": (np.dtype("f8"), ()), "label": (string, ()), "origin": (string, ()),
+             "duration": (np.dtype("f8"), ())},
+            self.compress,
         )
         events["timestamp"].attrs["unit"] = "s"
+        events["duration"].attrs["unit"] = "s"
+        events["duration"].attrs["description"] = "0 for an instant, else the span it covers"
         self._fd = os.open(self.path, os.O_RDWR)
         self.reserve(METADATA_MARGIN_BYTES)
         self.flush()
@@ -223,20 +239,37 @@ class SessionStorage:
     def create_stream(
         self, name: str, dtype: np.dtype, n_channels: int, attrs: Mapping[str, Any]
     ) -> None:
-        """``/streams/<name>``: ``data`` [n, ch], ``timestamps`` [n], ``clock_offsets`` [m, 2]."""
+        """``/streams/<name>``: ``data`` [n, ch], ``timestamps`` and ``timestamps_raw`` [n],
+        ``clock_offsets`` [m, 2] and ``clock_measurements`` [k, 3]."""
         group = self._root()[layout.STREAMS].create_group(name)
         set_attrs(group, attrs)
         key = f"{layout.STREAMS}/{name}"
+        f8 = np.dtype("f8")
         self.sets[key] = ColumnSet(
-            group, {"data": (dtype, (n_channels,)), "timestamps": (np.dtype("f8"), ())}
-        )
-        group["timestamps"].attrs["unit"] = "s"
-        group["timestamps"].attrs["clock"] = "local LSL clock (pylsl.local_clock), corrected"
-        self.sets[f"{key}/clock_offsets"] = ColumnSet(
-            group, {"clock_offsets": (np.dtype("f8"), (2,))}
-        )
-        group["clock_offsets"].attrs["columns"] = attr_value(["time", "offset"])
-        group["clock_offsets"].attrs["unit"] = "s"
+            group, {"data": (dtype, (n_channels,)), "timestamps": (f8, ()),
+                    layout.RAW_STAMPS: (f8, ())}, self.compress)
+        set_attrs(group["timestamps"], {
+            "unit": "s", "clock": "local LSL clock (pylsl.local_clock), corrected",
+            "description": "sender stamp + applied clock offset, dejittered (regular rates), "
+                           "strictly increasing"})
+        set_attrs(group[layout.RAW_STAMPS], {
+            "unit": "s", "clock": "the sender's LSL clock, as received",
+            "description": "the stamp the sender gave each sample, no correction (NaN where "
+                           "unknown)"})
+        self.sets[f"{key}/{layout.CLOCK_OFFSETS}"] = ColumnSet(
+            group, {layout.CLOCK_OFFSETS: (f8, (2,))}, self.compress)
+        set_attrs(group[layout.CLOCK_OFFSETS], {
+            "columns": ["time", "offset"], "unit": "s",
+            "description": "offset applied to the sender stamps from `time` (local clock) on: "
+                           "the median of the last 12 measurements, in force from just after "
+                           "the measurement that changed it"})
+        self.sets[f"{key}/{layout.CLOCK_MEASUREMENTS}"] = ColumnSet(
+            group, {layout.CLOCK_MEASUREMENTS: (f8, (3,))}, self.compress)
+        set_attrs(group[layout.CLOCK_MEASUREMENTS], {
+            "columns": ["time", "offset", "round_trip"], "unit": "s",
+            "description": "every LSL time_correction measurement: local time it was taken, "
+                           "offset (local - sender clock), round-trip time of the probe "
+                           "(NaN where unknown)"})
 
     def create_series(
         self, path: str, dtype: np.dtype, n_channels: int, attrs: Mapping[str, Any]
@@ -245,8 +278,8 @@ class SessionStorage:
         group = self._root().require_group(path)
         set_attrs(group, attrs)
         self.sets[path] = ColumnSet(
-            group, {"data": (dtype, (n_channels,)), "timestamps": (np.dtype("f8"), ())}
-        )
+            group, {"data": (dtype, (n_channels,)), "timestamps": (np.dtype("f8"), ())},
+            self.compress)
         group["timestamps"].attrs["unit"] = "s"
 
     def create_predictions(self, n_horizons: int, horizons_ms: np.ndarray) -> None:
@@ -263,6 +296,7 @@ class SessionStorage:
                 "values": (np.dtype("f4"), (n_horizons,)),
                 "model_id": (layout.string_dtype(), ()),
             },
+            self.compress,
         )
         group["timestamps"].attrs["unit"] = "s"
 
@@ -294,6 +328,10 @@ class SessionStorage:
     def set_root_attrs(self, attrs: Mapping[str, Any]) -> None:
         """Update root attributes (e.g. notes added during the session)."""
         set_attrs(self._root(), attrs)
+
+    def set_group_attrs(self, path: str, attrs: Mapping[str, Any]) -> None:
+        """Update the attributes of an existing group (e.g. new filter settings)."""
+        set_attrs(self._root()[path], attrs)
 
     # -- data ------------------------------------------------------------------------------
     @property

@@ -85,6 +85,10 @@ class WriterStatus:
     last_flush_lsl: float | None
     seconds_recorded: float
     error: str | None
+    #: True once the closed file was compressed (see kneegui.recording.compact)
+    compressed: bool = False
+    #: a problem that cost no data (e.g. the file could not be compressed after the recording)
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -120,6 +124,7 @@ class SessionWriter:
         max_pending_bytes: int = 8 * 1024 * 1024,
         fault_hook: FaultHook | None = None,
         on_error: Callable[[str], None] | None = None,
+        compression: bool = True,
     ) -> None:
         if not 0 < flush_interval <= 1.0:
             raise ValueError("flush_interval must be in (0, 1] seconds (crash-safety promise)")
@@ -131,7 +136,12 @@ class SessionWriter:
         self._sources = sources
         self._pump: Any = None
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._storage = SessionStorage(self.path, fault_hook)
+        # recorded uncompressed (crash-safe), compressed once closed: kneegui.recording.compact
+        self.compression = compression
+        self._storage = SessionStorage(self.path, fault_hook, compress=False)
+        self._compressed = False
+        self._closed = threading.Event()  # the file is closed (complete or failed)
+        self._warning: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._state = WriterState.CREATED
@@ -174,14 +184,31 @@ class SessionWriter:
             self._pump.start()
         return self
 
-    def stop(self, timeout: float = 30.0) -> WriterStatus:
-        """Stop the pump, write everything queued, mark the file complete and close it."""
+    def stop(self, timeout: float = 30.0, wait: bool = True) -> WriterStatus:
+        """Stop the pump, write everything queued, mark the file complete and close it.
+
+        With ``compression`` the closed file is then compressed on the writer thread (about
+        1/200 of the recording's length). ``wait=True`` waits for that too, however long it
+        takes (it always progresses); ``wait=False`` returns once the file is closed and
+        complete (a GUI that must not block): the file is replaced by its compressed copy
+        atomically later, see :meth:`wait_compressed`.
+        """
         if self._pump is not None:
             self._pump.stop()
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(_STOP)
-            self._thread.join(timeout)
+            self._closed.wait(timeout)
+            if wait:
+                self.wait_compressed()
         return self.status()
+
+    def wait_compressed(self, timeout: float | None = None) -> bool:
+        """Wait until the writer thread finished (file closed and compressed); False on
+        timeout."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def __enter__(self) -> SessionWriter:
         return self.start() if self._state is WriterState.CREATED else self
@@ -213,6 +240,8 @@ class SessionWriter:
                 last_flush_lsl=self._last_flush,
                 seconds_recorded=seconds,
                 error=self._error,
+                compressed=self._compressed,
+                warning=self._warning,
             )
 
     # -- declarations ----------------------------------------------------------------------
@@ -244,11 +273,13 @@ class SessionWriter:
         data: np.ndarray | Sequence,
         timestamps: np.ndarray | Sequence[float],
         *,
+        raw_timestamps: np.ndarray | Sequence[float] | None = None,
         block: bool = False,
         timeout: float | None = None,
     ) -> bool:
         """Queue samples [n, channels] with their timestamps [n] for ``stream``.
 
+        ``raw_timestamps`` [n]: the sender's stamps before any correction (NaN when not given).
         Never blocks unless ``block=True``; returns False (and counts the samples as dropped)
         when the queue is full or the recording is not running.
         """
@@ -267,6 +298,13 @@ class SessionWriter:
             )
         if len(ts) == 0:
             return True
+        if raw_timestamps is None:
+            raw = np.full(len(ts), np.nan)
+        else:
+            raw = np.array(raw_timestamps, dtype=np.float64).reshape(-1)
+            if raw.shape != ts.shape:
+                raise ValueError(f"stream {stream!r}: {len(raw)} raw timestamps for "
+                                 f"{len(ts)} samples")
         if stream in self._string_streams:
             arr = arr.copy()
         else:
@@ -274,7 +312,7 @@ class SessionWriter:
                 arr = np.array(arr, dtype=self._dtypes[stream])  # a copy in the stored dtype
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"stream {stream!r}: samples are not numbers ({exc})") from exc
-        ok = self._put(("samples", stream, arr, ts.copy()), block=block, timeout=timeout)
+        ok = self._put(("samples", stream, arr, ts.copy(), raw), block=block, timeout=timeout)
         with self._lock:
             if ok:
                 self._queued_samples += len(ts)
@@ -283,15 +321,30 @@ class SessionWriter:
         return ok
 
     def add_clock_offset(self, stream: str, t: float, offset: float) -> bool:
-        """Record one clock-offset measurement (LSL ``time_correction``) for ``stream``."""
+        """Record the clock offset applied to ``stream``'s stamps from local time ``t`` on."""
         if stream not in self._stream_channels:
             raise KeyError(f"unknown stream {stream!r}; declare it with add_stream() first")
-        return self._put(("clock", stream, float(t), float(offset)), block=False)
+        return self._put(("clock", stream, layout.CLOCK_OFFSETS, [float(t), float(offset)]),
+                         block=False)
 
-    def add_event(self, label: str, t: float | None = None, origin: str = "operator") -> bool:
-        """Record an event (operator marker, gap, reconnect, calibration step...)."""
+    def add_clock_measurement(
+        self, stream: str, t: float, offset: float, round_trip: float = float("nan")
+    ) -> bool:
+        """Record one raw LSL ``time_correction`` measurement (local time, offset, round trip)."""
+        if stream not in self._stream_channels:
+            raise KeyError(f"unknown stream {stream!r}; declare it with add_stream() first")
+        row = [float(t), float(offset), float(round_trip)]
+        return self._put(("clock", stream, layout.CLOCK_MEASUREMENTS, row), block=False)
+
+    def add_event(
+        self, label: str, t: float | None = None, origin: str = "operator", duration: float = 0.0
+    ) -> bool:
+        """Record an event (operator marker, gap, reconnect, calibration step...).
+
+        ``duration`` (s): 0 for an instant, else the span the event covers (a gap, an outage).
+        """
         t = lsl_now() if t is None else float(t)
-        return self._put(("event", t, str(label), str(origin)), block=False)
+        return self._put(("event", t, str(label), str(origin), float(duration)), block=False)
 
     def note_lost(self, n_samples: int) -> None:
         """Count samples that never reached the writer (the pump fell behind a ring buffer)."""
@@ -326,10 +379,13 @@ class SessionWriter:
         units: Sequence[str] = (),
         source: str = "",
         description: str = "",
+        attrs: Mapping[str, Any] | None = None,
     ) -> bool:
         """Record a derived series under ``/derived/<name>`` (e.g. ``emg_filtered/<stream>``).
 
-        The attributes (rate, labels, units, source, description) are taken from the first call.
+        The attributes (rate, labels, units, source, description and any extra ``attrs``, e.g.
+        the filter settings) are taken from the first call; change them with
+        :meth:`set_derived_attrs`.
         """
         path = "/".join(layout.sanitize_name(part) for part in name.split("/") if part)
         if not path or path == "predictions":
@@ -337,9 +393,15 @@ class SessionWriter:
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         arr = np.asarray(data)
         arr = arr.reshape(len(ts), -1)
-        attrs = {"rate": float(rate), "channel_labels": list(labels),
-                 "channel_units": list(units), "source": source, "description": description}
-        return self._put(("derived", path, arr.copy(), ts.copy(), attrs), block=False)
+        all_attrs = {"rate": float(rate), "channel_labels": list(labels),
+                     "channel_units": list(units), "source": source,
+                     "description": description, **dict(attrs or {})}
+        return self._put(("derived", path, arr.copy(), ts.copy(), all_attrs), block=False)
+
+    def set_derived_attrs(self, name: str, attrs: Mapping[str, Any]) -> bool:
+        """Update attributes of ``/derived/<name>`` (applied after its data queued so far)."""
+        path = "/".join(layout.sanitize_name(part) for part in name.split("/") if part)
+        return self._put(("derived_attrs", path, dict(attrs)), block=True, timeout=5.0)
 
     def add_calibration(
         self, name: str, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any] | None = None
@@ -432,7 +494,7 @@ class SessionWriter:
         with self._lock:
             self._data_bytes = data_bytes
             for key, rows in pending.items():
-                if key.startswith(layout.STREAMS + "/") and not key.endswith("/clock_offsets"):
+                if key.startswith(layout.STREAMS + "/") and key.count("/") == 1:
                     name = key[len(layout.STREAMS) + 1:]
                     self._written[name] = self._written.get(name, 0) + rows
                     self._queued_samples -= rows
@@ -448,6 +510,31 @@ class SessionWriter:
         with self._lock:
             self._state = WriterState.STOPPED
             self._stopped_mono = time.monotonic()
+        worker = None
+        if self.compression:
+            # a non-daemon thread, started before stop() can return: an exiting program waits
+            # for it instead of leaving a half-written copy (the session is complete either way)
+            worker = threading.Thread(target=self._compress, name="kneegui-session-compress",
+                                      daemon=False)
+            worker.start()
+        self._closed.set()
+        if worker is not None:
+            worker.join()
+
+    def _compress(self) -> None:
+        """Compress the closed, complete file; a failure keeps it uncompressed (no data lost)."""
+        from kneegui.recording.compact import compact
+
+        try:
+            compact(self.path)
+        except Exception as exc:  # noqa: BLE001 - the uncompressed file is complete and valid
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            with self._lock:
+                self._warning = (f"{self.path} was kept uncompressed: compressing it after the "
+                                 f"recording failed ({reason}); all data are in the file")
+            return
+        with self._lock:
+            self._compressed = True
 
     def _fail(self, exc: BaseException) -> None:
         code = getattr(exc, "errno", None)
@@ -471,6 +558,7 @@ class SessionWriter:
             self._dropped += self._queued_samples  # accepted but never written
             self._queued_samples = 0
         self._storage.abandon()
+        self._closed.set()
         # discard queued items so producers blocked on a full queue are released
         while True:
             try:
@@ -485,17 +573,17 @@ class SessionWriter:
         kind = item[0]
         st = self._storage
         if kind == "samples":
-            _, stream, data, ts = item
-            st.sets[f"{layout.STREAMS}/{stream}"].append(data=data, timestamps=ts)
+            _, stream, data, ts, raw = item
+            st.sets[f"{layout.STREAMS}/{stream}"].append(
+                data=data, timestamps=ts, **{layout.RAW_STAMPS: raw})
         elif kind == "event":
-            _, t, label, origin = item
+            _, t, label, origin, duration = item
             st.sets[layout.EVENTS].append(
                 timestamp=np.array([t]), label=np.array([label], dtype=object),
-                origin=np.array([origin], dtype=object))
+                origin=np.array([origin], dtype=object), duration=np.array([duration]))
         elif kind == "clock":
-            _, stream, t, offset = item
-            st.sets[f"{layout.STREAMS}/{stream}/clock_offsets"].append(
-                clock_offsets=np.array([[t, offset]]))
+            _, stream, dataset, row = item
+            st.sets[f"{layout.STREAMS}/{stream}/{dataset}"].append(**{dataset: np.array([row])})
         elif kind == "prediction":
             _, ts, values, model_id, horizons = item
             if layout.PREDICTIONS not in st.sets:
@@ -522,5 +610,10 @@ class SessionWriter:
             st.write_model(model_id, layout.sanitize_name(model_id, "model"), card, sha)
         elif kind == "attrs":
             st.set_root_attrs(item[1])
+        elif kind == "derived_attrs":
+            _, path, attrs = item
+            full = f"{layout.DERIVED}/{path}"
+            if full in st.sets:
+                st.set_group_attrs(full, attrs)
         else:  # pragma: no cover - internal
             raise RuntimeError(f"unknown writer operation {kind!r}")

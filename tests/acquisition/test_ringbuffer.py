@@ -130,3 +130,28 @@ def test_object_dtype_holds_marker_strings():
     rb.write(np.array([["start"], ["stop"]], dtype=object), np.array([1.0, 2.0]))
     data, ts = rb.since(1.5)
     assert data.tolist() == [["stop"]]
+
+
+def test_raw_stamp_column_travels_with_the_cursor_and_wraps():
+    rb = RingBuffer(8, 1, np.float32, raw_stamps=True)
+    rb.write(np.arange(5.0)[:, None], np.arange(5.0), np.arange(5.0) + 100)
+    rb.write(np.arange(5.0, 7.0)[:, None], np.arange(5.0, 7.0))  # no raw given: NaN
+    rb.write(np.arange(7.0, 12.0)[:, None], np.arange(7.0, 12.0), np.arange(7.0, 12.0) + 100)
+    r = rb.read_from(0)
+    assert r.lost == 4 and r.data[:, 0].tolist() == list(range(4, 12))
+    np.testing.assert_array_equal(r.raw_timestamps, [104, np.nan, np.nan, 107, 108, 109, 110,
+                                                     111])
+    assert RingBuffer(4, 1).read_from(0).raw_timestamps is None  # plain buffers: no column
+
+
+def test_clock_log_cursor_keeps_every_measurement_once():
+    from kneegui.acquisition.clock import ClockLog, ClockMeasurement
+
+    log = ClockLog(maxlen=3)
+    for k in range(5):
+        log.append(ClockMeasurement(float(k), 0.01 * k, 1e-4, 0.0))
+    rows, nxt = log.read_from(0)  # the two oldest were dropped
+    assert [r.time for r in rows] == [2.0, 3.0, 4.0] and nxt == 5 and log.total == 5
+    log.append(ClockMeasurement(5.0, 0.05, 1e-4, 0.0))
+    rows, nxt = log.read_from(nxt)
+    assert [r.time for r in rows] == [5.0] and nxt == 6
