@@ -77,8 +77,8 @@ def export_onnx(model: LoadedModel, out: str | Path) -> ExportResult:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        reason = exc.strerror or str(exc)
-        raise ExportError(f"cannot write {path}: {reason}; choose a writable --out path") from exc
+        raise ExportError(f"cannot write {path}: {_why(path, exc)}; choose a writable --out "
+                          "path") from exc
     props = {p.key: p.value for p in proto.metadata_props}
     return ExportResult(path, hashlib.sha256(data).hexdigest(), len(data), model.model_id,
                         props["parts"], n, worst)
@@ -125,3 +125,13 @@ def check_inputs(card: Any, n_windows: int = 8) -> tuple[ModelInputs, np.ndarray
         angle=angle.astype(np.float32), **{k: v.astype(np.float32) for k, v in extra.items()})
     ends = np.arange(card.rows_needed - 1, rows, 7)[:n_windows]
     return inputs, ends
+
+
+def _why(path: Path, exc: OSError) -> str:
+    """The reason a write failed, in words (a file where a folder is needed, else the OS's)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
+    return exc.strerror or str(exc)
