@@ -93,7 +93,12 @@ def check(proto: Any, model: LoadedModel, tolerance: float = CHECK_TOLERANCE_DEG
 
     inputs, ends = check_inputs(model.card)
     expected = Predictor(model).predict(inputs, ends)
-    got = ReferenceEvaluator(proto).run(None, {INPUT: windows(model.card, inputs, ends)})[0]
+    try:
+        got = ReferenceEvaluator(proto).run(None, {INPUT: windows(model.card, inputs, ends)})[0]
+    except Exception as exc:  # the reference runtime's own failure, whatever its type
+        raise ExportError(f"the ONNX reference runtime could not run the exported graph "
+                          f"({type(exc).__name__}: {exc}); nothing written. This is a bug in "
+                          "kneegui.portable: please report it with the model") from exc
     worst = float(np.max(np.abs(got - expected)))
     if not worst <= tolerance:  # also NaN
         raise ExportError(f"the exported graph differs from the Predictor by {worst:.3g} deg "

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-#: The ONNX operator set the predictor graph uses (ONNX Runtime >= 1.12 runs it; opset 17 has
-#: every operator the graph needs and is what most other runtimes and importers accept).
+#: The ONNX operator set the predictor graph uses (ONNX 1.12's: it has every operator the graph
+#: needs and is what most runtimes and importers accept; tested with ONNX Runtime 1.31.1).
 OPSET = 17
 #: IR version written into the file (IR 8 is the one that opset 17 came with).
 IR_VERSION = 8
