@@ -66,44 +66,54 @@ def _predictor(g: GraphBuilder, model: LoadedModel, lay: Layout) -> str:
         angle32 = g.slice(INPUT, lay.angle, lay.angle + 1, 2, "angle")  # [B, R, 1]
         angle64 = g.op("Squeeze", [g.cast(angle32, F64, "angle_f64"),
                                    g.const("column_axis", [2], np.int64)], "angle_rows")
-    x = _network_inputs(g, card, lay, angle32)
-    y = add_network(g, x, model.net)
+    y = add_network(g, _network_inputs(g, card, lay, angle32), model.net)
     g.scope = "degrees"
-    norm = card.norm
-    y = g.op("Add", [g.op("Mul", [y, g.const("target_std", norm.target_std, F32)], "y_scaled"),
-                     g.const("target_mean", norm.target_mean, F32)], "y")
-    subject = norm.subject
-    if not card.config.residual:
-        deg32 = g.op("Add", [g.const("angle_mean", subject.angle_mean, F32),
-                             g.op("Mul", [y, g.const("angle_std", subject.angle_std, F32)],
-                                  "y_deg")], "absolute_deg")
-        out = g.cast(deg32, F64, "network_deg")
-    else:
-        last = g.slice(angle64, rows - 1, rows, 1, "last_angle")  # [B, 1]
-        change = g.cast(g.op("Mul", [y, g.const("angle_std", subject.angle_std, F32)],
-                             "change_deg_f32"), F64, "change_deg")
-        out = g.op("Add", [last, change], "network_deg")
-        if card.velocity_mix is not None:
-            prev = g.slice(angle64, rows - 2, rows - 1, 1, "previous_angle")
-            step = g.op("Sub", [last, prev], "step")
-            ramp = g.const("steps", np.arange(1, card.horizons + 1), F64)
-            cv = g.op("Add", [last, g.op("Mul", [step, ramp], "cv_change")], "constant_velocity")
-            out = _mix(g, cv, out, card.velocity_mix.network_share, "velocity_mix")
+    out = _to_degrees(g, card, y, angle64)
     if model.memory is not None and card.memory is not None:
         g.scope = "memory"
         memory = _memory(g, model.memory, lay, angle64, rows)
         out = _mix(g, out, memory, card.memory.share, "memory_mix")
     if card.extrapolator is not None:
         g.scope = "extrapolator"
-        ex = card.extrapolator.extrapolator
-        lags = g.rows(angle64, [rows - 1 - j for j in range(1, ex.lags + 1)], 1, "lag_angles")
-        last = g.slice(angle64, rows - 1, rows, 1, "last_angle")
-        lagm = g.op("Sub", [lags, last], "lag_matrix")
-        pred = g.op("Add", [last, g.matmul_const(lagm, np.asarray(ex.coef, F64), "ar")],
-                    "forecast")
-        out = _mix(g, out, pred, card.extrapolator.share, "extrapolator_mix")
+        out = _mix(g, out, _extrapolator(g, card, angle64), card.extrapolator.share,
+                   "extrapolator_mix")
     g.scope = "output"
     return _nan_for_gaps(g, g.cast(out, F32, "trajectory_f32"))
+
+
+def _to_degrees(g: GraphBuilder, card: Any, y: str, angle64: str | None) -> str:
+    """Network output -> degrees ``[B, H]`` float64 (``Predictor._network`` after the net)."""
+    norm, rows = card.norm, card.rows_needed
+    subject = norm.subject
+    y = g.op("Add", [g.op("Mul", [y, g.const("target_std", norm.target_std, F32)], "y_scaled"),
+                     g.const("target_mean", norm.target_mean, F32)], "y")
+    if not card.config.residual:  # float32 like the Predictor, then float64
+        deg32 = g.op("Add", [g.const("angle_mean", subject.angle_mean, F32),
+                             g.op("Mul", [y, g.const("angle_std", subject.angle_std, F32)],
+                                  "y_deg")], "absolute_deg")
+        return g.cast(deg32, F64, "network_deg")
+    last = g.slice(angle64, rows - 1, rows, 1, "last_angle")  # [B, 1]
+    change = g.cast(g.op("Mul", [y, g.const("angle_std", subject.angle_std, F32)],
+                         "change_deg_f32"), F64, "change_deg")
+    out = g.op("Add", [last, change], "network_deg")
+    if card.velocity_mix is not None:
+        prev = g.slice(angle64, rows - 2, rows - 1, 1, "previous_angle")
+        step = g.op("Sub", [last, prev], "step")
+        ramp = g.const("steps", np.arange(1, card.horizons + 1), F64)
+        cv = g.op("Add", [last, g.op("Mul", [step, ramp], "cv_change")], "constant_velocity")
+        out = _mix(g, cv, out, card.velocity_mix.network_share, "velocity_mix")
+    return out
+
+
+def _extrapolator(g: GraphBuilder, card: Any, angle64: str) -> str:
+    """The subject extrapolator's forecast ``[B, H]`` (``Extrapolator.predict``)."""
+    rows = card.rows_needed
+    ex = card.extrapolator.extrapolator
+    lags = g.rows(angle64, [rows - 1 - j for j in range(1, ex.lags + 1)], 1, "lag_angles")
+    last = g.slice(angle64, rows - 1, rows, 1, "last_angle")
+    lagm = g.op("Sub", [lags, last], "lag_matrix")
+    return g.op("Add", [last, g.matmul_const(lagm, np.asarray(ex.coef, F64), "ar")],
+                "forecast")
 
 
 def _network_inputs(g: GraphBuilder, card: Any, lay: Layout, angle32: str | None) -> str:
