@@ -125,16 +125,19 @@ def _export(args: argparse.Namespace) -> int:
     store = SubjectModelStore()
     try:
         entry = store.find(args.name)
-        if entry.error:
-            return fail(entry.error)
-        model = store.load(entry)
-    except (ModelStoreError, ModelLoadError) as exc:
+    except ModelStoreError as exc:
         return fail(str(exc))
+    if entry.error:
+        return fail(entry.error)
     out = Path(args.out).expanduser()
     if out.is_dir() or args.out.endswith(("/", os.sep)):
         out = out / f"{entry.path.name}.onnx"
     if out.exists() and not args.force:
         return fail(f"{out} exists; pass --force to replace it")
+    try:
+        model = store.load(entry)
+    except ModelLoadError as exc:
+        return fail(str(exc))
     try:
         result = export_onnx(model, out)
     except ExportError as exc:

@@ -64,21 +64,29 @@ def build(model: LoadedModel) -> Any:
 
 def export_onnx(model: LoadedModel, out: str | Path) -> ExportResult:
     """Build, check (:func:`check`) and write ``model``'s predictor to ``out`` (replaced
-    atomically; parent folders are created). ExportError on any problem."""
-    proto = build(model)
-    n, worst = check(proto, model)
-    data = proto.SerializeToString()
+    atomically; parent folders are created). The target is opened first, so an unwritable one
+    fails at once. ExportError on any problem; no file is left behind then."""
     path = Path(out)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        handle = tmp.open("wb")
     except OSError as exc:
+        raise _write_error(path, exc) from exc
+    try:
+        proto = build(model)
+        n, worst = check(proto, model)
+        data = proto.SerializeToString()
+        try:
+            with handle:
+                handle.write(data)
+            tmp.replace(path)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+    finally:
+        handle.close()
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise ExportError(f"cannot write {path}: {_why(path, exc)}; choose a writable --out "
-                          "path") from exc
     props = {p.key: p.value for p in proto.metadata_props}
     return ExportResult(path, hashlib.sha256(data).hexdigest(), len(data), model.model_id,
                         props["parts"], n, worst)
@@ -130,6 +138,10 @@ def check_inputs(card: Any, n_windows: int = 8) -> tuple[ModelInputs, np.ndarray
         angle=angle.astype(np.float32), **{k: v.astype(np.float32) for k, v in extra.items()})
     ends = np.arange(card.rows_needed - 1, rows, 7)[:n_windows]
     return inputs, ends
+
+
+def _write_error(path: Path, exc: OSError) -> ExportError:
+    return ExportError(f"cannot write {path}: {_why(path, exc)}; choose a writable --out path")
 
 
 def _why(path: Path, exc: OSError) -> str:
