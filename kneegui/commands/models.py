@@ -118,6 +118,8 @@ def _export(args: argparse.Namespace) -> int:
         return 2
 
     try:
+        import onnx  # noqa: F401  (a dependency; checked here for a clear message)
+
         from kneegui.portable import ExportError, export_onnx, input_columns
     except ImportError as exc:
         return fail(f"the ONNX export needs the onnx package ({exc.name} is missing); "
