@@ -177,6 +177,18 @@ def check_training(exe: Path, env: dict[str, str], cwd: Path) -> None:
           "loaded in the bundle")
 
 
+def check_portable_export(exe: Path, env: dict[str, str], cwd: Path) -> None:
+    """`kneegui models export` works in the bundle (onnx and its reference runtime bundled):
+    the shipped model becomes an ONNX file that passed the export's own check."""
+    shipped = exe.resolve().parent / "_internal" / "models" / "kneenet_emg_angle"
+    out = run_app(exe, ["models", "export", str(shipped), "--format", "onnx", "--out",
+                        str(cwd / "exported") + "/"], env, cwd, timeout=180).stdout
+    path = cwd / "exported" / "kneenet_emg_angle.onnx"
+    check(path.is_file() and "max difference" in out,
+          f"`kneegui models export` did not write {path} after its check:\n{out}")
+    print(f"  models export: {path.name} ({path.stat().st_size // 1000} kB), self-checked")
+
+
 def check_demo_session(path: Path) -> None:
     """The session (docs/session-format.md) holds both streams, predictions over 50 horizons,
     and names a model whose weights hash is one of the shipped models' (models/*.json)."""
@@ -281,6 +293,7 @@ def smoke(exe: Path, work: Path, commands: list[str] | None = None) -> list[str]
     not_tested = []
     if {"train", "models"} <= set(commands):
         check_training(exe, env, work)
+        check_portable_export(exe, env, work)
     else:
         not_tested.append("train + models")
     if "streams" in commands:

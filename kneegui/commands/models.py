@@ -1,13 +1,16 @@
-"""`kneegui models`: list model cards in a folder, or show one model's card.
+"""`kneegui models`: list model cards in a folder, show one model's card, or export a model.
 
-``kneegui models list [DIR]`` (default: the shipped models folder) and
-``kneegui models info PATH`` (stem, .json or .safetensors; loads the weights to verify them).
+``kneegui models list [DIR]`` (default: the shipped models folder),
+``kneegui models info PATH`` (stem, .json or .safetensors; loads the weights to verify them) and
+``kneegui models export NAME --format onnx --out FILE`` (the whole predictor as one ONNX file for
+controllers outside Python; see docs/portable-predictor.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,23 @@ def register(subparsers: Any) -> None:
     info = sub.add_parser("info", help="show a model's card and verify its weights")
     info.add_argument("path", type=Path, help="model stem, .json or .safetensors")
     info.add_argument("--json", action="store_true", help="print the full card as JSON")
+    ex = sub.add_parser("export", help="write a model's whole predictor (network, "
+                        "normalisation, memory, extrapolator, blends) as one ONNX file")
+    ex.add_argument("name", help="model: stem/file path or name in `kneegui models list` "
+                    "(shipped or subject model store)")
+    ex.add_argument("--format", choices=["onnx"], default="onnx", help="file format (onnx)")
+    ex.add_argument("--out", required=True,
+                    help="file to write (a folder, existing or ending in '/': "
+                    "<folder>/<model stem>.onnx)")
+    ex.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from kneegui.model.io import ModelLoadError, NotAModelCardError, load_model, read_card
 
+    if args.models_command == "export":
+        return _export(args)
     if args.models_command == "info":
         try:
             loaded = load_model(args.path)
@@ -67,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"metrics:    {json.dumps(card.metrics)}")
         return 0
     if args.models_command != "list":
-        print("usage: kneegui models list [DIR] | kneegui models info PATH", file=sys.stderr)
+        print("usage: kneegui models list [DIR] | kneegui models info PATH | "
+              "kneegui models export NAME --out FILE", file=sys.stderr)
         return 2
     from kneegui.paths import models_dir
 
@@ -90,4 +105,60 @@ def run(args: argparse.Namespace) -> int:
               f"subject={card.subject or '-'}\tcreated={card.created or '-'}")
     if rows == 0:
         print(f"no models in {folder}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """`kneegui models export`: find the model like `kneegui calibrate --model`, export it."""
+    from kneegui.calibration.store import ModelStoreError, SubjectModelStore
+    from kneegui.model.io import ModelLoadError
+
+    def fail(message: str) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    try:
+        import onnx  # noqa: F401  (a dependency; checked here for a clear message)
+
+        from kneegui.portable import ExportError, export_onnx, input_columns
+    except ImportError as exc:
+        return fail(f"the ONNX export needs the onnx package ({exc.name} is missing); "
+                    "reinstall KneeGUI with its dependencies")
+    store = SubjectModelStore()
+    try:
+        entry = store.find(args.name)
+    except ModelStoreError as exc:
+        return fail(str(exc))
+    if entry.error:
+        return fail(entry.error)
+    out = Path(args.out).expanduser()
+    if out.is_dir() or args.out.endswith(("/", os.sep)):
+        out = out / f"{entry.path.name}.onnx"
+    if out.exists() and not args.force:
+        return fail(f"{out} exists; pass --force to replace it")
+    try:
+        model = store.load(entry)
+    except ModelLoadError as exc:
+        return fail(str(exc))
+    try:
+        result = export_onnx(model, out)
+    except ExportError as exc:
+        return fail(str(exc))
+    card = model.card
+    cols = input_columns(card)
+    step_ms = 1000.0 / card.model_rate
+    print(f"exported {result.model_id} ({result.parts.replace(',', ', ')}) to {result.path}")
+    print(f"  {result.size / 1000:.0f} kB, sha256 {result.sha256}")
+    groups: list[tuple[str, list[str]]] = []
+    for c in cols:
+        if groups and groups[-1][0] == c.unit:
+            groups[-1][1].append(c.name)
+        else:
+            groups.append((c.unit, [c.name]))
+    print(f"  input  window [batch, {card.rows_needed}, {len(cols)}] float32, oldest row first: "
+          + "; ".join(f"{', '.join(names)} ({unit})" for unit, names in groups))
+    print(f"  output trajectory_deg [batch, {card.horizons}] float32: knee angle in degrees "
+          f"{step_ms:g}..{card.horizons * step_ms:g} ms ahead")
+    print(f"  checked against the Predictor on {result.checked_windows} windows (onnx reference "
+          f"runtime): max difference {result.max_difference_deg:.1e} deg")
     return 0
