@@ -245,15 +245,27 @@ def run_config(emg_channels: int, angle_rate: float, chunk: str, mode: str,
                                             - rows_steady[:, 2]) if len(rows_steady) else None,
         "predictions_pushed": int(pushed),
         "predictions_received": int(len(rows)),
-        # pushed once the consumer was connected (its first sample) and never received
-        "predictions_lost": int((log[:, 0] >= rows[0, 1] - 1e-6).sum() - len(rows))
-        if len(rows) else int(pushed),
+        # pushed once the consumer was connected (from its first sample on) and never received
+        "predictions_lost": _lost(log, rows, pushed),
         "rows_skipped_by_gaps": int(skipped),
         "rows_missing_between_predictions": int((np.diff(grid) - 1).clip(0).sum()),
         "target_ms": {"median": round(1000 * chunk_s + 5, 1),
                       "p99": round(1000 * chunk_s + 15, 1)},
     })
     return result
+
+
+def _lost(log, rows, pushed: int) -> int:
+    """Predictions the predictor logged (from the consumer's first sample on) that the
+    consumer never received, matched by their grid time."""
+    import numpy as np
+
+    if not len(rows):
+        return int(pushed)
+    sent = set(np.round(log[:, 0] * 100).astype(np.int64).tolist())
+    got = set(np.round(rows[:, 1] * 100).astype(np.int64).tolist())
+    first = min(got)
+    return len({k for k in sent if k >= first} - got)
 
 
 CONFIGS = [(e, a, c) for e in (4, 16) for a in (100.0, 1000.0) for c in ("1", "10ms", "50ms")]
