@@ -29,16 +29,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kneegui.acquisition.alignment import (
+    MAX_HOLE_S,
+    grid_index_at_or_after,
+    grid_index_at_or_before,
+    hole_limit,
+    interpolate_at,
+)
 from kneegui.acquisition.events import ReaderStatus
 from kneegui.acquisition.reader import StreamReader
 from kneegui.acquisition.ringbuffer import RingBuffer
-from kneegui.acquisition.roles import (
-    MODEL_EMG_CHANNELS,
-    Role,
-    RoleError,
-    check_model_emg_picks,
-    check_role,
-)
+from kneegui.acquisition.roles import Role, RoleError, check_emg_picks, check_role
 from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
 #: Longest history (seconds of a role's own timestamps) kept for interpolation.
@@ -62,13 +63,13 @@ class Assignment:
 class AlignedFrame:
     """Model inputs on the common grid (rows oldest first).
 
-    ``emg_env`` has the 4 model EMG channels (``[m, 0]`` when no EMG is assigned); roles that
+    ``emg_env`` has the assigned EMG channels (``[m, 0]`` when no EMG is assigned); roles that
     are not assigned are None. NaN marks a role with no data around that grid point.
     ``next_index``/``lost`` are set by :meth:`Hub.aligned_from` (cursor reads).
     """
 
     t: np.ndarray  # [m] float64, local LSL clock
-    emg_env: np.ndarray  # [m, 4] float32
+    emg_env: np.ndarray  # [m, ch] float32
     angle: np.ndarray | None  # [m] float32, degrees
     kinematics: np.ndarray | None  # [m, k] float32
     force: np.ndarray | None  # [m, f] float32
@@ -118,22 +119,9 @@ class _Track:
 
     def values_at(self, grid: np.ndarray, max_hole: float) -> np.ndarray:
         """Linear interpolation at ``grid``; NaN outside the data or across a long hole."""
-        out = np.full((grid.shape[0], len(self.picks)), np.nan)
         if self.t.size == 0:
-            return out
-        hi = np.searchsorted(self.t, grid, side="left")
-        exact = (hi < self.t.size) & (self.t[np.minimum(hi, self.t.size - 1)] == grid)
-        inside = (hi > 0) & (hi < self.t.size)
-        lo = np.maximum(hi - 1, 0)
-        hic = np.minimum(hi, self.t.size - 1)
-        span = self.t[hic] - self.t[lo]
-        ok = inside & (span <= max_hole) & (span > 0)
-        w = np.zeros(grid.shape[0])
-        w[ok] = (grid[ok] - self.t[lo[ok]]) / span[ok]
-        interp = self.v[lo] * (1.0 - w[:, None]) + self.v[hic] * w[:, None]
-        out[ok] = interp[ok]
-        out[exact] = self.v[hic[exact]]
-        return out
+            return np.full((grid.shape[0], len(self.picks)), np.nan)
+        return interpolate_at(self.t, self.v, grid, max_hole)
 
     def forget_before(self, t: float) -> None:
         """Drop samples no longer needed to interpolate at times >= ``t``."""
@@ -157,7 +145,7 @@ class Hub:
         aligned_seconds: float = 600.0,
         display_seconds: float = 60.0,
         max_wait: float = 0.5,
-        max_hole: float = 0.1,
+        max_hole: float = MAX_HOLE_S,
     ):
         if model_rate <= 0:
             raise ValueError(f"model rate must be > 0 Hz, got {model_rate}")
@@ -188,14 +176,15 @@ class Hub:
     def assign(
         self, role: Role, reader: StreamReader, channels: Sequence[int | str] | None = None
     ) -> Assignment:
-        """Give ``reader`` a role. EMG: ``channels`` are the 4 model channels (default first 4).
+        """Give ``reader`` a role. EMG: ``channels`` are the channels that feed the model, in the
+        model's input order (:func:`kneegui.model.layout.match_channels`; default: all).
 
         Raises :class:`RoleError` when the stream does not fit the role.
         """
         if self._thread is not None:
             raise RuntimeError("assign roles before Hub.start()")
         if role is Role.EMG:
-            picks = check_model_emg_picks(reader.info, channels)
+            picks = check_emg_picks(reader.info, channels)
         else:
             picks = check_role(reader.info, role, channels)
         assignment = Assignment(role, reader, picks)
@@ -278,7 +267,7 @@ class Hub:
 
     # ------------------------------------------------------------------ outputs
     def emg_buffer(self, mode: str) -> RingBuffer:
-        """Full-rate ``"filtered"`` or ``"envelope"`` EMG of the 4 model channels."""
+        """Full-rate ``"filtered"`` or ``"envelope"`` EMG of the assigned EMG channels."""
         if mode not in ("filtered", "envelope"):
             raise ValueError(f"EMG buffer mode must be 'filtered' or 'envelope', got {mode!r}")
         if mode not in self._emg_buffers:
@@ -428,7 +417,7 @@ class Hub:
     def _hole_limit(self, track: _Track) -> float:
         """Longest interpolation span for a role (at least 2 of its own sample periods)."""
         rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
-        return max(self.max_hole, 2.0 / rate) if rate > 0 else self.max_wait
+        return hole_limit(rate, self.max_hole, self.max_wait)
 
     def _note_waiting(self) -> None:
         target = (self._next_k or 0) / self.model_rate
@@ -437,22 +426,5 @@ class Hub:
             self._waiting = waiting
 
 
-def grid_index_at_or_before(t: float, rate: float) -> int:
-    """The last grid index ``k`` with ``k / rate <= t`` (exactly, in float64: ``floor(t * rate)``
-    alone can round up past a sample that lies a hair before a grid point, and that grid point
-    would then be interpolated outside the data)."""
-    k = math.floor(t * rate)
-    while k / rate > t:
-        k -= 1
-    return k
-
-
-def grid_index_at_or_after(t: float, rate: float) -> int:
-    """The first grid index ``k`` with ``k / rate >= t`` (exactly, see above)."""
-    k = math.ceil(t * rate)
-    while k / rate < t:
-        k += 1
-    return k
-
-
-__all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "Assignment", "Hub", "HubStatus"]
+__all__ = ["AlignedFrame", "Assignment", "Hub", "HubStatus", "grid_index_at_or_after",
+           "grid_index_at_or_before"]

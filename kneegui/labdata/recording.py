@@ -1,0 +1,134 @@
+"""One recording type for every source: EMG, knee angle, other kinematics and force, each on its
+own time base, plus who was recorded doing what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+#: EMG units KneeGUI converts to millivolts (the unit the shipped models were trained in).
+VOLT_UNITS = {"v": 1e3, "volt": 1e3, "volts": 1e3, "mv": 1.0, "millivolt": 1.0,
+              "millivolts": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3,
+              "microvolts": 1e-3}
+#: Knee-angle units KneeGUI converts to degrees.
+ANGLE_UNITS = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "°": 1.0, "rad": 180.0 / np.pi,
+               "radian": 180.0 / np.pi, "radians": 180.0 / np.pi}
+#: Activities that are walking (the UCI data's "mar", for marcha, among them).
+WALKING_ACTIVITIES = frozenset({"mar", "walk", "walking", "gait", "treadmill", "overground"})
+
+
+class RecordingError(ValueError):
+    """A file is not a usable recording; the message says what it holds and what to change."""
+
+
+def is_walking(activity: str) -> bool:
+    """True for an activity name that means walking (``walk``, ``gait``, UCI ``mar``...)."""
+    return activity.strip().lower() in WALKING_ACTIVITIES
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One stream's samples: ``data [n, ch]`` stamped ``t [n]`` (seconds, increasing, one clock
+    for every signal of a recording), channel labels and units, nominal rate (0 = irregular)."""
+
+    data: np.ndarray
+    t: np.ndarray
+    labels: tuple[str, ...]
+    units: tuple[str, ...]
+    rate: float
+    stream: str = ""  # where it came from: stream name, or file column
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 2 or np.shape(self.t) != (data.shape[0],):
+            raise RecordingError(f"{self.stream or 'signal'}: samples {data.shape} and time "
+                                 f"stamps {np.shape(self.t)} do not match")
+        if len(self.labels) != data.shape[1]:
+            raise RecordingError(f"{self.stream or 'signal'}: {len(self.labels)} labels for "
+                                 f"{data.shape[1]} channels")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.data.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.t[-1] - self.t[0]) if self.n_samples > 1 else 0.0
+
+    def unit(self) -> str:
+        """The channels' common unit ("" when unknown or mixed)."""
+        units = {u for u in self.units if u}
+        return units.pop() if len(units) == 1 else ""
+
+    def columns(self, picks: list[int]) -> Signal:
+        """This signal restricted to channels ``picks`` (in that order)."""
+        return replace(self, data=self.data[:, picks], labels=tuple(self.labels[i] for i in picks),
+                       units=tuple(self.units[i] for i in picks))
+
+    def describe(self) -> str:
+        unit = self.unit() or "unit unknown"
+        rate = f"{self.rate:g} Hz" if self.rate > 0 else "irregular"
+        return f"'{self.stream}' ({self.n_channels} ch, {rate}, {unit})"
+
+
+def scaled_to(signal: Signal, table: dict[str, float], target: str) -> tuple[Signal, str | None]:
+    """``signal`` converted to ``target`` units where its unit is in ``table`` (factor to
+    target); returns the signal and a note (None when nothing changed or the unit is unknown)."""
+    unit = signal.unit()
+    factor = table.get(unit.strip().lower()) if unit else None
+    if factor is None or factor == 1.0:
+        if factor == 1.0 and unit != target:
+            return replace(signal, units=(target,) * signal.n_channels), None
+        return signal, None
+    data = np.asarray(signal.data, np.float64) * factor
+    return (replace(signal, data=data, units=(target,) * signal.n_channels),
+            f"{signal.stream}: {unit} converted to {target}")
+
+
+@dataclass(frozen=True)
+class LabRecording:
+    """One recording from any source (UCI text file, KneeGUI session, XDF file).
+
+    ``emg``'s labels are the channel labels as recorded; ``channel_map`` (label -> model input)
+    says which muscle a channel carries where its label does not. ``angle`` is one channel,
+    degrees, flexion positive. ``one_clock``: every signal was sampled on one clock at the same
+    instants (text files), so model-rate row ``k`` is sample ``k * fs / rate``.
+    """
+
+    name: str
+    path: Path
+    source: str  # "uci" | "session" | "xdf"
+    subject: str
+    group: str
+    activity: str
+    emg: Signal | None
+    angle: Signal | None
+    kinematics: Signal | None = None
+    force: Signal | None = None
+    channel_map: dict[str, str] = field(default_factory=dict)
+    one_clock: bool = False
+    flags: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+    start_s: float | None = None  # keep only [start_s, end_s) from the recording's start
+    end_s: float | None = None
+
+    @property
+    def signals(self) -> list[Signal]:
+        return [s for s in (self.emg, self.angle, self.kinematics, self.force) if s is not None]
+
+    @property
+    def t0(self) -> float:
+        """The recording's start: its earliest sample (seconds, the recording's clock)."""
+        firsts = [float(s.t[0]) for s in self.signals if s.n_samples]
+        return min(firsts) if firsts else 0.0
+
+    @property
+    def duration_s(self) -> float:
+        lasts = [float(s.t[-1]) for s in self.signals if s.n_samples]
+        return (max(lasts) - self.t0) if lasts else 0.0
