@@ -62,7 +62,7 @@ def _uci_fields(rec) -> dict:
 def _describe(rec, muscles, dsp_settings, duplicate_of) -> dict:
     import numpy as np
 
-    from kneegui.labdata import emg_names, to_model_rate, usable_pieces
+    from kneegui.labdata import emg_names, require_angle, to_model_rate, usable_pieces
     from kneegui.model.layout import emg_rate_problem
 
     row: dict[str, Any] = {
@@ -82,9 +82,10 @@ def _describe(rec, muscles, dsp_settings, duplicate_of) -> dict:
         if problem:
             row["problems"].append(problem)
     if rec.angle is None:
-        row["problems"].append("no knee-angle stream: name it (manifest [streams] angle = "
-                               "\"<stream name>\") or map its channel ([channels] \"<label>\" = "
-                               "\"angle\")")
+        try:
+            require_angle(rec)
+        except ValueError as exc:
+            row["problems"].append(str(exc))
     try:
         ms = to_model_rate(rec, muscles or None, emg=rec.emg is not None)
     except ValueError as exc:

@@ -21,6 +21,7 @@ from kneegui.labdata.recording import (
     RecordingError,
     Signal,
     is_walking,
+    require_angle,
 )
 from kneegui.labdata.series import (
     ModelRateSeries,
@@ -53,6 +54,7 @@ __all__ = [
     "open_dataset",
     "read_recording",
     "recording_from_uci",
+    "require_angle",
     "to_model_rate",
     "usable_pieces",
     "walking_segments",

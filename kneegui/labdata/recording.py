@@ -117,6 +117,7 @@ class LabRecording:
     notes: tuple[str, ...] = ()
     start_s: float | None = None  # keep only [start_s, end_s) from the recording's start
     end_s: float | None = None
+    streams_found: tuple[str, ...] = ()  # every numeric stream of the file (for messages)
 
     @property
     def signals(self) -> list[Signal]:
@@ -132,3 +133,16 @@ class LabRecording:
     def duration_s(self) -> float:
         lasts = [float(s.t[-1]) for s in self.signals if s.n_samples]
         return (max(lasts) - self.t0) if lasts else 0.0
+
+
+def require_angle(rec: LabRecording) -> LabRecording:
+    """``rec``, or :class:`RecordingError` saying which streams there are and how to name the
+    knee angle (the model predicts it, so every use needs it)."""
+    if rec.angle is not None:
+        return rec
+    found = "; ".join(rec.streams_found) or "none"
+    raise RecordingError(
+        f"{rec.path.name}: no knee-angle stream (the model predicts the knee angle); its "
+        f"streams: {found}. Name the stream (manifest [streams] angle = \"<stream name>\", "
+        "or --angle NAME) or map the channel that holds the knee angle (manifest [channels] "
+        "\"<label>\" = \"angle\", or --channel-map \"<label>=angle\")")

@@ -318,4 +318,5 @@ def _from_streams(path: Path, source: str, streams: list[_Stream], subject: str,
         activity="", emg=emg, angle=angle,
         kinematics=None if kin is None or angle is not None and kin.name == angle.stream
         else kin.signal(),
-        force=None if force is None else force.signal(), notes=tuple(notes))
+        force=None if force is None else force.signal(), notes=tuple(notes),
+        streams_found=tuple(s.describe() + " channels " + ", ".join(s.labels) for s in streams))

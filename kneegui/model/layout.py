@@ -130,3 +130,22 @@ def emg_rate_problem(fs: float, dsp_settings: Mapping[str, Any] | None = None) -
         return (f"EMG at {fs:g} Hz cannot carry the model's {settings.low:g}-{settings.high:g} "
                 f"Hz feature band (needs >= {need:g} Hz); record the EMG at {need:g} Hz or more")
     return None
+
+
+def model_emg_channels(card: Any, labels: Sequence[str], rate: float, *,
+                       picks: Sequence[int] | None = None,
+                       channel_map: Mapping[str, str] | None = None,
+                       source: str = "the EMG stream") -> list[int] | None:
+    """The channels of an EMG stream (``labels``, ``rate`` Hz) that feed the model whose card is
+    ``card``, in its input order; None for a model without EMG inputs. :class:`LayoutError`
+    when the stream lacks an input (see :func:`match_channels`) or its rate cannot give the
+    model's features (:func:`emg_rate_problem`)."""
+    inputs = tuple(getattr(card, "emg_inputs", ()) or ())
+    if not inputs:
+        return None
+    consumer = f"model '{card.name}'"
+    problem = emg_rate_problem(rate, getattr(card, "dsp_settings", None))
+    if problem:
+        raise LayoutError(f"{consumer} cannot use {source}: {problem}")
+    return match_channels(inputs, labels, channel_map=channel_map, picks=picks, source=source,
+                          consumer=consumer)

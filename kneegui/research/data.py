@@ -136,10 +136,10 @@ def load_dataset_series(
     in ``problems`` with the reason and how to fix it, never dropped silently."""
     from kneegui import dsp
     from kneegui.labdata import (
-        RecordingError,
         emg_inputs,
         is_walking,
         load_dataset,
+        require_angle,
         to_model_rate,
         usable_pieces,
     )
@@ -153,11 +153,7 @@ def load_dataset_series(
     unused: list[tuple[str, str]] = []
     for rec in ds.recordings:
         try:
-            if rec.angle is None:
-                raise RecordingError(
-                    f"{rec.path.name}: no knee-angle stream (the model predicts it); name it: "
-                    "manifest [streams] angle = \"<stream name>\", or map its channel: "
-                    "[channels] \"<label>\" = \"angle\"")
+            require_angle(rec)
             ms = to_model_rate(rec, chosen if use_emg else None, model_rate=model_rate,
                                settings=settings, emg=use_emg)
         except ValueError as exc:  # RecordingError, LayoutError
