@@ -7,6 +7,8 @@ reader through its lossless cursor, then
   :meth:`Hub.emg_buffer` ``"filtered"`` / ``"envelope"``) and the model's
   :class:`~kneegui.dsp.EmgFeatureExtractor` (envelope at the model rate, each feature stamped
   with the EMG stream's own clock through ``process_with_times``);
+* EMG features and the knee angle in the model units (mV, degrees) when the stream declares
+  another voltage or angle unit (:mod:`kneegui.acquisition.units`);
 * every role: keeps a short history of (timestamp, value) and linearly interpolates it onto the
   common grid ``t_k = k / model_rate`` (local LSL clock). Alignment uses the timestamps only,
   never arrival order.
@@ -40,6 +42,7 @@ from kneegui.acquisition.events import ReaderStatus
 from kneegui.acquisition.reader import StreamReader
 from kneegui.acquisition.ringbuffer import RingBuffer
 from kneegui.acquisition.roles import Role, RoleError, check_emg_picks, check_role
+from kneegui.acquisition.units import TO_DEGREES, TO_MILLIVOLTS, factor_to
 from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
 #: Longest history (seconds of a role's own timestamps) kept for interpolation.
@@ -104,6 +107,7 @@ class _Track:
     extractor: EmgFeatureExtractor | None = None
     chain: FilterChain | None = None
     last_arrival: float = -math.inf  # local clock when the hub last got new samples
+    gain: float = 1.0  # stream unit -> model unit (EMG: mV, angle: degrees; acquisition.units)
 
     def append(self, t: np.ndarray, v: np.ndarray) -> None:
         if t.shape[0] == 0:
@@ -234,6 +238,10 @@ class Hub:
         for role in aligned:
             a = self._assignments[role]
             track = _Track(role, a.reader, a.channels, cursor=a.reader.buffer.total_written)
+            units = [a.reader.info.channel_units[i] if i < len(a.reader.info.channel_units)
+                     else "" for i in a.channels]
+            if role in (Role.EMG, Role.KNEE_ANGLE):
+                track.gain = factor_to(units, TO_MILLIVOLTS if role is Role.EMG else TO_DEGREES)
             if role is Role.EMG:
                 fs = a.reader.info.nominal_srate
                 track.extractor = EmgFeatureExtractor(
@@ -371,10 +379,11 @@ class Hub:
             out = track.chain.process(values)
             self._emg_buffers["filtered"].write(out.filtered.astype(np.float32), r.timestamps)
             self._emg_buffers["envelope"].write(out.envelope.astype(np.float32), r.timestamps)
-            features, t_features = track.extractor.process_with_times(values, r.timestamps)
+            model_values = values if track.gain == 1.0 else values * track.gain
+            features, t_features = track.extractor.process_with_times(model_values, r.timestamps)
             track.append(t_features, features)
         else:
-            track.append(r.timestamps, values)
+            track.append(r.timestamps, values if track.gain == 1.0 else values * track.gain)
 
     def _emit(self, now: float) -> int:
         rate = self.model_rate

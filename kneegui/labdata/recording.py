@@ -8,13 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-#: EMG units KneeGUI converts to millivolts (the unit the shipped models were trained in).
-VOLT_UNITS = {"v": 1e3, "volt": 1e3, "volts": 1e3, "mv": 1.0, "millivolt": 1.0,
-              "millivolts": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3,
-              "microvolts": 1e-3}
-#: Knee-angle units KneeGUI converts to degrees.
-ANGLE_UNITS = {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "°": 1.0, "rad": 180.0 / np.pi,
-               "radian": 180.0 / np.pi, "radians": 180.0 / np.pi}
 #: Activities that are walking (the UCI data's "mar", for marcha, among them).
 WALKING_ACTIVITIES = frozenset({"mar", "walk", "walking", "gait", "treadmill", "overground"})
 
@@ -63,8 +56,9 @@ class Signal:
 
     def unit(self) -> str:
         """The channels' common unit ("" when unknown or mixed)."""
-        units = {u for u in self.units if u}
-        return units.pop() if len(units) == 1 else ""
+        from kneegui.acquisition.units import common_unit
+
+        return common_unit(self.units)
 
     def columns(self, picks: list[int]) -> Signal:
         """This signal restricted to channels ``picks`` (in that order)."""
@@ -77,28 +71,15 @@ class Signal:
         return f"'{self.stream}' ({self.n_channels} ch, {rate}, {unit})"
 
 
-def scaled_to(signal: Signal, table: dict[str, float], target: str) -> tuple[Signal, str | None]:
-    """``signal`` converted to ``target`` units where its unit is in ``table`` (factor to
-    target); returns the signal and a note (None when nothing changed or the unit is unknown)."""
-    unit = signal.unit()
-    factor = table.get(unit.strip().lower()) if unit else None
-    if factor is None or factor == 1.0:
-        if factor == 1.0 and unit != target:
-            return replace(signal, units=(target,) * signal.n_channels), None
-        return signal, None
-    data = np.asarray(signal.data, np.float64) * factor
-    return (replace(signal, data=data, units=(target,) * signal.n_channels),
-            f"{signal.stream}: {unit} converted to {target}")
-
-
 @dataclass(frozen=True)
 class LabRecording:
     """One recording from any source (UCI text file, KneeGUI session, XDF file).
 
-    ``emg``'s labels are the channel labels as recorded; ``channel_map`` (label -> model input)
-    says which muscle a channel carries where its label does not. ``angle`` is one channel,
-    degrees, flexion positive. ``one_clock``: every signal was sampled on one clock at the same
-    instants (text files), so model-rate row ``k`` is sample ``k * fs / rate``.
+    Samples are as recorded, in their units. ``emg``'s labels are the channel labels as
+    recorded; ``channel_map`` (label -> model input) says which muscle a channel carries where
+    its label does not. ``angle`` is one channel, flexion positive. ``one_clock``: every signal
+    was sampled on one clock at the same instants (text files), so model-rate row ``k`` is
+    sample ``k * fs / rate``.
     """
 
     name: str

@@ -1,6 +1,8 @@
 """A :class:`LabRecording` on the model time base, computed with the live path's code.
 
-EMG envelopes come from :class:`kneegui.dsp.EmgFeatureExtractor` run over the whole recording
+EMG (in millivolts) and the knee angle (in degrees) are converted from the units their streams
+declare, as the hub converts them (:mod:`kneegui.acquisition.units`). EMG envelopes come from
+:class:`kneegui.dsp.EmgFeatureExtractor` run over the whole recording
 and stamped on the EMG clock (``process_with_times``, bit-identical to the live hub in any
 chunking); every signal is then aligned onto the grid ``t_k = k / model_rate`` by
 :func:`kneegui.acquisition.alignment.align`, the hub's interpolation rule (NaN across holes). So
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kneegui.acquisition.units import TO_DEGREES, TO_MILLIVOLTS, factor_to
 from kneegui.labdata.recording import LabRecording, RecordingError, Signal, is_walking
 from kneegui.model.config import MODEL_RATE
 from kneegui.model.layout import ANGLE_INPUT, LayoutError, emg_rate_problem, match_channels
@@ -141,6 +144,10 @@ def to_model_rate(
         emg_inputs(rec, muscles)  # raises: no EMG stream
     if rec.angle is None and emg_sig is None:
         raise RecordingError(f"{rec.path.name}: neither EMG nor a knee angle to use")
+    rec, notes = _in_model_units(rec)
+    if emg_sig is not None:
+        emg_sig = replace(emg_sig, data=np.asarray(emg_sig.data, np.float64)
+                          * factor_to(emg_sig.units, TO_MILLIVOLTS))
     if rec.one_clock:
         t, env, streams = _index_rule(rec, emg_sig, model_rate, settings)
     else:
@@ -153,8 +160,22 @@ def to_model_rate(
         force=None if streams[2] is None else streams[2].astype(np.float32),
         muscles=() if emg_sig is None else tuple(muscles or ()),
         path=rec.path, source=rec.source, flags=rec.flags, t0=rec.t0, model_rate=model_rate,
-        notes=rec.notes)
+        notes=rec.notes + notes)
     return _cropped(series, rec.start_s, rec.end_s)
+
+
+def _in_model_units(rec: LabRecording) -> tuple[LabRecording, tuple[str, ...]]:
+    """The knee angle in degrees, as the hub converts it (EMG is converted to millivolts where
+    its channels are picked); notes say what was converted."""
+    notes = []
+    for sig, table, target in ((rec.emg, TO_MILLIVOLTS, "mV"), (rec.angle, TO_DEGREES, "deg")):
+        if sig is not None and factor_to(sig.units, table) != 1.0:
+            notes.append(f"{sig.stream}: {sig.unit()} converted to {target}")
+    if rec.angle is not None and factor_to(rec.angle.units, TO_DEGREES) != 1.0:
+        angle = replace(rec.angle, data=np.asarray(rec.angle.data, np.float64)
+                        * factor_to(rec.angle.units, TO_DEGREES))
+        rec = replace(rec, angle=angle)
+    return rec, tuple(notes)
 
 
 def _settings_dict(settings) -> dict:

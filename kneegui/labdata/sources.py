@@ -19,14 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kneegui.labdata.recording import (
-    ANGLE_UNITS,
-    VOLT_UNITS,
-    LabRecording,
-    RecordingError,
-    Signal,
-    scaled_to,
-)
+from kneegui.labdata.recording import LabRecording, RecordingError, Signal
 from kneegui.model.layout import ANGLE_INPUT
 
 #: LSL types taken for each role when the stream is not named (case-insensitive).
@@ -260,7 +253,7 @@ def _pick(streams: list[_Stream], wanted: str | None, types: tuple[str, ...], ro
 
 
 def _angle_signal(streams: list[_Stream], choice: StreamChoice, channel_map: Mapping[str, str],
-                  path: Path) -> tuple[Signal | None, str | None]:
+                  path: Path) -> Signal | None:
     """The knee-angle channel: the one the channel map calls "angle", else the only channel of
     the angle stream."""
     mapped = {lab.strip().casefold() for lab, target in channel_map.items()
@@ -275,7 +268,7 @@ def _angle_signal(streams: list[_Stream], choice: StreamChoice, channel_map: Map
     else:
         stream = _pick(streams, choice.angle, ANGLE_TYPES, "knee-angle", "angle", path, False)
     if stream is None:
-        return None, None
+        return None
     picks = [i for i, lab in enumerate(stream.labels) if lab.casefold() in mapped]
     if not picks and stream.data.shape[1] == 1:
         picks = [0]
@@ -284,8 +277,7 @@ def _angle_signal(streams: list[_Stream], choice: StreamChoice, channel_map: Map
             f"{path.name}: knee-angle stream {stream.describe()} has the channels "
             f"{', '.join(stream.labels)}; map the one that holds the knee angle (manifest "
             f"[channels] \"<channel>\" = \"angle\", or --channel-map \"<channel>=angle\")")
-    signal, note = scaled_to(stream.signal(picks), ANGLE_UNITS, "deg")
-    return signal, note
+    return stream.signal(picks)
 
 
 def _from_streams(path: Path, source: str, streams: list[_Stream], subject: str,
@@ -298,14 +290,9 @@ def _from_streams(path: Path, source: str, streams: list[_Stream], subject: str,
     if not streams:
         raise RecordingError(f"{path.name} holds no numeric stream with samples (nothing to "
                              "train or calibrate on)")
-    notes: list[str] = []
     emg_stream = _pick(streams, choice.emg, EMG_TYPES, "EMG", "emg", path, False)
-    emg = None
-    if emg_stream is not None:
-        emg, note = scaled_to(emg_stream.signal(), VOLT_UNITS, "mV")
-        notes += [note] if note else []
-    angle, note = _angle_signal(streams, choice, channel_map, path)
-    notes += [note] if note else []
+    emg = None if emg_stream is None else emg_stream.signal()
+    angle = _angle_signal(streams, choice, channel_map, path)
     if emg is None and angle is None:
         raise RecordingError(
             f"{path.name} has neither an EMG nor a knee-angle stream; its streams: "
@@ -318,5 +305,5 @@ def _from_streams(path: Path, source: str, streams: list[_Stream], subject: str,
         activity="", emg=emg, angle=angle,
         kinematics=None if kin is None or angle is not None and kin.name == angle.stream
         else kin.signal(),
-        force=None if force is None else force.signal(), notes=tuple(notes),
+        force=None if force is None else force.signal(),
         streams_found=tuple(s.describe() + " channels " + ", ".join(s.labels) for s in streams))

@@ -94,9 +94,14 @@ def uci_outlets(rec, tag: str) -> list[OutletSpec]:
 
 
 def record_streams(specs: Sequence[OutletSpec], out: Path, subject: str = "",
-                   pace: float = 4.0, timeout: float = 60.0) -> Path:
+                   pace: float = 4.0, timeout: float = 60.0, grid: float | None = 100.0,
+                   ) -> Path:
     """Replay ``specs`` through LSL and record them with a `kneegui record` process into the
-    session file ``out``; returns ``out``. RuntimeError with the recorder's output on failure."""
+    session file ``out``; returns ``out``. RuntimeError with the recorder's output on failure.
+
+    ``grid``: the first sample is stamped on a point of a ``grid`` Hz grid (the model time
+    base), so the model grid falls on the file's samples as it does for the text file; None
+    starts wherever the LSL clock is (the grid then falls between samples, as in a lab)."""
     import pylsl
 
     outlets = [make_outlet(s) for s in specs]
@@ -127,6 +132,8 @@ def record_streams(specs: Sequence[OutletSpec], out: Path, subject: str = "",
             outlet.wait_for_consumers(10.0)
         time.sleep(0.5)
         t0 = pylsl.local_clock()
+        if grid:
+            t0 = float(np.ceil(t0 * grid)) / grid
         replay(specs, outlets, t0, pace)
         stdout, _ = proc.communicate(timeout=seconds + timeout)
     finally:
@@ -140,14 +147,17 @@ def record_streams(specs: Sequence[OutletSpec], out: Path, subject: str = "",
     return Path(stdout.strip().splitlines()[-1]) if stdout.strip() else out
 
 
-def record_uci_file(path: Path, out_dir: Path, pace: float = 4.0) -> tuple[Path, object]:
-    """Replay one UCI file through LSL and record it: ``(<out_dir>/<name>.h5, UciRecording)``."""
+def record_uci_file(path: Path, out_dir: Path, pace: float = 4.0,
+                    grid: float | None = 100.0) -> tuple[Path, object]:
+    """Replay one UCI file through LSL and record it: ``(<out_dir>/<name>.h5, UciRecording)``
+    (``grid``: see :func:`record_streams`)."""
     from kneegui.datasets.uci import read_uci_file
 
     rec = read_uci_file(path)
     tag = f"{rec.name}-{uuid.uuid4().hex[:8]}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    session = record_streams(uci_outlets(rec, tag), out_dir / f"{rec.name}.h5", rec.subject, pace)
+    session = record_streams(uci_outlets(rec, tag), out_dir / f"{rec.name}.h5", rec.subject, pace,
+                             grid=grid)
     return session, rec
 
 
@@ -178,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--pace", type=float, default=4.0,
                    help="push this many times faster than real time (stamps stay at the "
                    "file's rate; default 4)")
+    p.add_argument("--off-grid", action="store_true",
+                   help="start each replay wherever the LSL clock is (the model grid falls "
+                   "between the file's samples) instead of on a 100 Hz grid point")
     args = p.parse_args(argv)
     files = find_uci_files(args.data, args.exercises.split(","), args.groups.split(","))
     if not files:
@@ -186,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     t0 = time.perf_counter()
     for i, f in enumerate(files):
-        session, rec = record_uci_file(f, args.out, args.pace)
+        session, rec = record_uci_file(f, args.out, args.pace,
+                                       grid=None if args.off_grid else 100.0)
         rows.append((session, rec))
         print(f"[{i + 1}/{len(files)}] {rec.name} -> {session}", file=sys.stderr)
     manifest = write_manifest(args.out, rows, f"UCI sessions ({args.data.name})")

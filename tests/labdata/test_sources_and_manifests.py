@@ -106,11 +106,11 @@ def test_xdf_lab_layout_with_a_goniometer_on_another_clock(lab_xdf_file):
 
     path, uci = lab_xdf_file
     rec = read_recording(path, channel_map=LAB_CHANNEL_MAP, activity="walk")
-    assert rec.source == "xdf" and rec.emg.n_channels == 8 and rec.emg.unit() == "mV"
-    assert any("uV converted to mV" in n for n in rec.notes)
+    assert rec.source == "xdf" and rec.emg.n_channels == 8 and rec.emg.unit() == "uV"
     assert abs(rec.angle.t[0] - rec.emg.t[0]) < 1e-3  # offsets applied
     assert rec.angle.labels == ("knee_R",)
     rows = to_model_rate(rec, LAB_INPUTS)
+    assert any("uV converted to mV" in n for n in rows.notes)  # as the hub converts it
     assert rows.muscles == LAB_INPUTS and rows.emg_env.shape == (len(rows), 8)
     ref = next(s for s in load_series(uci.path.parent, exercises=("mar",)) if s.name == uci.name)
     k = int(round(rows.offset_s * 100))
