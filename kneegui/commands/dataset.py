@@ -103,7 +103,7 @@ def _describe(rec, muscles, dsp_settings, duplicate_of) -> dict:
     return row
 
 
-def _table(rows: list[dict], problems: list[dict], ignored: list[str]) -> str:
+def _table(rows: list[dict], problems: list[dict], ignored: list[str], checked: str) -> str:
     head = (f"{'name':16s} {'src':7s} {'subject':8s} {'grp':4s} {'activity':8s} {'dur_s':>6s} "
             f"{'EMG':16s} {'inputs':22s} {'walk_s':>6s} {'cycles':>6s} {'holes':>5s} notes")
     lines = [head]
@@ -124,6 +124,8 @@ def _table(rows: list[dict], problems: list[dict], ignored: list[str]) -> str:
     lines += [f"UNUSABLE {p['path']}: {p['error']}" for p in problems]
     if ignored:
         lines.append(f"(not recordings, ignored: {', '.join(ignored)})")
+    if checked:
+        lines.append(f"checked against {checked}")
     total = sum(r["duration_s"] for r in rows if not r["duplicate_of"])
     lines.append(
         f"{len(rows)} recordings ({sum(1 for r in rows if r['duplicate_of'])} duplicates), "
@@ -173,5 +175,9 @@ def run(args: argparse.Namespace) -> int:
                           "inputs_checked": muscles, "recordings": rows, "malformed": problems,
                           "ignored": list(spec.ignored)}, indent=2))
     else:
-        print(_table(rows, problems, list(spec.ignored)))
+        checked = ""
+        if muscles:
+            checked = f"the EMG inputs {', '.join(muscles)}" + (
+                f" (model {args.model})" if args.model else "")
+        print(_table(rows, problems, list(spec.ignored), checked))
     return 1 if problems else 0

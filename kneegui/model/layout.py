@@ -106,7 +106,7 @@ def match_channels(
     if missing:
         offered = [labels[i] for i in candidates]
         raise LayoutError(
-            f"{consumer} was trained on the inputs {', '.join(inputs)} (in this order), but "
+            f"{consumer} takes the inputs {', '.join(inputs)} (in this order), but "
             f"{source} has no channel for {', '.join(missing)}; its channels are: "
             f"{_listing(offered)}. Map each input to the channel that carries it with a "
             f"channel map, e.g. --channel-map \"{map_example(inputs)}\" (in a dataset "

@@ -56,3 +56,25 @@ def test_calibrate_from_xdf_needs_the_channel_map_and_honours_start_end(lab_xdf_
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["status"] == "saved" and result["start_s"] >= 0.5
     assert result["held_back"]["after"]["windows"] > 0
+
+
+def test_live_calibrate_refuses_an_unlabelled_amplifier_and_says_what_to_map(tmp_path):
+    """Live streams: a 16-channel amplifier without labels is not taken as "the first four
+    channels are RF, BF, VM, ST"; the message lists its channels and the option to map them."""
+    import uuid
+
+    import pylsl
+
+    tag = uuid.uuid4().hex[:8]
+    emg = pylsl.StreamOutlet(pylsl.StreamInfo(f"amp16-{tag}", "EMG", 16, 2000.0,
+                                              pylsl.cf_float32, f"amp16-{tag}"))
+    knee = pylsl.StreamOutlet(pylsl.StreamInfo(f"knee-{tag}", "Angle", 1, 100.0,
+                                               pylsl.cf_float32, f"knee-{tag}"))
+    try:
+        r = _calibrate("--subject", "S1", "--emg", f"amp16-{tag}", "--angle", f"knee-{tag}",
+                       "--out", str(tmp_path / "models"), "--discover-timeout", "5")
+    finally:
+        del emg, knee
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no channel for RF, BF, VM, ST" in r.stderr and "ch0, ch1" in r.stderr
+    assert "ch15" in r.stderr and "--channel-map" in r.stderr
