@@ -93,15 +93,61 @@ def uci_outlets(rec, tag: str) -> list[OutletSpec]:
     ]
 
 
+class SessionDiffersError(RuntimeError):
+    """The session's time stamps are not the ones the replay sent."""
+
+
 def record_streams(specs: Sequence[OutletSpec], out: Path, subject: str = "",
                    pace: float = 4.0, timeout: float = 60.0, grid: float | None = 100.0,
-                   ) -> Path:
+                   retries: int = 1) -> Path:
     """Replay ``specs`` through LSL and record them with a `kneegui record` process into the
     session file ``out``; returns ``out``. RuntimeError with the recorder's output on failure.
 
     ``grid``: the first sample is stamped on a point of a ``grid`` Hz grid (the model time
     base), so the model grid falls on the file's samples as it does for the text file; None
-    starts wherever the LSL clock is (the grid then falls between samples, as in a lab)."""
+    starts wherever the LSL clock is (the grid then falls between samples, as in a lab).
+
+    The session is checked against what was sent: every sample, each stamped as sent (within
+    0.1 ms). A session that differs (seen on a heavily loaded machine: the reader applied one
+    bad same-host ``time_correction`` estimate of -38 ms to a whole stream) raises
+    :class:`SessionDiffersError` after ``retries`` more attempts, each reported on stderr."""
+    for attempt in range(retries + 1):
+        path = _record_once(specs, out, subject, pace, timeout, grid)
+        problem = _differs(specs, path)
+        if problem is None:
+            return path
+        print(f"warning: {path.name}: {problem}", file=sys.stderr)
+        if attempt < retries:
+            path.rename(path.with_name(f"{path.stem}.bad{attempt + 1}.h5"))
+    raise SessionDiffersError(f"{out}: {problem}")
+
+
+def _differs(specs: Sequence[OutletSpec], path: Path) -> str | None:
+    """Why the session at ``path`` does not hold the samples and stamps sent (None: it does)."""
+    from kneegui.recording import open_session
+
+    firsts, offsets = {}, {}
+    with open_session(path) as session:
+        by_name = {st.attrs.get("name", n): st for n, st in session.streams.items()}
+        for spec in specs:
+            st = by_name.get(spec.name)
+            if st is None or st.length != len(spec.data):
+                got = 0 if st is None else st.length
+                return f"stream {spec.name}: {got} of {len(spec.data)} samples recorded"
+            steps = np.diff(st.timestamps)
+            if len(steps) and np.abs(steps - 1.0 / spec.rate).max() > 1e-4:
+                return f"stream {spec.name}: stamps not {1.0 / spec.rate:g} s apart"
+            firsts[spec.name] = float(st.timestamps[0]) - spec.stamp_offset
+            offsets[spec.name] = np.round(st.clock_offsets[:, 1], 6).tolist()
+        spread = max(firsts.values()) - min(firsts.values())
+    if spread > 1e-4:
+        return (f"the streams' first stamps differ by {1000 * spread:.3f} ms although they were "
+                f"sent at the same time (clock offsets applied by the recorder, s: {offsets})")
+    return None
+
+
+def _record_once(specs: Sequence[OutletSpec], out: Path, subject: str, pace: float,
+                 timeout: float, grid: float | None) -> Path:
     import pylsl
 
     outlets = [make_outlet(s) for s in specs]
