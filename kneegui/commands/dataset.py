@@ -87,7 +87,7 @@ def _describe(rec, muscles, dsp_settings, duplicate_of) -> dict:
         except ValueError as exc:
             row["problems"].append(str(exc))
     try:
-        ms = to_model_rate(rec, muscles or None, emg=rec.emg is not None)
+        ms = to_model_rate(rec, muscles or None, emg=rec.emg is not None or bool(muscles))
     except ValueError as exc:
         row["problems"].append(str(exc))
         return row

@@ -187,10 +187,12 @@ def load_dataset_series(
 def _td_of(rec, emg_sig, ms, settings) -> np.ndarray:
     """The ridge baseline's time-domain features at every row of ``ms``."""
     from kneegui import dsp
+    from kneegui.acquisition.units import TO_MILLIVOLTS, factor_to
     from kneegui.research.baselines import td_features
 
     chain = dsp.FilterChain(emg_sig.rate, emg_sig.n_channels, settings)
-    filtered = chain.process(np.asarray(emg_sig.data, np.float64)).filtered
+    gain = factor_to(emg_sig.units, TO_MILLIVOLTS)  # millivolts, like the envelopes
+    filtered = chain.process(np.asarray(emg_sig.data, np.float64) * gain).filtered
     if rec.one_clock:
         return td_features(filtered, emg_sig.rate, ms.model_rate, len(ms))
     ends = np.searchsorted(emg_sig.t, ms.t, side="right")

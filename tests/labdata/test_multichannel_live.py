@@ -123,7 +123,8 @@ def test_an_8_channel_model_predicts_live(eight_channel_model, uci_dir):
     assert diff.max() <= TOLERANCE_DEG
 
 
-def test_a_stream_layout_that_does_not_match_is_refused(make_outlet_for_layout):
+def test_a_stream_layout_that_does_not_match_is_refused(make_outlet_for_layout,
+                                                        eight_channel_model):
     from kneegui.live.session import LiveSession
     from kneegui.model import shipped_model_path
 
@@ -139,6 +140,11 @@ def test_a_stream_layout_that_does_not_match_is_refused(make_outlet_for_layout):
         session.connect([_Assign(emg16, "EMG", None, {"ch5": "RF", "ch2": "BF", "ch9": "VM",
                                                       "ch0": "ST"}),
                          _Assign(knee, "KNEE_ANGLE")])
+        assert list(session.stream("EMG").channels) == [5, 2, 9, 0]
+        # a model whose layout the connected stream does not provide: refused, previous kept
+        with pytest.raises(LayoutError, match=r"no channel for VL, TA, GM, SOL"):
+            session.load_model(eight_channel_model)
+        assert session.loaded.card.emg_inputs == ("RF", "BF", "VM", "ST")
         assert list(session.stream("EMG").channels) == [5, 2, 9, 0]
     finally:
         session.close()
