@@ -21,6 +21,9 @@ import numpy as np
 
 #: Default longest gap (seconds) a stream's samples may have around a grid point.
 MAX_HOLE_S = 0.1
+#: Default seconds a stream may stay silent before the hub's grid moves on without it; also the
+#: hole limit of streams without a nominal rate.
+MAX_WAIT_S = 0.5
 
 
 def grid_index_at_or_before(t: float, rate: float) -> int:
@@ -81,13 +84,14 @@ class TimedSamples:
     rate: float
 
 
-def align(streams: Sequence[TimedSamples], model_rate: float,
-          max_hole: float = MAX_HOLE_S) -> tuple[np.ndarray, list[np.ndarray]]:
+def align(streams: Sequence[TimedSamples], model_rate: float, max_hole: float = MAX_HOLE_S,
+          max_wait: float = MAX_WAIT_S) -> tuple[np.ndarray, list[np.ndarray]]:
     """Whole recordings onto the model grid: ``(t [m], [values [m, ch] per stream])``.
 
     The grid runs from the first grid point at or after the latest first sample to the last
     grid point at or before the earliest last sample (every stream has data around every row,
     as the hub's grid only moves once every stream reached a point); holes give NaN rows.
+    ``max_hole`` / ``max_wait`` are the hub's parameters of the same names (their defaults).
     """
     if not streams or any(s.t.size == 0 for s in streams):
         return np.zeros(0), [np.zeros((0, s.v.shape[1] if s.v.ndim == 2 else 1))
@@ -96,4 +100,4 @@ def align(streams: Sequence[TimedSamples], model_rate: float,
     last = grid_index_at_or_before(min(float(s.t[-1]) for s in streams), model_rate)
     grid = np.arange(first, max(first, last + 1)) / model_rate
     return grid, [interpolate_at(np.asarray(s.t, np.float64), np.asarray(s.v, np.float64), grid,
-                                 hole_limit(s.rate, max_hole)) for s in streams]
+                                 hole_limit(s.rate, max_hole, max_wait)) for s in streams]

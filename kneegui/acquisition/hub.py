@@ -33,6 +33,7 @@ import numpy as np
 
 from kneegui.acquisition.alignment import (
     MAX_HOLE_S,
+    MAX_WAIT_S,
     grid_index_at_or_after,
     grid_index_at_or_before,
     hole_limit,
@@ -148,7 +149,7 @@ class Hub:
         filter_settings: FilterSettings | None = None,
         aligned_seconds: float = 600.0,
         display_seconds: float = 60.0,
-        max_wait: float = 0.5,
+        max_wait: float = MAX_WAIT_S,
         max_hole: float = MAX_HOLE_S,
     ):
         if model_rate <= 0:

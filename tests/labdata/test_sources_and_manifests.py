@@ -250,3 +250,26 @@ def test_walking_is_found_by_the_gait_detector(uci_dir, tmp_path):
     assert report.gait_cycles >= 8
     standing, report = usable_pieces(replace(rows, activity="stand"))
     assert len(standing) == 1 and len(standing[0]) == len(rows) and report.walking_rows is None
+
+
+def test_a_hole_in_a_stream_splits_the_recording(uci_dir):
+    """0.3 s of goniometer samples missing (a dropped connection): NaN rows there, as the hub
+    gives them live, and two gap-free pieces; no window spans the hole."""
+    from dataclasses import replace
+
+    from kneegui.datasets.uci import find_uci_files, read_uci_file
+    from kneegui.labdata import recording_from_uci
+
+    (src,) = [p for p in find_uci_files(uci_dir) if p.stem == "3Amar"]
+    rec = recording_from_uci(read_uci_file(src))
+    keep = (rec.angle.t < 20.0) | (rec.angle.t >= 20.3)
+    angle = replace(rec.angle, data=rec.angle.data[keep], t=rec.angle.t[keep])
+    rows = to_model_rate(replace(rec, angle=angle, one_clock=False, activity=""))
+    holes = np.flatnonzero(~np.isfinite(rows.angle))
+    # samples at 19.999 s and 20.300 s around the hole: grid rows 20.00 .. 20.29 s have none
+    assert len(holes) == 30 and np.allclose(rows.t[holes[[0, -1]]], [20.0, 20.29])
+    assert np.isfinite(rows.emg_env).all()
+    pieces, report = usable_pieces(rows)
+    assert report.hole_rows == 30 and len(pieces) == 2
+    assert pieces[0].t[-1] < 20.0 and pieces[1].t[0] > 20.29
+    assert [p.name for p in pieces] == ["3Amar#1", "3Amar#2"]
