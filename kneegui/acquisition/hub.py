@@ -8,6 +8,8 @@ cursor, and
   :meth:`Hub.emg_buffer` ``"filtered"`` / ``"envelope"``) and the model's
   :class:`~kneegui.dsp.EmgFeatureExtractor` (envelope at the model rate, each feature stamped
   with the EMG stream's own clock through ``process_with_times``);
+* EMG features and the knee angle in the model units (mV, degrees) when the stream declares
+  another voltage or angle unit (:mod:`kneegui.acquisition.units`);
 * every role: keeps a short history of (timestamp, value) and linearly interpolates it onto the
   common grid ``t_k = k / model_rate`` (local LSL clock). Alignment uses the timestamps only,
   never arrival order.
@@ -32,16 +34,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kneegui.acquisition.alignment import (
+    MAX_HOLE_S,
+    MAX_WAIT_S,
+    grid_index_at_or_after,
+    grid_index_at_or_before,
+    hole_limit,
+    interpolate_at,
+)
 from kneegui.acquisition.events import ReaderStatus
 from kneegui.acquisition.reader import StreamReader
 from kneegui.acquisition.ringbuffer import RingBuffer
-from kneegui.acquisition.roles import (
-    MODEL_EMG_CHANNELS,
-    Role,
-    RoleError,
-    check_model_emg_picks,
-    check_role,
-)
+from kneegui.acquisition.roles import Role, RoleError, check_emg_picks, check_role
+from kneegui.acquisition.units import TO_DEGREES, TO_MILLIVOLTS, factor_to
 from kneegui.dsp import EmgFeatureExtractor, FilterChain, FilterSettings
 
 #: Longest history (seconds of a role's own timestamps) kept for interpolation.
@@ -68,13 +73,13 @@ class Assignment:
 class AlignedFrame:
     """Model inputs on the common grid (rows oldest first).
 
-    ``emg_env`` has the 4 model EMG channels (``[m, 0]`` when no EMG is assigned); roles that
+    ``emg_env`` has the assigned EMG channels (``[m, 0]`` when no EMG is assigned); roles that
     are not assigned are None. NaN marks a role with no data around that grid point.
     ``next_index``/``lost`` are set by :meth:`Hub.aligned_from` (cursor reads).
     """
 
     t: np.ndarray  # [m] float64, local LSL clock
-    emg_env: np.ndarray  # [m, 4] float32
+    emg_env: np.ndarray  # [m, ch] float32
     angle: np.ndarray | None  # [m] float32, degrees
     kinematics: np.ndarray | None  # [m, k] float32
     force: np.ndarray | None  # [m, f] float32
@@ -113,6 +118,7 @@ class _Track:
     extractor: EmgFeatureExtractor | None = None
     chain: FilterChain | None = None
     last_arrival: float = -math.inf  # local clock when the hub last got new samples
+    gain: float = 1.0  # stream unit -> model unit (EMG: mV, angle: degrees; acquisition.units)
 
     def append(self, t: np.ndarray, v: np.ndarray) -> None:
         if t.shape[0] == 0:
@@ -128,22 +134,9 @@ class _Track:
 
     def values_at(self, grid: np.ndarray, max_hole: float) -> np.ndarray:
         """Linear interpolation at ``grid``; NaN outside the data or across a long hole."""
-        out = np.full((grid.shape[0], len(self.picks)), np.nan)
         if self.t.size == 0:
-            return out
-        hi = np.searchsorted(self.t, grid, side="left")
-        exact = (hi < self.t.size) & (self.t[np.minimum(hi, self.t.size - 1)] == grid)
-        inside = (hi > 0) & (hi < self.t.size)
-        lo = np.maximum(hi - 1, 0)
-        hic = np.minimum(hi, self.t.size - 1)
-        span = self.t[hic] - self.t[lo]
-        ok = inside & (span <= max_hole) & (span > 0)
-        w = np.zeros(grid.shape[0])
-        w[ok] = (grid[ok] - self.t[lo[ok]]) / span[ok]
-        interp = self.v[lo] * (1.0 - w[:, None]) + self.v[hic] * w[:, None]
-        out[ok] = interp[ok]
-        out[exact] = self.v[hic[exact]]
-        return out
+            return np.full((grid.shape[0], len(self.picks)), np.nan)
+        return interpolate_at(self.t, self.v, grid, max_hole)
 
     def first_at_or_after(self, grid: np.ndarray) -> np.ndarray:
         """Stamp of the first sample at or after each grid time (the grid time if none)."""
@@ -173,8 +166,8 @@ class Hub:
         filter_settings: FilterSettings | None = None,
         aligned_seconds: float = 600.0,
         display_seconds: float = 60.0,
-        max_wait: float = 0.5,
-        max_hole: float = 0.1,
+        max_wait: float = MAX_WAIT_S,
+        max_hole: float = MAX_HOLE_S,
         arena=None,
     ):
         if model_rate <= 0:
@@ -209,14 +202,15 @@ class Hub:
     def assign(
         self, role: Role, reader: StreamReader, channels: Sequence[int | str] | None = None
     ) -> Assignment:
-        """Give ``reader`` a role. EMG: ``channels`` are the 4 model channels (default first 4).
+        """Give ``reader`` a role. EMG: ``channels`` are the channels that feed the model, in the
+        model's input order (:func:`kneegui.model.layout.match_channels`; default: all).
 
         Raises :class:`RoleError` when the stream does not fit the role.
         """
         if self._thread is not None:
             raise RuntimeError("assign roles before Hub.start()")
         if role is Role.EMG:
-            picks = check_model_emg_picks(reader.info, channels)
+            picks = check_emg_picks(reader.info, channels)
         else:
             picks = check_role(reader.info, role, channels)
         assignment = Assignment(role, reader, picks)
@@ -270,6 +264,10 @@ class Hub:
         for role in aligned:
             a = self._assignments[role]
             track = _Track(role, a.reader, a.channels, cursor=a.reader.buffer.total_written)
+            units = [a.reader.info.channel_units[i] if i < len(a.reader.info.channel_units)
+                     else "" for i in a.channels]
+            if role in (Role.EMG, Role.KNEE_ANGLE):
+                track.gain = factor_to(units, TO_MILLIVOLTS if role is Role.EMG else TO_DEGREES)
             if role is Role.EMG:
                 fs = a.reader.info.nominal_srate
                 track.extractor = EmgFeatureExtractor(
@@ -310,7 +308,7 @@ class Hub:
 
     # ------------------------------------------------------------------ outputs
     def emg_buffer(self, mode: str) -> RingBuffer:
-        """Full-rate ``"filtered"`` or ``"envelope"`` EMG of the 4 model channels."""
+        """Full-rate ``"filtered"`` or ``"envelope"`` EMG of the assigned EMG channels."""
         if mode not in ("filtered", "envelope"):
             raise ValueError(f"EMG buffer mode must be 'filtered' or 'envelope', got {mode!r}")
         if mode not in self._emg_buffers:
@@ -408,10 +406,11 @@ class Hub:
             out = track.chain.process(values)
             self._emg_buffers["filtered"].write(out.filtered.astype(np.float32), r.timestamps)
             self._emg_buffers["envelope"].write(out.envelope.astype(np.float32), r.timestamps)
-            features, t_features = track.extractor.process_with_times(values, r.timestamps)
+            model_values = values if track.gain == 1.0 else values * track.gain
+            features, t_features = track.extractor.process_with_times(model_values, r.timestamps)
             track.append(t_features, features)
         else:
-            track.append(r.timestamps, values)
+            track.append(r.timestamps, values if track.gain == 1.0 else values * track.gain)
 
     def _emit(self, now: float) -> int:
         rate = self.model_rate
@@ -457,7 +456,7 @@ class Hub:
     def _hole_limit(self, track: _Track) -> float:
         """Longest interpolation span for a role (at least 2 of its own sample periods)."""
         rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
-        return max(self.max_hole, 2.0 / rate) if rate > 0 else self.max_wait
+        return hole_limit(rate, self.max_hole, self.max_wait)
 
     def _note_waiting(self) -> None:
         target = (self._next_k or 0) / self.model_rate
@@ -501,23 +500,5 @@ class AlignedRows:
         )
 
 
-def grid_index_at_or_before(t: float, rate: float) -> int:
-    """The last grid index ``k`` with ``k / rate <= t`` (exactly, in float64: ``floor(t * rate)``
-    alone can round up past a sample that lies a hair before a grid point, and that grid point
-    would then be interpolated outside the data)."""
-    k = math.floor(t * rate)
-    while k / rate > t:
-        k -= 1
-    return k
-
-
-def grid_index_at_or_after(t: float, rate: float) -> int:
-    """The first grid index ``k`` with ``k / rate >= t`` (exactly, see above)."""
-    k = math.ceil(t * rate)
-    while k / rate < t:
-        k += 1
-    return k
-
-
-__all__ = ["MODEL_EMG_CHANNELS", "AlignedFrame", "AlignedRows", "Assignment", "Hub",
-           "HubStatus"]
+__all__ = ["AlignedFrame", "AlignedRows", "Assignment", "Hub", "HubStatus",
+           "grid_index_at_or_after", "grid_index_at_or_before"]

@@ -22,10 +22,6 @@ class RoleError(ValueError):
     """A stream does not fit the role it was assigned; the message says what to do."""
 
 
-#: Number of EMG channels the model consumes.
-MODEL_EMG_CHANNELS = 4
-
-
 def resolve_channels(info: StreamInfoView, channels: Sequence[int | str] | None) -> list[int]:
     """Turn channel picks (indices or labels) into indices, checking every one exists."""
     if channels is None:
@@ -95,20 +91,11 @@ def check_role(
     return picks
 
 
-def check_model_emg_picks(info: StreamInfoView, channels: Sequence[int | str] | None) -> list[int]:
-    """The 4 EMG channels that feed the model (default: the first 4)."""
-    if channels is None:
-        if info.channel_count < MODEL_EMG_CHANNELS:
-            raise RoleError(
-                f"EMG stream {info.describe()} has {info.channel_count} channels, but the model "
-                f"needs {MODEL_EMG_CHANNELS} (RF, BF, VM, ST); use a stream with at least "
-                f"{MODEL_EMG_CHANNELS} EMG channels"
-            )
-        return list(range(MODEL_EMG_CHANNELS))
-    picks = check_role(info, Role.EMG, channels)
-    if len(picks) != MODEL_EMG_CHANNELS:
-        raise RoleError(
-            f"the model needs exactly {MODEL_EMG_CHANNELS} EMG channels (RF, BF, VM, ST), "
-            f"but {len(picks)} were picked from {info.describe()}"
-        )
-    return picks
+def check_emg_picks(info: StreamInfoView, channels: Sequence[int | str] | None) -> list[int]:
+    """The EMG channels the hub filters and aligns (default: every channel of the stream).
+
+    Which of them feed a model, and in which order, is the model's channel layout
+    (:func:`kneegui.model.layout.match_channels`): whoever assigns EMG for a model passes the
+    matched channels here. Nothing here assumes what a channel carries.
+    """
+    return check_role(info, Role.EMG, channels)

@@ -108,3 +108,37 @@ class CapturePump:
     def recent(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The last ``display_s`` seconds: ``t``, ``angle``, ``emg_env`` (for live plots)."""
         return self._t, self._angle, self._emg
+
+
+class RecordedFrames:
+    """A :class:`FrameSource` over aligned rows of a recording (``kneegui calibrate --from``):
+    each :meth:`read_new` serves the next ``chunk`` rows, as the hub would have delivered them.
+    :meth:`clock` is the recording's time at the last row served, so the protocol's walking time
+    and time-outs count recorded seconds, not how fast the file is read."""
+
+    def __init__(self, t: np.ndarray, emg_env: np.ndarray, angle: np.ndarray | None,
+                 chunk: int = 10) -> None:
+        self.t = np.asarray(t, np.float64)
+        self.emg_env = np.asarray(emg_env, np.float32).reshape(len(self.t), -1)
+        self.angle = None if angle is None else np.asarray(angle, np.float32)
+        self.chunk = max(1, int(chunk))
+        self.position = 0
+        self._now = float(self.t[0]) if len(self.t) else 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position >= len(self.t)
+
+    def clock(self) -> float:
+        return self._now
+
+    def read_new(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        a, b = self.position, min(self.position + self.chunk, len(self.t))
+        self.position = b
+        if b > a:
+            self._now = float(self.t[b - 1])
+        return (self.t[a:b], self.emg_env[a:b],
+                None if self.angle is None else self.angle[a:b])
+
+    def problem(self) -> str | None:
+        return "the recording has a hole here" if not self.exhausted else "end of the recording"

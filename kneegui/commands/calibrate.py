@@ -1,7 +1,13 @@
-"""`kneegui calibrate`: few-cycle subject calibration against live LSL streams, without a GUI.
+"""`kneegui calibrate`: few-cycle subject calibration, without a GUI, from live LSL streams or
+from a recording (``--from SESSION.h5|FILE.xdf [--start S --end S]``, after the subject left).
 
-Same protocol as the wizard: sensor check, optional rest/MVC, walking capture of K gait cycles
-plus one held back, fine-tuning, before/after validation on the held-back cycle. The subject
+Same protocol as the wizard: sensor check, optional rest/MVC (live only), walking capture of K
+gait cycles plus one held back, fine-tuning, before/after validation on the held-back cycle. A
+recording is put on the model time base with the live path's DSP and alignment code and fed to
+the protocol row by row as the hub would (a hole pauses the capture as an outage does). The
+EMG channels that feed the model are those whose labels name its inputs (the card's channel
+layout), or those a ``--channel-map "EMG 1=RF,..."`` maps; a stream or recording without them
+is refused with a message saying which channels to map (never "the first four"). The subject
 model (weights + card) goes to the subject model store (or ``--out``); it is activated only if
 it beats the base model on the held-back cycle (``--activate always|never`` overrides).
 
@@ -18,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 EXIT_OK, EXIT_USAGE, EXIT_NO_GAIT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
@@ -28,7 +36,8 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--subject", required=True, help="subject id, e.g. S01")
+    p.add_argument("--subject", help="subject id, e.g. S01 (required for live streams; with "
+                   "--from: default the recording's subject)")
     p.add_argument("--group", default="", help="subject group (e.g. N or A), stored in the card")
     p.add_argument("--notes", default="", help="free text stored in the card")
     p.add_argument("--cycles", type=int, default=5,
@@ -37,9 +46,20 @@ def register(subparsers: Any) -> None:
                    help="input set of the base model when --model is not given (default emg+angle)")
     p.add_argument("--model", help="base model: stem/file path or name in `kneegui models list` "
                    "(default: the shipped model for --input-set)")
-    p.add_argument("--emg", help="EMG stream: name or source_id (default: the only EMG stream)")
-    p.add_argument("--angle", help="knee-angle stream: name or source_id (default: the only "
-                   "stream of type Angle)")
+    p.add_argument("--from", dest="source", type=Path, metavar="RECORDING",
+                   help="calibrate from a recording instead of live streams: a KneeGUI session "
+                   "(.h5) or an XDF file (.xdf)")
+    p.add_argument("--start", type=float, default=None, metavar="S",
+                   help="with --from: start this many seconds after the recording's start")
+    p.add_argument("--end", type=float, default=None, metavar="S",
+                   help="with --from: end this many seconds after the recording's start")
+    p.add_argument("--emg", help="EMG stream: name or source_id (with --from also the LSL type; "
+                   "default: the only EMG stream)")
+    p.add_argument("--angle", help="knee-angle stream: name or source_id (with --from also the "
+                   "LSL type; default: the only stream of type Angle)")
+    p.add_argument("--channel-map", default="", metavar="LABEL=INPUT,...",
+                   help="which channel carries which model input where the labels do not say "
+                   "it, e.g. \"EMG 1=RF,EMG 2=BF,EMG 3=VM,EMG 4=ST,Knee R=angle\"")
     p.add_argument("--out", type=Path, help="folder for the subject model (default: the "
                    "per-user subject model store)")
     p.add_argument("--json", type=Path, help="write before/after metrics and paths to this file")
@@ -82,19 +102,30 @@ def _run(args: argparse.Namespace) -> int:
         SubjectInfo,
         SubjectModelStore,
     )
+    from kneegui.model.layout import LayoutError, parse_channel_map
 
     if args.cycles < 1:
         raise UserError("--cycles must be at least 1")
+    if args.source is None and (args.start is not None or args.end is not None):
+        raise UserError("--start and --end select a part of a recording: use them with --from")
+    if args.source is None and not args.subject:
+        raise UserError("--subject is required (the id of the subject on the streams, e.g. S01)")
     try:
-        subject = SubjectInfo(args.subject, args.group, args.notes)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+        args.channel_map = parse_channel_map(args.channel_map)
+    except LayoutError as exc:
+        raise UserError(f"--channel-map: {exc}") from exc
     store = SubjectModelStore(root=args.out) if args.out else SubjectModelStore()
     try:
         base = _base_model(store, args)
     except ModelStoreError as exc:
         raise UserError(str(exc)) from exc
-    hub = _connect(args)
+    if args.source is not None:
+        return _from_recording(args, store, base)
+    try:
+        subject = SubjectInfo(args.subject, args.group, args.notes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    hub = _connect(args, base)
     reporter = _Reporter()
     protocol = CalibrationProtocol(
         base,
@@ -126,13 +157,7 @@ def _drive(args, protocol, hub, store, subject, reporter, base, Stage, ProtocolE
         if time.monotonic() > deadline + 5.0:
             raise UserError("no EMG samples arrived for the sensor check; is the sender running?")
         time.sleep(0.1)
-    protocol.update_quality(checks)
-    for c in checks:
-        print(f"  {c.label}: {c.status}{' - ' + c.reason if c.reason else ''}", file=sys.stderr)
-    try:
-        protocol.confirm_sensors(override=args.override_sensors)
-    except ProtocolError as exc:
-        raise UserError(f"{exc} (--override-sensors)") from exc
+    _confirm_sensors(args, protocol, checks, ProtocolError)
 
     pump = CapturePump(HubFrameSource(hub), protocol)
     for kind, seconds in (("rest", args.rest), ("mvc", args.mvc)):
@@ -153,10 +178,25 @@ def _drive(args, protocol, hub, store, subject, reporter, base, Stage, ProtocolE
     while protocol.stage == Stage.CAPTURE:
         pump.poll()
         time.sleep(0.03)
+    return _finish(args, protocol, store, subject, reporter, base, Stage, {})
+
+
+def _confirm_sensors(args, protocol, checks, ProtocolError) -> None:
+    protocol.update_quality(checks)
+    for c in checks:
+        print(f"  {c.label}: {c.status}{' - ' + c.reason if c.reason else ''}", file=sys.stderr)
+    try:
+        protocol.confirm_sensors(override=args.override_sensors)
+    except ProtocolError as exc:
+        raise UserError(f"{exc} (--override-sensors)") from exc
+
+
+def _finish(args, protocol, store, subject, reporter, base, Stage, extra: dict) -> int:
+    """After the capture (live or recorded): no gait, or fine-tune, validate, save, report."""
     walking_s = protocol.capture_seconds
     if protocol.stage == Stage.FAILED and protocol.error == "no_gait":
         _write_json(args.json, {"subject": subject.subject_id, "status": "no_gait",
-                                "message": reporter.last_message, "saved": None})
+                                "message": reporter.last_message, "saved": None, **extra})
         return EXIT_NO_GAIT
     reporter.start_finetune()
     while protocol.stage == Stage.FINETUNE:
@@ -184,6 +224,7 @@ def _drive(args, protocol, hub, store, subject, reporter, base, Stage, ProtocolE
         "epochs": outcome.epochs,
         "held_back": outcome.metrics_dict(),
         "data_sha256": protocol.calibration.data_hash(),
+        **extra,
     })
     print(str(path))
     return EXIT_OK
@@ -207,22 +248,123 @@ def _base_model(store: Any, args: argparse.Namespace) -> Any:
         raise UserError(str(exc)) from exc
 
 
-def _connect(args: argparse.Namespace) -> Any:
+def _connect(args: argparse.Namespace, base: Any) -> Any:
+    """Readers + hub on the chosen streams; the EMG channels are the base model's inputs in its
+    order (its card's channel layout, matched by label or ``--channel-map``)."""
     from kneegui.acquisition import Hub, Role, StreamReader
+    from kneegui.dsp import FilterSettings
     from kneegui.live.streams import StreamChoiceError, choose_streams
+    from kneegui.model.layout import ANGLE_INPUT, model_emg_channels
 
     try:
-        emg, angle = choose_streams(args.emg, args.angle, args.discover_timeout)
+        emg_choice, angle_choice = choose_streams(args.emg, args.angle, args.discover_timeout)
     except StreamChoiceError as exc:
         raise UserError(str(exc)) from exc
-    hub = Hub(model_rate=100.0)
+    emg, angle = emg_choice.info, angle_choice.info
+    known = set(FilterSettings.__dataclass_fields__)
+    features = FilterSettings(**{k: v for k, v in base.card.dsp_settings.items() if k in known})
+    hub = Hub(model_rate=100.0, feature_settings=features)
+    mapped = [lab for lab, target in args.channel_map.items()
+              if target.casefold() == ANGLE_INPUT and lab in angle.channel_labels]
     try:
-        hub.assign(Role.EMG, StreamReader(emg.info, role=Role.EMG))
-        hub.assign(Role.KNEE_ANGLE, StreamReader(angle.info, role=Role.KNEE_ANGLE))
+        picks = model_emg_channels(
+            base.card, [emg.label(i) for i in range(emg.channel_count)], emg.nominal_srate,
+            channel_map={k: v for k, v in args.channel_map.items() if k not in mapped},
+            source=f"EMG stream {emg.describe()}")
+        hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG, channels=picks), channels=picks)
+        hub.assign(Role.KNEE_ANGLE, StreamReader(angle, role=Role.KNEE_ANGLE,
+                                                 channels=mapped or None),
+                   channels=mapped or None)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     hub.start()
     return hub
+
+
+def _from_recording(args: argparse.Namespace, store: Any, base: Any) -> int:
+    """The protocol fed from a recording: its rows on the model grid, in hub-sized chunks."""
+    from kneegui.calibration import (
+        CalibrationConfig,
+        CalibrationProtocol,
+        ProtocolError,
+        Stage,
+        SubjectInfo,
+    )
+    from kneegui.calibration.feeder import RecordedFrames
+    from kneegui.calibration.sensors import checks_from_quality
+    from kneegui.dsp import FilterSettings, QualityMonitor
+    from kneegui.labdata import (
+        RecordingError,
+        StreamChoice,
+        emg_inputs,
+        read_recording,
+        require_angle,
+    )
+    from kneegui.labdata import to_model_rate as on_model_grid
+
+    if args.rest > 0 or args.mvc > 0:
+        raise UserError("--rest / --mvc record a baseline live; they do not apply to --from")
+    if args.source.suffix.lower() not in (".h5", ".hdf5", ".xdf", ".xdfz"):
+        raise UserError(f"--from {args.source}: give a KneeGUI session (.h5) or an XDF file "
+                        "(.xdf)")
+    card = base.card
+    known = set(FilterSettings.__dataclass_fields__)
+    settings = FilterSettings(**{k: v for k, v in card.dsp_settings.items() if k in known})
+    try:
+        rec = read_recording(args.source, channel_map=args.channel_map, start_s=args.start,
+                             end_s=args.end, streams=StreamChoice(emg=args.emg, angle=args.angle))
+        require_angle(rec)
+        if card.emg_inputs and rec.emg is None:
+            raise RecordingError(f"{args.source.name}: no EMG stream; name it with --emg")
+        rows = on_model_grid(rec, card.emg_inputs or None, model_rate=card.model_rate,
+                             settings=settings, emg=bool(card.emg_inputs))
+        raw = emg_inputs(rec, card.emg_inputs) if card.emg_inputs else None
+    except ValueError as exc:  # RecordingError, LayoutError
+        raise UserError(str(exc)) from exc
+    try:
+        subject = SubjectInfo(args.subject or rec.subject, args.group, args.notes)
+    except ValueError as exc:
+        raise UserError(f"{exc}; pass --subject") from exc
+    emg_env = rows.emg_env if rows.emg_env is not None else np.zeros((len(rows), 0), np.float32)
+    frames = RecordedFrames(rows.t, emg_env, rows.angle, chunk=max(1, int(card.model_rate / 10)))
+    reporter = _Reporter()
+    protocol = CalibrationProtocol(
+        base, config=CalibrationConfig(train_cycles=args.cycles, capture_timeout_s=None),
+        on_event=reporter.on_event, clock=frames.clock)
+    start = rows.offset_s
+    used = "" if raw is None else ", EMG " + ", ".join(
+        f"{lab}={m}" for m, lab in zip(card.emg_inputs, raw.labels, strict=True))
+    print(f"calibrating {subject.subject_id} from {args.source.name}: {start:.1f}-"
+          f"{start + len(rows) / card.model_rate:.1f} s of the recording{used}", file=sys.stderr)
+    try:
+        protocol.start(subject)
+        checks = []
+        if raw is not None:  # the sensor check on the raw EMG the capture starts with
+            monitor = QualityMonitor(raw.rate, raw.n_channels, window_s=1.0,
+                                     mains=settings.mains or 50.0)
+            t0 = float(rows.t[0]) if len(rows) else float(raw.t[0])
+            keep = (raw.t >= t0) & (raw.t < t0 + max(args.sensor_check, 1.0))
+            monitor.update(np.asarray(raw.data[keep], np.float64))
+            checks = checks_from_quality(monitor.metrics(), list(raw.labels))
+        _confirm_sensors(args, protocol, checks, ProtocolError)
+        protocol.start_capture()
+        reporter.start_capture(protocol.capture_target)
+        while protocol.stage == Stage.CAPTURE and not frames.exhausted:
+            t, emg, angle = frames.read_new()
+            protocol.feed(t, emg, angle)
+            protocol.tick()
+        if protocol.stage == Stage.CAPTURE:
+            protocol.finish_capture()  # the recording ended: not enough gait
+        extra = {"source": str(args.source), "start_s": round(start, 3),
+                 "end_s": round(start + len(rows) / card.model_rate, 3)}
+        return _finish(args, protocol, store, subject, reporter, base, Stage, extra)
+    except KeyboardInterrupt:
+        protocol.cancel()
+        protocol.wait(2.0)
+        print("interrupted: nothing saved, previous model kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        reporter.close()
 
 
 def _write_json(path: Path | None, data: dict) -> None:

@@ -1,8 +1,10 @@
 """`kneegui evaluate`: subject-wise evaluation of the predictor (paper-style table).
 
-Per gait recording of every subject in DATA: calibrate on the first K gait cycles (K reduced per
-recording so that >= 2 cycles remain for testing), purge gap of one input window, test on the
-rest. Networks are pretrained leave-one-subject-out (``--loso``) or loaded with ``--weights``
+DATA is a folder of recordings (UCI text files, KneeGUI sessions, XDF files) or a manifest
+(docs/datasets.md); walking is found by the gait detector. Per gait recording of every subject:
+calibrate on the first K gait cycles (K reduced per recording so that >= 2 cycles remain for
+testing), purge gap of one input window, test on the rest. Networks are pretrained
+leave-one-subject-out (``--loso``) or loaded with ``--weights``
 (only subjects not in those weights' training data are evaluated). By default every subject
 model is the one the app builds for a new subject (``--choice product``); ``--choice per-subject``
 is a research option that picks the calibration memory's parameters and blend for each test
@@ -18,12 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kneegui.commands.data_options import add_data_options, load_series_or_report
+
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("evaluate", help="evaluate the predictor on UCI-format data",
+    p = subparsers.add_parser("evaluate", help="evaluate the predictor on a dataset",
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="folder with UCI TXT files")
+    add_data_options(p, activities=False)
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--weights", type=Path, nargs="+",
                       help="pretrained model stem(s), one per input set")
@@ -38,8 +42,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seeds", type=int, default=1, help="number of seeds 0..N-1 (default 1)")
     p.add_argument("--input-sets", default="emg,emg+angle,angle",
                    help="comma list for --loso (default emg,emg+angle,angle)")
-    p.add_argument("--pretrain-exercises", default="mar",
-                   help="exercises used for --loso pretraining (default mar)")
+    p.add_argument("--pretrain-activities", "--pretrain-exercises", dest="pretrain_exercises",
+                   default="mar", help="activities used for --loso pretraining (default mar: "
+                   "walking, see `kneegui train --activities`)")
     p.add_argument("--subjects", type=int, default=None,
                    help="evaluate only the first N subjects (quick runs)")
     p.add_argument("--epochs", type=int, default=None, help="pretraining epochs (--loso)")
@@ -80,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kneegui.adaptation.finetune import FinetuneSettings
+    from kneegui.labdata import is_walking, linked_subjects
+    from kneegui.model.config import uses_emg
     from kneegui.model.io import ModelLoadError, load_model
-    from kneegui.research.data import linked_subjects, load_series, subjects_of
+    from kneegui.research.data import subjects_of
     from kneegui.research.evaluation import EvalSettings, run_evaluation
     from kneegui.research.report import markdown_table, write_results
     from kneegui.research.training import TrainSettings
@@ -121,12 +128,28 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
     exercises = tuple(e.strip() for e in args.pretrain_exercises.split(",") if e.strip())
-    try:
-        series = load_series(args.data, exercises=sorted(set(exercises) | {"mar"}), with_td=True)
-        links = linked_subjects(args.data)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    muscles = None
+    if weights is not None:
+        layouts = {m.card.emg_inputs for m in weights.values() if m.card.emg_inputs}
+        if len(layouts) > 1:
+            print("error: the --weights models have different EMG inputs ("
+                  + "; ".join(", ".join(lay) for lay in sorted(layouts)) + "); evaluate them "
+                  "one at a time", file=sys.stderr)
+            return 2
+        muscles = list(layouts.pop()) if layouts else None
+        asked = [m.strip() for m in (args.muscles or "").split(",") if m.strip()]
+        if asked and muscles and [m.casefold() for m in asked] != [m.casefold() for m in muscles]:
+            print(f"error: --muscles {','.join(asked)} differs from the model's EMG inputs "
+                  f"{','.join(muscles)}; a model is evaluated on the inputs it was trained on",
+                  file=sys.stderr)
+            return 2
+    data = load_series_or_report(args, use_emg=any(uses_emg(s) for s in input_sets),
+                                 with_td=True, muscles=muscles,
+                                 activities=sorted(set(exercises) | {"walk"}))
+    if data is None:
         return 2
+    series = data.series
+    links = linked_subjects(data.spec)
     train_over = {k: v for k, v in {"epochs": args.epochs, "val_windows": args.val_windows,
                                     "windows_per_epoch": args.windows_per_epoch}.items()
                   if v is not None}
@@ -137,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         train=TrainSettings(threads=args.threads, **train_over),
         finetune=FinetuneSettings(threads=args.threads, **ft_over),
     )
-    gait = [s for s in series if s.exercise == "mar"]
+    gait = [s for s in series if is_walking(s.exercise)]
     n_recordings = len(gait) if not args.subjects else sum(
         1 for s in gait if s.subject in subjects_of(gait)[: args.subjects])
     parallel = args.jobs > 1 and args.seeds > 1
@@ -154,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
                              jobs=args.jobs, cache_dir=args.cache)
     bar.close()
     results["command"] = "kneegui evaluate " + " ".join(sys.argv[2:])
+    results["data"] = {"description": data.description, "emg_inputs": list(data.muscles),
+                       "uci": all(e.path.suffix.lower() == ".txt" for e in data.spec.entries),
+                       "duplicates_left_out": data.duplicates,
+                       "not_walking": [msg for _, msg in data.unused]}
     results["seconds"] = time.perf_counter() - t0
     if weights is not None:
         results["weights"] = {k: str(v.path) for k, v in weights.items()}

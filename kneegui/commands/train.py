@@ -1,7 +1,11 @@
-"""`kneegui train`: pretrain a knee-angle network on UCI-format recordings.
+"""`kneegui train`: pretrain a knee-angle network on a dataset.
 
-Seeded, early stopping on the last 15 % of every recording, tqdm progress on stderr. Writes
-``OUT.safetensors`` + ``OUT.json`` (model card with the data hash and this command's settings).
+The dataset is a folder of recordings (UCI text files, KneeGUI sessions, XDF files) or a
+manifest (docs/datasets.md); every recording is put on the model time base with the live path's
+DSP, cut into gap-free walking pieces, and its EMG channels mapped to the model's inputs
+(--muscles, default the dataset's). Seeded, early stopping on the last 15 % of every piece, tqdm
+progress on stderr. Writes ``OUT.safetensors`` + ``OUT.json`` (model card with the channel
+layout, the data hash and this command's settings).
 """
 
 from __future__ import annotations
@@ -11,17 +15,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kneegui.commands.data_options import add_data_options, load_series_or_report
+
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("train", help="pretrain a knee-angle predictor on UCI-format data",
+    p = subparsers.add_parser("train", help="pretrain a knee-angle predictor on a dataset",
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="folder with UCI TXT files")
+    add_data_options(p)
     p.add_argument("--input-set", default="emg+angle",
                    help="emg | emg+angle | angle (default emg+angle)")
     p.add_argument("--out", type=Path, required=True, help="output stem, e.g. models/kneenet_emg")
-    p.add_argument("--exercises", default="mar", help="comma list of mar,pie,sen (default mar)")
-    p.add_argument("--groups", default="N,A", help="comma list of N,A (default N,A)")
     p.add_argument("--exclude-subjects", default="", help="comma list, e.g. 3A,1N")
     p.add_argument("--window", type=int, default=None, help="input window in model steps")
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs")
@@ -44,9 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from tqdm import tqdm
 
-    from kneegui.model.config import INPUT_SETS
+    from kneegui.model.config import INPUT_SETS, uses_emg
     from kneegui.model.io import model_paths, save_model
-    from kneegui.research.data import load_series
     from kneegui.research.training import TrainSettings, train_model
 
     existing = [p for p in model_paths(args.out) if p.exists()]
@@ -56,14 +59,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     if args.input_set not in INPUT_SETS or args.input_set == "emg+kin+force":
-        print(f"error: --input-set must be emg, emg+angle or angle (UCI has no kinematics/force), "
-              f"got {args.input_set!r}", file=sys.stderr)
+        print(f"error: --input-set must be emg, emg+angle or angle (training on kinematics and "
+              f"force is not supported yet), got {args.input_set!r}", file=sys.stderr)
         return 2
-    try:
-        series = load_series(args.data, exercises=_csv(args.exercises), groups=_csv(args.groups))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    data = load_series_or_report(args, use_emg=uses_emg(args.input_set))
+    if data is None:
         return 2
+    series = data.series
     excluded = set(_csv(args.exclude_subjects))
     series = [s for s in series if s.subject not in excluded]
     if not series:
@@ -82,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
 
     command = "kneegui train " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else ""
-    description = (f"UCI 'EMG dataset in Lower Limb' files under {args.data.name}/, exercises "
-                   f"{args.exercises}, groups {args.groups}")
+    description = (f"dataset {data.description}, activities {args.activities}, groups "
+                   f"{args.groups or 'all'}")
     try:
         result = train_model(series, settings, name=args.name or args.out.name,
                              progress=progress, data_description=description)
@@ -109,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
               "writable --out", file=sys.stderr)
         return 2
     best = card.training["best_epoch"]
-    print(f"saved {weights} and {card_path} (best epoch {best}, {len(series)} recordings, "
-          f"{len({s.subject for s in series})} subjects)")
+    layout = f"EMG inputs {', '.join(card.emg_inputs)}; " if card.emg_inputs else ""
+    print(f"saved {weights} and {card_path} ({layout}best epoch {best}, {len(series)} "
+          f"recordings, {len({s.subject for s in series})} subjects)")
     return 0
 
 

@@ -300,8 +300,8 @@ class RemoteSession(LiveSession):
     def connect(self, assignments) -> None:
         if self._process is not None and not self.process_alive:
             self._reset_process()
-        sent = [(_plain(a.info), a.role, tuple(a.channels) if a.channels else None)
-                for a in assignments]
+        sent = [(_plain(a.info), a.role, tuple(a.channels) if a.channels else None,
+                 getattr(a, "channel_map", None)) for a in assignments]
         layout = self._call("connect", sent)
         self._assignments = list(assignments)
         self._apply(layout)

@@ -82,8 +82,8 @@ class _Service:
     def do_connect(self, assignments: list) -> dict:
         from kneegui.live.streams import StreamChoice
 
-        chosen = [StreamChoice(_with_handle(info), role, channels)
-                  for info, role, channels in assignments]
+        chosen = [StreamChoice(_with_handle(info), role, channels, channel_map)
+                  for info, role, channels, channel_map in assignments]
         self.session.connect(chosen)
         return self.do_layout()
 

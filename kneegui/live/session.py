@@ -85,6 +85,8 @@ class LiveSession:
             for a in assignments:
                 role = Role[a.role]
                 channels = list(a.channels) if a.channels else None
+                if role is Role.EMG:
+                    channels = self._model_emg_channels(a, channels)
                 reader = StreamReader(a.info, buffer_seconds=self.buffer_seconds, role=role,
                                       channels=channels, arena=self.arena)
                 assigned = hub.assign(role, reader, channels=channels)
@@ -100,6 +102,22 @@ class LiveSession:
         self._assignments = list(assignments)
         self._quality = None
         self._restart_worker()
+
+    def _model_emg_channels(self, assignment, picks: list[int] | None) -> list[int] | None:
+        """The EMG channels that feed the loaded model, in its input order, matched by label
+        or by the assignment's ``channel_map`` (label -> input) among ``picks``
+        (:func:`kneegui.model.layout.model_emg_channels`; ``LayoutError`` says which channels
+        to map). Without a model (or an EMG-free one): ``picks`` (None = every channel)."""
+        from kneegui.model.layout import model_emg_channels
+
+        if self.loaded is None:
+            return picks
+        info = assignment.info
+        labels = [info.label(i) for i in range(info.channel_count)]
+        matched = model_emg_channels(self.loaded.card, labels, info.nominal_srate, picks=picks,
+                                     channel_map=getattr(assignment, "channel_map", None),
+                                     source=f"EMG stream {info.describe()}")
+        return picks if matched is None else matched
 
     def _feature_settings(self):
         """The EMG feature settings the loaded model was trained with (default otherwise)."""
@@ -228,11 +246,22 @@ class LiveSession:
         loaded = load_model(path)
         previous, self.loaded = self.loaded, loaded
         rebuild = self.hub is not None and self.hub.feature_settings != self._feature_settings()
+        emg = next((a for a in self._assignments if a.role == "EMG"), None)
+        if self.hub is not None and emg is not None:
+            try:  # the model's channel layout against the connected EMG stream
+                wanted = self._model_emg_channels(
+                    emg, list(emg.channels) if emg.channels else None)
+            except ValueError:
+                self.loaded = previous
+                raise
+            current = self.stream("EMG")
+            rebuild |= current is not None and list(current.channels or ()) != list(
+                wanted if wanted is not None else range(emg.info.channel_count))
         if rebuild and self.writer is not None:
             self.loaded = previous
             raise RuntimeError(
-                "this model uses other EMG feature settings than the running one; stop the "
-                "recording before switching to it"
+                "this model uses other EMG feature settings or EMG channels than the running "
+                "one; stop the recording before switching to it"
             )
         self.weights_sha256 = weights_digest(loaded.net)
         self.model_id = f"{loaded.card.name}@{self.weights_sha256[:12]}"

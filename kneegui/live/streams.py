@@ -23,6 +23,7 @@ class StreamChoice:
     info: Any  # kneegui.acquisition.StreamInfoView
     role: str  # kneegui.acquisition.Role member name
     channels: tuple[int, ...] | None = None
+    channel_map: dict[str, str] | None = None  # EMG: stream label -> model input
 
 
 def pick(streams: list[Any], wanted: str | None, kind: str, option: str) -> Any:

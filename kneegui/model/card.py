@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kneegui.model.config import (
+    EMG_PREFIX,
     INPUT_SETS,
     MODEL_RATE,
     N_HORIZONS,
@@ -105,6 +106,13 @@ class ModelCard:
         return self.norm.subject
 
     @property
+    def emg_inputs(self) -> tuple[str, ...]:
+        """The channel layout the network was trained on: its EMG inputs (muscles), in input
+        order (``channels`` entries ``emg_<muscle>``; cards without ``channels`` have the UCI
+        layout RF, BF, VM, ST). Empty for a model without EMG inputs."""
+        return tuple(c[len(EMG_PREFIX):] for c in self.channels if c.startswith(EMG_PREFIX))
+
+    @property
     def rows_needed(self) -> int:
         """Aligned rows one prediction needs (:func:`kneegui.model.window.rows_needed`)."""
         return rows_needed(self.input_set, self.window)
@@ -164,7 +172,12 @@ class ModelCard:
         if len(channels) != config.n_inputs:
             raise CardError(f"channels: {len(channels)} listed, the network has "
                             f"{config.n_inputs} inputs")
-        n_emg = sum(1 for c in channels if c.startswith("emg_"))
+        n_emg = sum(1 for c in channels if c.startswith(EMG_PREFIX))
+        muscles = [c[len(EMG_PREFIX):] for c in channels if c.startswith(EMG_PREFIX)]
+        if any(not m.strip() for m in muscles) or len({m.upper() for m in muscles}) != n_emg:
+            raise CardError(f"channels: EMG inputs {muscles} must be named and distinct")
+        if uses_emg(input_set) != bool(n_emg):
+            raise CardError(f"channels: a {input_set!r} model lists {n_emg} EMG inputs")
         norm_data = _mapping(data.get("norm"), "norm")
         norm = _normalisation(norm_data, config.n_inputs, horizons, n_emg if uses_emg(input_set)
                               else None)

@@ -8,7 +8,10 @@ from typing import Any
 #: Model time base (Hz) and prediction horizons (1..50 steps = 10..500 ms at 100 Hz).
 MODEL_RATE = 100.0
 N_HORIZONS = 50
+#: The UCI layout: the EMG inputs of the shipped models (and of cards that name none).
 EMG_CHANNELS = ("RF", "BF", "VM", "ST")
+#: Network input names of EMG envelopes start with this, followed by the muscle (``emg_RF``).
+EMG_PREFIX = "emg_"
 
 #: The input sets a network can be trained on. ``angle`` is the ablation baseline (no EMG).
 INPUT_SETS = ("emg", "emg+angle", "emg+kin+force", "angle")
@@ -31,12 +34,14 @@ def uses_angle(input_set: str) -> bool:
     return input_set != "emg"
 
 
-def channel_names(input_set: str, n_kinematics: int = 0, n_force: int = 0) -> list[str]:
-    """Names of the network input channels, in order, for ``input_set``."""
+def channel_names(input_set: str, n_kinematics: int = 0, n_force: int = 0,
+                  muscles: tuple[str, ...] | list[str] = EMG_CHANNELS) -> list[str]:
+    """Names of the network input channels, in order, for ``input_set``; ``muscles`` are the
+    EMG inputs (default the UCI layout RF, BF, VM, ST)."""
     check_input_set(input_set)
     names: list[str] = []
     if uses_emg(input_set):
-        names += [f"emg_{c}" for c in EMG_CHANNELS]
+        names += [f"{EMG_PREFIX}{c}" for c in muscles]
     if uses_angle(input_set):
         names += ["angle", "angle_velocity"]
     if input_set == "emg+kin+force":

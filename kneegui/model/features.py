@@ -71,8 +71,9 @@ def raw_inputs(
         if emg_env is None:
             raise ValueError(f"input set {input_set!r} needs EMG envelopes, got none")
         env = np.asarray(emg_env, np.float32)
-        if env.ndim != 2 or env.shape[1] != len(EMG_CHANNELS):
-            raise ValueError(f"EMG envelopes must be [n, 4] (RF, BF, VM, ST), got {env.shape}")
+        if env.ndim != 2 or env.shape[1] != len(norm.emg_scale):
+            raise ValueError(f"EMG envelopes must be [n, {len(norm.emg_scale)}] (one column per "
+                             f"EMG input of the model), got {env.shape}")
         parts.append(env / np.asarray(norm.emg_scale, np.float32))
     if uses_angle(input_set):
         if angle is None:

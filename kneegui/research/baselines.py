@@ -29,11 +29,13 @@ def calibration_mean(mean_angle: float, n: int, horizons: int) -> np.ndarray:
 
 
 def td_features(filtered: np.ndarray, fs: float, model_rate: float, n_ticks: int,
-                window_s: float = 0.25, zc_threshold: float = 0.0) -> np.ndarray:
+                window_s: float = 0.25, zc_threshold: float = 0.0,
+                ends: np.ndarray | None = None) -> np.ndarray:
     """Hudgins time-domain features per channel over the last ``window_s`` at each model tick.
 
     Returns ``[n_ticks, 5 * channels]`` = MAV, WL, ZC, SSC, RMS for each channel. ``filtered`` is
-    band-passed EMG at ``fs`` (ticks as in :func:`kneegui.research.data.angle_at_model_rate`).
+    band-passed EMG at ``fs`` (ticks as in :func:`kneegui.research.data.angle_at_model_rate`,
+    or given: ``ends[k]`` = the number of samples up to tick ``k``).
     """
     x = np.asarray(filtered, np.float64)
     n = len(x)
@@ -44,7 +46,9 @@ def td_features(filtered: np.ndarray, fs: float, model_rate: float, n_ticks: int
     ssc = np.zeros_like(x)
     ssc[1:-1] = (d[1:-1] * d[2:]) < 0
     streams = [np.abs(x), np.abs(d), zc, ssc, x**2]
-    ends = np.minimum(np.round((np.arange(n_ticks) + 1) * fs / model_rate).astype(np.int64), n)
+    if ends is None:
+        ends = np.round((np.arange(n_ticks) + 1) * fs / model_rate).astype(np.int64)
+    ends = np.minimum(np.asarray(ends, np.int64), n)
     starts = np.maximum(ends - w, 0)
     counts = np.maximum(ends - starts, 1)[:, None]
     feats = []

@@ -1,6 +1,7 @@
 """The evaluation protocol behind `kneegui evaluate` (subject-wise and time-wise splits).
 
-For every gait (``mar``) recording of a test subject: calibration = the first K gait cycles
+For every gait recording (a walking activity: UCI ``mar``, or walking found by the gait detector)
+of a test subject: calibration = the first K gait cycles
 (K reduced per recording so that >= 2 complete cycles remain for testing), purge gap = one
 input window, test = every window after the gap. Networks are pretrained without the test
 subject (leave-one-subject-out, linked subjects such as 1N/2N held out together) or loaded from
@@ -28,6 +29,7 @@ from kneegui.adaptation.finetune import (
 from kneegui.adaptation.memory import DEFAULT_PARAMS
 from kneegui.adaptation.metrics import future_matrix, horizon_metrics
 from kneegui.adaptation.subject_model import assemble
+from kneegui.labdata import is_walking, wants_activity
 from kneegui.model.features import subject_norm, window_ends
 from kneegui.model.io import LoadedModel
 from kneegui.model.memory import memory_group
@@ -269,7 +271,7 @@ def _seed_results(
     """One seed over every test subject: {"records", "skipped", "predictions"}."""
     from kneegui.research.data import subjects_of
 
-    gait = [s for s in series if s.exercise == "mar"]
+    gait = [s for s in series if is_walking(s.exercise)]
     subjects = subjects_of(gait)[: settings.max_subjects or None]
     records: dict[str, dict] = {}
     skipped: dict[str, str] = {}
@@ -291,7 +293,7 @@ def _seed_results(
             models = dict(weights)
         else:
             pool = [s for s in series if s.subject not in excluded
-                    and s.exercise in settings.pretrain_exercises]
+                    and wants_activity(s.exercise, settings.pretrain_exercises)]
             models = {}
             for input_set in settings.input_sets:
                 ts = TrainSettings(**{**settings.train.to_dict(), "input_set": input_set,

@@ -18,6 +18,28 @@ GROUP_NAMES = {"N": "UCI normal", "A": "UCI abnormal", "all": "UCI all"}
 STEPS = (1, 5, 50)
 
 
+def _is_uci(results: dict) -> bool:
+    """True when the evaluated data are the UCI files (their group names and the paper's
+    numbers apply); other datasets are named by their own groups."""
+    return bool(results.get("data", {}).get("uci", True))
+
+
+def _groups(results: dict) -> list[str]:
+    """Groups in table order: UCI N and A first, the others sorted, then "all"."""
+    found = [g for g in results["summary"] if g != "all"]
+    order = [g for g in ("N", "A") if g in found]
+    order += sorted(g for g in found if g not in ("N", "A"))
+    return order + (["all"] if "all" in results["summary"] else [])
+
+
+def _group_name(results: dict, group: str) -> str:
+    if _is_uci(results):
+        return GROUP_NAMES.get(group, f"group {group}")
+    if group == "all":
+        return "all"
+    return f"group {group}" if group else "(no group)"
+
+
 def _cell(summary: dict, method: str, step: int) -> str:
     entry = summary.get(method)
     if not entry:
@@ -55,14 +77,12 @@ def markdown_table(results: dict) -> str:
         "| calib. mean | persistence | const. velocity |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for group in ("N", "A", "all"):
-        if group not in summary:
-            continue
+    for group in _groups(results):
         g = summary[group]
         for step in STEPS:
-            paper = PAPER.get((group, step), {})
+            paper = PAPER.get((group, step), {}) if _is_uci(results) else {}
             row = [
-                f"{GROUP_NAMES[group]}, {step}-step ({step * 10} ms)",
+                f"{_group_name(results, group)}, {step}-step ({step * 10} ms)",
                 _cell(g, "emg:finetuned", step),
                 _cell(g, "emg+angle:finetuned", step),
                 f"{paper['emg']:.1f}" if paper else "–",
@@ -81,14 +101,15 @@ def markdown_table(results: dict) -> str:
     lines += ["", "All metrics at 1 and 50 steps (seed mean; MAE in degrees):", "",
               "| group | method | NMAE 1 | NMAE 50 | NRMSE 1 | NRMSE 50 | MAE 1 | MAE 50 "
               "| R² 1 | R² 50 |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for group in ("N", "A", "all"):
+    for group in _groups(results):
         for method in results["methods"]:
             e = summary.get(group, {}).get(method)
             if not e:
                 continue
             cells = [f"{100 * e[k][i]:.1f} %" if k in ("nmae", "nrmse") else f"{e[k][i]:.2f}"
                      for k in ("nmae", "nrmse", "mae_deg", "r2") for i in (0, 49)]
-            lines.append(f"| {GROUP_NAMES[group]} | {method} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_group_name(results, group)} | {method} | " + " | ".join(cells)
+                         + " |")
     lines += ["", "Per recording (seed mean, NMAE % at 10 / 50 / 500 ms; "
               "K = calibration cycles used):", "",
               "| recording | K | test windows | EMG only | EMG + angle | angle-only "
@@ -155,7 +176,7 @@ def write_plots(results: dict, predictions: dict, out: Path) -> list[Path]:
     methods = [m for m in ("emg:finetuned", "emg+angle:finetuned", "angle:finetuned", "ridge_td",
                            "persistence", "constant_velocity", "calibration_mean")
                if any(m in g for g in results["summary"].values())]
-    groups = [g for g in ("N", "A", "all") if g in results["summary"]]
+    groups = _groups(results)
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
     for ax, group in zip(axes[0], groups, strict=True):
         for m in methods:
@@ -163,7 +184,7 @@ def write_plots(results: dict, predictions: dict, out: Path) -> list[Path]:
             if entry:
                 h = np.arange(1, len(entry["nmae"]) + 1) * 10
                 ax.plot(h, 100 * np.asarray(entry["nmae"]), label=m)
-        ax.set_title(GROUP_NAMES[group])
+        ax.set_title(_group_name(results, group))
         ax.set_xlabel("horizon (ms)")
         ax.set_ylabel("NMAE (%)")
         ax.set_ylim(0, 60)

@@ -15,11 +15,13 @@ from kneegui.adaptation.blend import least_squares_weight
 from kneegui.adaptation.metrics import future_matrix
 from kneegui.model.card import ModelCard, Normalisation, VelocityMix
 from kneegui.model.config import (
+    EMG_CHANNELS,
     MODEL_RATE,
     KneeNetConfig,
     channel_names,
     check_input_set,
     uses_angle,
+    uses_emg,
 )
 from kneegui.model.features import (
     SubjectNorm,
@@ -45,7 +47,8 @@ def pooled_subject_norm(norms: list[SubjectNorm]) -> SubjectNorm:
 
 @dataclass
 class Series:
-    """One recording at the model rate: EMG envelopes ``[m, 4]``, angle ``[m]`` (degrees)."""
+    """One recording at the model rate: EMG envelopes ``[m, k]`` of ``muscles`` (in that
+    order; the UCI layout by default), angle ``[m]`` (degrees)."""
 
     name: str
     subject: str
@@ -58,6 +61,7 @@ class Series:
     flags: frozenset[str] = frozenset()
     norm: SubjectNorm | None = None
     td: np.ndarray | None = None  # EMG time-domain features per tick (ridge baseline only)
+    muscles: tuple[str, ...] = EMG_CHANNELS
 
     def __len__(self) -> int:
         return len(self.angle)
@@ -136,6 +140,23 @@ def _series_arrays(series: Series, input_set: str, window: int, horizons: int, r
     return x, y, ends
 
 
+def training_muscles(series: Sequence[Series], input_set: str) -> tuple[str, ...]:
+    """The EMG inputs every series shares (the model's channel layout); ValueError when the
+    series disagree (a dataset must map every recording to the same inputs)."""
+    if not uses_emg(input_set):
+        return EMG_CHANNELS
+    layouts = {tuple(s.muscles) for s in series}
+    if len(layouts) != 1:
+        raise ValueError(
+            "the recordings carry different EMG inputs ("
+            + "; ".join(", ".join(lay) for lay in sorted(layouts))
+            + "); map every recording to the same muscles (dataset manifest [channels])")
+    (muscles,) = layouts
+    if not muscles:
+        raise ValueError(f"input set {input_set!r} needs EMG, but the recordings have none")
+    return muscles
+
+
 def data_hash(series: Sequence[Series]) -> str:
     """SHA-256 over names and array bytes of the training series."""
     h = hashlib.sha256()
@@ -170,11 +191,12 @@ def train_model(
         raise ValueError(
             f"the knee angle does not move (range < {MIN_ANGLE_RANGE_DEG:g} deg) or is not "
             f"finite in {', '.join(still)}: nothing to learn from; leave these recordings out")
+    muscles = training_muscles(series, input_set)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, settings.threads))
-    channels = channel_names(input_set)
+    channels = channel_names(input_set, muscles=muscles)
     config = KneeNetConfig(
         n_inputs=len(channels), window=settings.window, residual=uses_angle(input_set),
         **settings.net,
@@ -298,6 +320,7 @@ def train_model(
             "settings": settings.to_dict(),
             "best_epoch": best[2],
             "best_val_loss": best[0],
+            **({"emg_inputs": list(muscles)} if uses_emg(input_set) else {}),
         },
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

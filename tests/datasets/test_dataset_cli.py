@@ -53,4 +53,4 @@ def test_info_missing_or_empty_folder_exits_2(tmp_path, capsys):
     assert main(["dataset", "info", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["dataset", "info", str(tmp_path)]) == 2
-    assert "no UCI TXT files" in capsys.readouterr().err
+    assert "no recordings under" in capsys.readouterr().err
