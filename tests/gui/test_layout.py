@@ -62,9 +62,11 @@ def window(tmp_path_factory):
         assert win.load_model(str(default_model_path())), win.banners.messages()
         win.show()
         # a full window of data (plus the model's input window) before anything is judged
+        # (counted where the window reads it: the EMG reader's buffer, filled since connecting)
         full = (win.display.window_s + 1.5) * lab.rate
-        assert _wait_until(lambda: lab.samples_sent > full and win.session.worker is not None
-                           and win.session.worker.predictions > 150, 40.0)
+        emg = win.session.stream("EMG").reader.buffer
+        assert _wait_until(lambda: emg.total_written > full and win.session.worker is not None
+                           and win.session.worker.predictions > 150, 60.0)
         yield win
     finally:
         win.close()
