@@ -407,6 +407,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.banners.show_message(f"Model not loaded: {exc}", "error", key="model")
             return False
         self.banners.dismiss("model")
+        if self.session.loaded is not None:  # the EMG channels the streams panel maps
+            self.streams_panel.set_model_inputs(self.session.loaded.card.emg_inputs)
         if activate:
             try:
                 self.model_store().set_active(p.with_suffix(""))

@@ -25,7 +25,6 @@ ROLE_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("Force", "FORCE"),
     ("Markers", "MARKERS"),
 )
-MODEL_EMG_CHANNELS = 4
 _DEFAULT_EMG_LABELS = ("RF", "BF", "VM", "ST")
 
 
@@ -48,13 +47,17 @@ def guess_role(info) -> str | None:
     return None
 
 
-def default_emg_picks(labels: Sequence[str]) -> list[int]:
-    """Indices of the channels that feed the model: RF, BF, VM, ST if labelled so, else the
-    first four."""
-    upper = [str(lab).upper() for lab in labels]
-    if all(name in upper for name in _DEFAULT_EMG_LABELS):
-        return [upper.index(name) for name in _DEFAULT_EMG_LABELS]
-    return list(range(min(MODEL_EMG_CHANNELS, len(labels))))
+def default_emg_picks(labels: Sequence[str], inputs: Sequence[str] = _DEFAULT_EMG_LABELS,
+                      channel_map: dict[str, str] | None = None) -> list[int]:
+    """Indices of the channels that feed the model's EMG ``inputs`` (in input order): the
+    channels whose labels (or ``channel_map`` entries) name them; none when they do not all
+    match (never "the first four": the operator maps them)."""
+    from kneegui.model.layout import LayoutError, match_channels
+
+    try:
+        return match_channels(list(inputs), list(labels), channel_map=channel_map or None)
+    except LayoutError:
+        return []
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Assignment:
     info: object  # kneegui.acquisition.StreamInfoView
     role: str  # Role member name
     channels: tuple[int, ...] | None = None
+    channel_map: dict[str, str] | None = None  # EMG: stream channel label -> model input
 
 
 class _Relay(QtCore.QObject):
@@ -133,9 +137,13 @@ class StreamsPanel(QtWidgets.QWidget):
         self.channel_list.setFlow(QtWidgets.QListView.LeftToRight)
         self.channel_list.setWrapping(True)
         self.channel_list.setMaximumHeight(56)
-        self.channel_list.setToolTip(
-            f"EMG channels that feed the model (pick {MODEL_EMG_CHANNELS})"
-        )
+        self.model_inputs: tuple[str, ...] = _DEFAULT_EMG_LABELS
+        self.channel_list.setToolTip("EMG channels that feed the model's inputs")
+        self.channel_map_edit = QtWidgets.QLineEdit()
+        self.channel_map_edit.setToolTip(
+            "When the channel labels do not name the model's muscles: which channel is which, "
+            "e.g. EMG 1=RF, EMG 2=BF, EMG 3=VM, EMG 4=ST")
+        self.channel_map_edit.editingFinished.connect(self._fill_channel_list)
 
         self.status_table = QtWidgets.QTableWidget(0, len(self.STATUS_COLUMNS))
         self.status_table.setHorizontalHeaderLabels(list(self._STATUS_HEADERS))
@@ -177,8 +185,11 @@ class StreamsPanel(QtWidgets.QWidget):
         self.table.setMinimumHeight(90)
         self.status_table.setMinimumHeight(110)
         lay.addWidget(self.table, 1)
-        lay.addWidget(QtWidgets.QLabel("EMG channels for the model:"))
+        self.channel_label = QtWidgets.QLabel()
+        lay.addWidget(self.channel_label)
         lay.addWidget(self.channel_list)
+        lay.addWidget(self.channel_map_edit)
+        self.set_model_inputs(_DEFAULT_EMG_LABELS)
         lay.addWidget(QtWidgets.QLabel("Connected streams:"))
         lay.addWidget(self.status_table, 1)
         _fit_columns(self.table)  # the headers are readable before any stream is listed
@@ -356,13 +367,34 @@ class StreamsPanel(QtWidgets.QWidget):
                 return info
         return None
 
+    def set_model_inputs(self, inputs: Sequence[str]) -> None:
+        """The EMG inputs of the loaded model (its card's channel layout), in order."""
+        self.model_inputs = tuple(inputs) or _DEFAULT_EMG_LABELS
+        names = ", ".join(self.model_inputs)
+        self.channel_label.setText(f"EMG channels for the model ({names}):")
+        self.channel_map_edit.setPlaceholderText(
+            "channel map if the labels differ, e.g. "
+            + ", ".join(f"EMG {i + 1}={m}" for i, m in enumerate(self.model_inputs[:4]))
+            + (", …" if len(self.model_inputs) > 4 else ""))
+        self._fill_channel_list()
+
+    def channel_map(self) -> dict[str, str]:
+        """The operator's channel map (empty when none; invalid text gives an empty map and
+        :meth:`problem` says why)."""
+        from kneegui.model.layout import LayoutError, parse_channel_map
+
+        try:
+            return parse_channel_map(self.channel_map_edit.text())
+        except LayoutError:
+            return {}
+
     def _fill_channel_list(self) -> None:
         self.channel_list.clear()
         info = self._emg_info()
         if info is None:
             return
         labels = list(info.channel_labels) or [f"ch{i + 1}" for i in range(info.channel_count)]
-        picks = default_emg_picks(labels)
+        picks = default_emg_picks(labels, self.model_inputs, self.channel_map())
         for i, label in enumerate(labels):
             item = QtWidgets.QListWidgetItem(label)
             item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
@@ -381,7 +413,10 @@ class StreamsPanel(QtWidgets.QWidget):
             role = self.role_of_row(row)
             if role is None:
                 continue
-            out.append(Assignment(info, role, self.emg_picks() if role == "EMG" else None))
+            if role == "EMG":
+                out.append(Assignment(info, role, self.emg_picks(), self.channel_map() or None))
+            else:
+                out.append(Assignment(info, role))
         return out
 
     def problem(self) -> str | None:
@@ -402,9 +437,30 @@ class StreamsPanel(QtWidgets.QWidget):
                         "both are. Set one of them to —.")
             seen[a.role] = a.info.name
         emg = next((a for a in assignments if a.role == "EMG"), None)
-        if emg is not None and len(emg.channels or ()) != MODEL_EMG_CHANNELS:
-            return (f"Tick exactly {MODEL_EMG_CHANNELS} EMG channels for the model "
-                    f"({len(emg.channels or ())} ticked).")
+        if emg is not None:
+            return self._emg_problem(emg)
+        return None
+
+    def _emg_problem(self, emg: Assignment) -> str | None:
+        """Whether the ticked channels (and the channel map) feed every model input."""
+        from kneegui.model.layout import LayoutError, match_channels, parse_channel_map
+
+        n = len(self.model_inputs)
+        try:
+            channel_map = parse_channel_map(self.channel_map_edit.text())
+        except LayoutError as exc:
+            return f"Channel map: {exc}."
+        ticked = len(emg.channels or ())
+        info = emg.info
+        labels = [info.label(i) for i in range(info.channel_count)]
+        try:
+            match_channels(list(self.model_inputs), labels, channel_map=channel_map or None,
+                           picks=list(emg.channels or ()) or None,
+                           source=f"EMG stream “{info.name}”")
+        except LayoutError as exc:
+            return f"{exc}"
+        if ticked != n:
+            return f"Tick exactly {n} EMG channels for the model ({ticked} ticked)."
         return None
 
     def _request_connect(self) -> None:

@@ -126,7 +126,11 @@ def test_about_box_attributes_the_data():
 
 def test_channel_picks_and_outlet_labels():
     assert default_emg_picks(["ST", "x", "VM", "BF", "RF"]) == [4, 3, 2, 0]
-    assert default_emg_picks([f"c{i}" for i in range(16)]) == [0, 1, 2, 3]
+    unlabelled = [f"c{i}" for i in range(16)]
+    assert default_emg_picks(unlabelled) == []  # never "the first four"
+    assert default_emg_picks(unlabelled, channel_map={"c5": "RF", "c6": "BF", "c7": "VM",
+                                                      "c8": "ST"}) == [5, 6, 7, 8]
+    assert default_emg_picks(["A", "B"], inputs=("A",)) == [0]  # the model's own layout
     labels = horizon_labels(50, 100.0)
     assert labels[0] == "h10ms" and labels[-1] == "h500ms" and len(labels) == 50
 
@@ -223,9 +227,11 @@ def test_streams_panel_asks_which_emg_and_keeps_roles_exclusive(qtbot):
     panel.connect_button.click()
     assert emitted == [] and "exactly 4" in panel.hint.text()
     panel.channel_list.item(0).setCheckState(QtCore.Qt.Unchecked)
+    assert "RF" in panel.problem()  # no channel feeds RF now: the panel says what to map
+    panel.channel_map_edit.setText("E5=RF")
     panel.connect_button.click()
     assert [a.role for a in emitted[0]] == ["EMG", "KNEE_ANGLE"]
-    assert emitted[0][0].channels == (1, 2, 3, 4)
+    assert emitted[0][0].channels == (1, 2, 3, 4) and emitted[0][0].channel_map == {"E5": "RF"}
     # once connected the hint says so; no stale "found" / "only one" lines
     panel.set_connected(True, emitted[0])
     assert panel.hint.text().startswith("Connected to 2 stream(s) (EMG, Knee angle)")
