@@ -2,7 +2,16 @@
 
 Timestamps in the buffer are local-clock seconds: sender timestamp, dejittered (regular
 streams), plus the ``time_correction`` offset, forced strictly increasing (see
-:mod:`kneegui.acquisition.clock`). Gaps are detected on the raw sender timestamps.
+:mod:`kneegui.acquisition.clock`). Gaps are detected on the raw sender timestamps. This is the
+ONE gap rule of KneeGUI: the recorder and the window log the reader's events, nothing else.
+
+Clock faults of the sender are repaired, never smeared over the time axis: a sender clock that
+jumps back, or ahead of real time (stamps later than the samples' arrival), while the samples
+keep their pace is a ``clock_jump`` - the stamps are re-based so that the samples continue on
+one time line and nothing is reported missing. Samples without a finite stamp (NaN/inf) are
+stamped from the sample rate (irregular streams: their arrival time) and reported as
+``bad_timestamps``. A sender that comes back (after an outage) with stamps before the data
+already received, or in the future, is re-based on the arrival time of its samples.
 
 Outages and reconnects: the inlet is opened with ``recover=False`` so that a vanished sender
 surfaces as ``LostError`` instead of being retried invisibly. A reader whose sender is lost, or
@@ -25,7 +34,12 @@ import numpy as np
 from kneegui.acquisition import events as ev
 from kneegui.acquisition.clock import ClockOffset, Dejitter, make_increasing
 from kneegui.acquisition.discovery import StreamInfoView, resolve_source_id
-from kneegui.acquisition.events import AcquisitionEvent, EventQueue, ReaderStatus
+from kneegui.acquisition.events import (
+    AcquisitionEvent,
+    EventQueue,
+    EventSubscription,
+    ReaderStatus,
+)
 from kneegui.acquisition.ringbuffer import CursorRead, RingBuffer
 from kneegui.acquisition.roles import Role, RoleError, check_role
 
@@ -44,6 +58,18 @@ CONFIRM_SECONDS = 0.1
 GAP_NOISE_FACTOR = 20.0
 #: Minimal step between consecutive output timestamps, seconds.
 MIN_STEP = 1e-7
+#: Stamps this far (s) ahead of the local time their sample arrived are not believed: the
+#: sender's clock jumped (a sample cannot arrive before it was measured).
+FUTURE_MARGIN = 0.25
+#: An irregular stream whose stamps go back by more than this (s) had a clock jump.
+IRREGULAR_BACK_LIMIT = 5.0
+#: A regular stream that was opened but sends nothing for this long (s) is reported (no_data).
+NO_DATA_SECONDS = 2.0
+#: After an outage, look for the sender quickly (short resolves back to back) for this long (s),
+#: so that little of a restarted sender's first data is missed; then every reconnect_interval.
+FAST_RECONNECT_SECONDS = 30.0
+#: Seconds between two ``bad_timestamps`` events of one stream (the first comes at once).
+BAD_STAMP_REPORT_INTERVAL = 10.0
 
 
 class StreamReader:
@@ -109,12 +135,20 @@ class StreamReader:
         self._arrivals: deque[tuple[float, int]] = deque()
         self._delays: deque[float] = deque(maxlen=4096)
         self._delay_log: deque[tuple[int, float]] | None = None
+        self._clock_jumps = 0
+        self._bad_stamps = 0
         # timing state (reader thread only)
         self._step_jitter = INITIAL_JITTER  # mean |residual| of chunk starts vs the fit
         self._suspect: _Suspect | None = None  # chunks off the fitted line, being watched
+        self._rebase = 0.0  # added to sender stamps: repairs of the sender's clock jumps
+        self._tail: float | None = None  # last stamp given out (within the chunk being stamped)
+        self._bad_pending = 0  # bad stamps not reported yet
+        self._bad_reported_at = -1e9
+        self._no_data_reported = False
         self._last_out: float | None = None
         self._last_arrival = 0.0
         self._outage_since: float | None = None  # local time the last sample was stamped
+        self._outage_started: float | None = None  # local time the outage was noticed
         self._next_clock = 0.0
         self._next_reconnect = 0.0
         self._rate_since = 0.0  # monotonic time of the first sample of this connection
@@ -177,6 +211,11 @@ class StreamReader:
         """Events since the last call (drains the queue; one consumer should own it)."""
         return self._events.drain()
 
+    def subscribe_events(self) -> EventSubscription:
+        """An independent queue of the events from now on (for a second consumer, e.g. the
+        recorder next to the GUI); ``drain()`` it, ``close()`` it when done."""
+        return self._events.subscribe()
+
     def status(self) -> ReaderStatus:
         now = time.monotonic()
         with self._lock:
@@ -202,6 +241,8 @@ class StreamReader:
                 delay=delay,
                 last_error=self._last_error,
                 running=self._thread is not None and self._thread.is_alive(),
+                clock_jumps=self._clock_jumps,
+                bad_timestamps=self._bad_stamps,
             )
 
     def record_delays(self, enabled: bool = True) -> None:
@@ -234,7 +275,7 @@ class StreamReader:
         from pylsl.util import LostError
 
         if self._inlet is None:
-            if not self._connect():
+            if not self._connect() and not self._fast_reconnect():
                 self._stop.wait(self.reconnect_interval)
             return
         try:
@@ -291,6 +332,14 @@ class StreamReader:
         self._last_arrival = pylsl.local_clock()
         return True
 
+    def _fast_reconnect(self) -> bool:
+        """True early in an outage: look for the sender again at once (short resolves)."""
+        import pylsl
+
+        if self._outage_since is None or self._outage_started is None:
+            return False
+        return pylsl.local_clock() - self._outage_started < FAST_RECONNECT_SECONDS
+
     def _find_sender(self) -> StreamInfoView | None:
         """A stream with our source_id and the same shape, or None."""
         if not self.info.source_id:
@@ -298,7 +347,8 @@ class StreamReader:
                 f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
             )
             return None
-        for candidate in resolve_source_id(self.info.source_id, timeout=1.0):
+        timeout = 0.1 if self._fast_reconnect() else 1.0
+        for candidate in resolve_source_id(self.info.source_id, timeout=timeout):
             if (
                 candidate.channel_count == self.info.channel_count
                 and candidate.channel_format == self.info.channel_format
@@ -342,9 +392,13 @@ class StreamReader:
             silent = now - self._last_arrival
             if self._ever_connected and self._period > 0 and silent > self.outage_timeout:
                 self._begin_outage(f"no data for {now - self._last_arrival:.1f} s")
+            elif (not self._ever_connected and self._period > 0 and not self._no_data_reported
+                  and silent > max(self.outage_timeout, NO_DATA_SECONDS)):
+                self._report_no_data(silent)
             return
         if now >= self._next_reconnect:
-            self._next_reconnect = now + self.reconnect_interval
+            self._next_reconnect = now + (0.0 if self._fast_reconnect()
+                                          else self.reconnect_interval)
             sender = self._find_sender()
             if sender is not None and sender.uid != self._inlet_uid:
                 self._close_inlet()  # the old outlet is gone for good; use the new one
@@ -353,8 +407,11 @@ class StreamReader:
     def _begin_outage(self, why: str) -> None:
         if self._outage_since is not None:
             return
+        import pylsl
+
         self._confirm_suspect()
         self._outage_since = self._last_out if self._last_out is not None else 0.0
+        self._outage_started = pylsl.local_clock()
         with self._lock:
             self._connected = False
             self._outages += 1
@@ -375,19 +432,24 @@ class StreamReader:
         arrival = pylsl.local_clock()
         if data.dtype == object:
             data = np.vectorize(_decode, otypes=[object])(data)
-        offset = self._clock.offset
         first_time = not self._ever_connected
-        if self._outage_since is not None or first_time:
-            self._resume(raw[0] + offset, first_time)
+        resuming = self._outage_since is not None or first_time
+        if resuming:
+            self._rebase = 0.0  # a new connection: judge its clock afresh
+        raw = self._repair_nonfinite(raw, arrival)
+        if resuming:
+            self._align_connection(raw, arrival, first_time)
+            self._resume(raw[0] + self._rebase + self._clock.offset, first_time)
             self._suspect = None  # the outage itself was reported; look for gaps after it
             if self._dejitter is not None:
                 self._dejitter.reset()
-        out = make_increasing(self._stamp(raw), self._last_out, MIN_STEP)
+        offset = self._clock.offset
+        out = make_increasing(self._stamp(raw, arrival), self._last_out, MIN_STEP)
         self.buffer.write(data, out)
         done = pylsl.local_clock()
         self._last_out = float(out[-1])
         self._last_arrival = arrival
-        delay = done - (float(raw[-1]) + offset)
+        delay = done - (float(raw[-1]) + self._rebase + offset)
         with self._lock:
             self._received += raw.shape[0]
             self._arrivals.append((time.monotonic(), raw.shape[0]))
@@ -421,36 +483,116 @@ class StreamReader:
             self._last_error = None  # data flows: earlier trouble is over (events keep it)
 
     # ------------------------------------------------------------------ stamping
-    def _stamp(self, raw: np.ndarray) -> np.ndarray:
+    def _repair_nonfinite(self, raw: np.ndarray, arrival: float) -> np.ndarray:
+        """Sender stamps with NaN/inf replaced: one period from the nearest finite stamp of the
+        chunk, else the fitted line, else the arrival time (irregular streams: arrival)."""
+        bad = ~np.isfinite(raw)
+        if not bad.any():
+            return raw
+        n = raw.shape[0]
+        idx = np.arange(n)
+        fixed = raw.copy()
+        good = np.flatnonzero(~bad)
+        dj = self._dejitter
+        if self._period > 0 and good.size:
+            left = np.maximum.accumulate(np.where(bad, -1, idx))
+            anchor = np.where(left >= 0, left, good[0])
+            fixed[bad] = raw[anchor[bad]] + (idx[bad] - anchor[bad]) * self._period
+        elif (self._period > 0 and dj is not None and dj.has_fit and self._suspect is None
+              and self._outage_since is None):
+            fixed = dj.predict(n) - self._rebase
+        else:
+            base = arrival - self._clock.offset - self._rebase
+            fixed[bad] = base - (n - 1 - idx[bad]) * self._period
+        self._note_bad_stamps(int(bad.sum()), arrival)
+        return fixed
+
+    def _note_bad_stamps(self, n: int, now: float) -> None:
+        with self._lock:
+            self._bad_stamps += n
+        self._bad_pending += n
+        if now - self._bad_reported_at < BAD_STAMP_REPORT_INTERVAL:
+            return
+        how = "from the sample rate" if self._period > 0 else "with their arrival time"
+        self._events.put(AcquisitionEvent(
+            ev.BAD_TIMESTAMPS, self.info.name, self.info.source_id, now,
+            message=f"{self._bad_pending} samples of {self.info.name} came without a valid time "
+                    f"stamp (NaN or infinite); they were stamped {how}; check the sender's clock"))
+        self._bad_pending = 0
+        self._bad_reported_at = now
+
+    def _align_connection(self, raw: np.ndarray, arrival: float, first_time: bool) -> None:
+        """At (re)connection: re-base stamps that lie in the future, or (after an outage)
+        before the data already received, on the arrival time of the samples."""
+        offset = self._clock.offset
+        first = float(raw[0]) + self._rebase + offset
+        last = float(raw[-1]) + self._rebase + offset
+        ahead = last - arrival
+        behind = not first_time and self._last_out is not None and first <= self._last_out
+        if ahead <= FUTURE_MARGIN and not behind:
+            return
+        delta = arrival - last  # the newest sample is stamped with its arrival time
+        self._rebase += delta
+        where = f"{ahead:.3f} s ahead of real time" if ahead > FUTURE_MARGIN else \
+            f"{self._last_out - first:.3f} s before the data received before the outage"
+        when = "at the start" if first_time else "after reconnecting"
+        self._report_clock_jump(
+            arrival if self._last_out is None else self._last_out, -delta,
+            f"the time stamps of {self.info.name} {when} were {where} (sender clock reset?); "
+            "they were re-based on the arrival time of the samples")
+
+    def _stamp(self, raw: np.ndarray, arrival: float) -> np.ndarray:
         """Local-clock timestamps for a chunk of raw sender stamps; reports gaps and jumps."""
         offset = self._clock.offset
         if self._dejitter is None:
-            return raw + offset
+            return self._stamp_irregular(raw, arrival, offset)
         # A pulled chunk may hold several sender pushes: split it where the stamps step by more
         # than the tolerance, and judge every piece against the fitted line.
         steps = np.diff(raw)
         cuts = np.flatnonzero(np.abs(steps - self._period) > self._tolerance()) + 1
         bounds = [0, *cuts.tolist(), raw.shape[0]]
         out = np.empty_like(raw)
+        self._tail = self._last_out
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            out[a:b] = self._stamp_segment(raw[a:b])
+            out[a:b] = self._stamp_segment(raw[a:b], arrival - offset)
+            self._tail = float(out[b - 1]) + offset
         return out + offset
+
+    def _stamp_irregular(self, raw: np.ndarray, arrival: float, offset: float) -> np.ndarray:
+        """Irregular streams: sender stamps, re-based when the sender's clock jumped."""
+        out = raw + self._rebase + offset
+        ahead = float(out[-1]) - arrival
+        back = self._last_out is not None and float(out[0]) < self._last_out - IRREGULAR_BACK_LIMIT
+        if ahead > FUTURE_MARGIN or back:
+            delta = arrival - float(out[-1])
+            self._rebase += delta
+            out = out + delta
+            self._report_clock_jump(
+                self._last_out if self._last_out is not None else arrival, -delta,
+                f"the clock of {self.info.name} jumped by {-delta:+.3f} s; its samples were "
+                "re-based on their arrival time")
+        return out
 
     def _tolerance(self) -> float:
         return max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
 
-    def _stamp_segment(self, seg: np.ndarray) -> np.ndarray:
-        """Dejittered stamps; at the chunk boundary, tell a sender gap from chunk jitter.
+    def _stamp_segment(self, raw_seg: np.ndarray, arrival: float) -> np.ndarray:
+        """Dejittered stamps (sender clock); at the chunk boundary, tell a sender gap from
+        chunk jitter or a jump of the sender's clock.
 
-        A chunk whose first stamp is off the fitted line by more than the tolerance makes the
-        stream "suspect": such chunks keep their raw stamps and stay out of the fit. A chunk
-        back on the line ends it (it was jitter, e.g. a sender that stamps on push and was
-        delayed). If instead the offset stays put for CONFIRM_SECONDS of data, it is real: a
-        gap (samples missing; the fit skips them) or a clock jump (the fit restarts).
+        ``arrival`` is the chunk's arrival on the sender's clock. A chunk whose first stamp is
+        off the fitted line by more than the tolerance makes the stream "suspect": such chunks
+        stay out of the fit. Ahead of the line but not of real time, it may be a gap: the
+        chunks keep their raw stamps. Behind the line, or ahead of real time, it may be a clock
+        jump: the chunks continue the line. A chunk back on the line ends it (it was jitter,
+        e.g. a sender that stamps on push and was delayed). If instead the offset stays put for
+        CONFIRM_SECONDS of data, it is real: a gap (samples missing; the fit skips them) or a
+        clock jump (the stamps are re-based onto the line).
         """
         dj = self._dejitter
+        seg = raw_seg + self._rebase
         if not dj.has_fit:
-            return dj.process(seg)
+            return dj.process(self._continue_after_tail(seg))
         residual = float(seg[0]) - dj.expected_next()
         tolerance = self._tolerance()
         if abs(residual) <= tolerance:
@@ -458,13 +600,27 @@ class StreamReader:
             self._step_jitter += 0.05 * (abs(residual) - self._step_jitter)
             return dj.process(seg)
         if self._suspect is None:
-            before = self._last_out if self._last_out is not None else float(seg[0])
-            self._suspect = _Suspect(before)
+            before = self._tail if self._tail is not None else float(seg[0])
+            in_future = float(seg[-1]) - arrival > FUTURE_MARGIN
+            self._suspect = _Suspect(before, gap_like=residual > 0 and not in_future)
         self._suspect.add(residual, seg.shape[0])
+        out = seg.copy() if self._suspect.gap_like else dj.predict(seg.shape[0])
         dj.skip(seg.shape[0])
         if self._suspect.samples * self._period >= CONFIRM_SECONDS:
             self._settle_suspect(tolerance)
-        return seg.copy()
+        return out
+
+    def _continue_after_tail(self, seg: np.ndarray) -> np.ndarray:
+        """A new line (after a reset) never starts before the stamps already given out."""
+        if self._tail is None:
+            return seg
+        offset = self._clock.offset
+        earliest = self._tail + self._period - offset
+        if float(seg[0]) >= earliest - 0.5 * self._period:
+            return seg
+        delta = earliest - float(seg[0])
+        self._rebase += delta
+        return seg + delta
 
     def _gap_threshold(self, tolerance: float) -> float:
         """Smallest steady shift reported as a gap or clock jump.
@@ -495,14 +651,19 @@ class StreamReader:
             return  # still moving (a sender catching up): keep watching
         self._suspect = None
         threshold = self._gap_threshold(tolerance)
-        if steady and shift > threshold:
-            self._dejitter.skip(self._report_suspect_gap(sus, shift))
-        elif steady and shift < -threshold:
+        if sus.gap_like:
+            if steady and shift > threshold:
+                self._dejitter.skip(self._report_suspect_gap(sus, shift))
+            else:
+                # erratic stamps, or the sender's stamping latency changed: follow the new
+                # level (a new line never starts before the stamps already given out)
+                self._dejitter.reset()
+            return
+        # Behind the line or ahead of real time while the samples kept their pace: the
+        # sender's clock jumped. Re-base its stamps onto the line: nothing is missing.
+        self._rebase -= shift
+        if abs(shift) > threshold:
             self._report_clock_jump(sus.before, shift)
-            self._dejitter.reset()
-        else:
-            # erratic stamps, or the sender's stamping latency changed: follow the new level
-            self._dejitter.reset()
 
     def _confirm_suspect(self) -> None:
         """The stream stopped while suspect: a steady positive offset counts as a gap."""
@@ -511,8 +672,13 @@ class StreamReader:
             return
         tolerance = self._tolerance()
         shift, steady = self._suspect_offset(sus, tolerance)
-        if steady and shift > self._gap_threshold(tolerance):
+        threshold = self._gap_threshold(tolerance)
+        if sus.gap_like and steady and shift > threshold:
             self._report_suspect_gap(sus, shift)
+        elif not sus.gap_like:
+            self._rebase -= shift
+            if abs(shift) > threshold:
+                self._report_clock_jump(sus.before, shift)
 
     def _report_gap(self, before: float, step: float, missing: int) -> None:
         with self._lock:
@@ -529,16 +695,32 @@ class StreamReader:
             )
         )
 
-    def _report_clock_jump(self, before: float, step: float) -> None:
+    def _report_clock_jump(self, before: float, step: float, message: str = "") -> None:
+        with self._lock:
+            self._clock_jumps += 1
+        if not message:
+            direction = "back" if step < 0 else "ahead of real time"
+            message = (
+                f"the clock of {self.info.name} jumped {direction} by {abs(step):.3f} s while "
+                f"its samples kept their pace: they stay on one continuous time line (repaired, "
+                "no samples missing)")
         self._events.put(
-            AcquisitionEvent(
-                ev.CLOCK_JUMP,
-                self.info.name,
-                self.info.source_id,
-                before,
-                message=f"timestamps of {self.info.name} jumped by {step * 1000:.1f} ms",
-            )
+            AcquisitionEvent(ev.CLOCK_JUMP, self.info.name, self.info.source_id, before,
+                             message=message)
         )
+
+    def _report_no_data(self, silent: float) -> None:
+        self._no_data_reported = True
+        message = (
+            f"stream {self.info.describe()} is open but has sent no data for {silent:.1f} s: "
+            "its outlet exists but pushes no samples; check that the device or sender is "
+            "started (not paused)")
+        with self._lock:
+            self._last_error = message
+        import pylsl
+
+        self._events.put(AcquisitionEvent(ev.NO_DATA, self.info.name, self.info.source_id,
+                                          pylsl.local_clock(), message=message))
 
     def _report_error(self, message: str) -> None:
         """Status + an ``error`` event (the same message at most every 10 s)."""
@@ -560,8 +742,11 @@ class StreamReader:
 class _Suspect:
     """Chunk-start residuals (seconds) since the stamps left the fitted line."""
 
-    def __init__(self, before: float):
+    def __init__(self, before: float, gap_like: bool = True):
         self.before = before  # output stamp of the last sample before it started
+        #: ahead of the line but not of real time: could be a gap (raw stamps kept); else a
+        #: clock jump or jitter (stamps continue the line)
+        self.gap_like = gap_like
         self.residuals: list[float] = []
         self.samples = 0
 

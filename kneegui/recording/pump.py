@@ -5,10 +5,11 @@ blocked or slowed down: if the pump falls so far behind that a ring buffer wrapp
 samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder`` event. Every
 reader's clock offset is stored about once a second.
 
-Reader events are a drain-once queue. With ``drain_events=True`` (the CLI, where nobody else
-reads them) they become ``acquisition`` events (gaps, outages, reconnects, errors). With
-``drain_events=False`` (default for a Hub: the GUI owns the queue) the pump instead finds gaps in
-the recorded time stamps of regular-rate streams itself and logs them as ``recorder`` events.
+Reader events (gaps, clock jumps, outages, reconnects, errors) are logged to ``/events`` with
+origin ``acquisition``: the pump takes its own subscription to every reader's event queue, so
+it never competes with the GUI for them, and a recording made from the window and one made by
+``kneegui record`` log the same events. The reader's detector is the one gap rule; the pump has
+none of its own.
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ from typing import Any
 
 from kneegui.recording.writer import SessionWriter, lsl_now
 
-#: A time-stamp step larger than this many sample periods is logged as a gap.
-GAP_PERIODS = 1.5
-
 
 @dataclass
 class _Follower:
@@ -37,8 +35,7 @@ class _Follower:
     name: str
     derived: dict[str, Any] = field(default_factory=dict)  # add_derived keyword arguments
     last_offset: float | None = None
-    period: float = 0.0  # 1 / nominal rate (0: irregular)
-    last_ts: float | None = None
+    events: Any = None  # the pump's subscription to the reader's events
 
 
 def hub_sources(hub: Any) -> tuple[list[Any], list[tuple[str, Any, dict[str, Any]]]]:
@@ -86,7 +83,8 @@ class RecordingPump:
         """``readers``: StreamReaders; ``derived``: (name, ring buffer, add_derived kwargs).
 
         ``preroll=True`` also records what the buffers already hold when the pump starts.
-        ``drain_events=False`` leaves reader events to another consumer.
+        ``drain_events`` is kept for compatibility: reader events are always logged, through
+        the pump's own subscription (the readers' ``events()`` queue stays with its owner).
         """
         self.writer = writer
         self.poll_interval = poll_interval
@@ -125,9 +123,9 @@ class RecordingPump:
         for reader in self._readers:
             key = self.writer.add_stream(reader.info)
             start = reader.buffer.oldest_index if self._preroll else reader.buffer.total_written
-            rate = float(reader.info.nominal_srate or 0.0)
+            events = reader.subscribe_events() if hasattr(reader, "subscribe_events") else None
             self._followers.append(_Follower(key, reader, start, True, reader.info.name,
-                                             period=1.0 / rate if rate > 0 else 0.0))
+                                             events=events))
         for name, buffer, kwargs in self._derived:
             start = buffer.oldest_index if self._preroll else buffer.total_written
             self._followers.append(_Follower(name, buffer, start, False, name, dict(kwargs)))
@@ -142,6 +140,9 @@ class RecordingPump:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for f in self._followers:
+            if f.events is not None:
+                f.events.close()
 
     def _run(self) -> None:
         next_clock = 0.0
@@ -150,8 +151,7 @@ class RecordingPump:
                 stopping = self._stop.is_set()
                 for follower in self._followers:
                     self._copy(follower)
-                if self.drain_events:
-                    self._copy_events()
+                self._copy_events()
                 now = time.monotonic()
                 if now >= next_clock:
                     self._copy_clock_offsets()
@@ -173,8 +173,6 @@ class RecordingPump:
                 f"recorder fell behind: {read.lost} samples of {f.name} were overwritten in "
                 "the ring buffer before they could be written", t=t, origin="recorder")
         if len(read.timestamps):
-            if f.is_reader and not self.drain_events and f.period:
-                self._log_gaps(f, read.timestamps)
             if f.is_reader:
                 self.writer.write_samples(f.key, read.data, read.timestamps, block=True,
                                           timeout=2.0)
@@ -182,25 +180,11 @@ class RecordingPump:
                 self.writer.add_derived(f.key, read.data, read.timestamps, **f.derived)
         f.cursor = read.next_index
 
-    def _log_gaps(self, f: _Follower, ts: Any) -> None:
-        """Log jumps of more than 1.5 sample periods as gap events."""
-        import numpy as np
-
-        prev = f.last_ts if f.last_ts is not None else float(ts[0])
-        steps = np.diff(ts, prepend=prev)
-        for i in np.flatnonzero(steps > GAP_PERIODS * f.period).tolist():
-            before = prev if i == 0 else float(ts[i - 1])
-            missing = int(round(float(steps[i]) / f.period)) - 1
-            self.writer.add_event(
-                f"gap: {missing} samples missing in {f.name} ({steps[i] * 1000:.1f} ms)",
-                t=before, origin="recorder")
-        f.last_ts = float(ts[-1])
-
     def _copy_events(self) -> None:
         for f in self._followers:
-            if not f.is_reader or not hasattr(f.source, "events"):
+            if f.events is None:
                 continue
-            for event in f.source.events():
+            for event in f.events.drain():
                 label = f"{event.kind}: {event.message}" if event.message else event.kind
                 self.writer.add_event(label, t=event.t, origin="acquisition")
 
