@@ -16,7 +16,7 @@ def positive_number(option: str, value: float | None, unit: str = "seconds",
     if value is None:
         return None if optional else f"{option} is required"
     if not math.isfinite(value) or value <= 0:
-        return f"{option} must be a finite number of {unit} > 0, got {value:g}"
+        return f"{option} must be > 0 and finite ({unit}), got {value:g}"
     return None
 
 
@@ -25,7 +25,7 @@ def non_negative_number(option: str, value: float | None, unit: str = "seconds")
     if value is None:
         return None
     if not math.isfinite(value) or value < 0:
-        return f"{option} must be a finite number of {unit} >= 0, got {value:g}"
+        return f"{option} must be >= 0 and finite ({unit}), got {value:g}"
     return None
 
 

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from kneegui.recording import SessionFormatError, open_session
     from kneegui.recording.csv_export import export_csv
+    from kneegui.recording.errors import os_error_hint
 
     try:
         session = open_session(args.session)
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"kneegui export: {exc}", file=sys.stderr)
         return 2
     with session:
+        for warning in [*session.warnings, *session.timestamp_problems()]:
+            print(f"kneegui export: warning: {warning}; exported as stored", file=sys.stderr)
         n_files = len(session.streams) + len(session.derived) + 1 + (
             session.predictions is not None)
         with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
@@ -42,6 +45,12 @@ def run(args: argparse.Namespace) -> int:
             except FileExistsError as exc:
                 print(f"kneegui export: {exc}", file=sys.stderr)
                 return 2
+            except OSError as exc:  # read-only or full drive, name too long...
+                reason, hint = os_error_hint(exc)
+                print(f"kneegui export: cannot write the CSV files into {args.out} ({reason}): "
+                      f"{hint}; files written before the failure are complete, the last one "
+                      "may not be", file=sys.stderr)
+                return 1
     for path in files:
         print(path)
     return 0

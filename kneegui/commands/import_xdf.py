@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kneegui.recording import OutputExistsError
+    from kneegui.recording.errors import os_error_hint
     from kneegui.recording.xdf_import import XdfImportError, import_xdf
 
     bar = tqdm(unit="stream", file=sys.stderr, desc="importing")
@@ -40,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
     except (XdfImportError, OutputExistsError) as exc:
         bar.close()
         print(f"kneegui import-xdf: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # read-only or full drive, name too long...
+        bar.close()
+        reason, hint = os_error_hint(exc)
+        print(f"kneegui import-xdf: cannot write the session to {args.out} ({reason}): {hint}; "
+              f"nothing was written, {args.xdf} is unchanged", file=sys.stderr)
         return 2
     bar.close()
     for s in streams:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kneegui.recording.layout import sanitize_name
+from kneegui.recording.naming import short_name_part
 from kneegui.recording.reader import Session
 
 TIME_COLUMN = "time_s"
@@ -65,12 +66,13 @@ def export_csv(session: Session, out_dir: str | Path,
                 data, ts = s.read(start, start + _BLOCK)
                 yield data, ts
 
-        plan.append((out / f"{name}.csv",
+        plan.append((out / f"{short_name_part(name)}.csv",
                      lambda p, h=header, b=blocks: _write_rows(p, h, b())))
     for path, series in session.derived.items():
         header = [TIME_COLUMN, *channel_columns(series.attrs.get("channel_labels", ()),
                                                 series.data.shape[1])]
-        fname = "derived_" + "_".join(sanitize_name(p) for p in path.split("/")) + ".csv"
+        fname = short_name_part(
+            "derived_" + "_".join(sanitize_name(p) for p in path.split("/"))) + ".csv"
         plan.append((out / fname, lambda p, h=header, s=series:
                      _write_rows(p, h, [(s.data, s.timestamps)])))
     pred = session.predictions

@@ -131,31 +131,34 @@ def import_xdf(
     raw_by_id = {s["info"]["stream_id"]: s for s in raw}
     target = resolve_session_path(out, subject_id)
     storage = SessionStorage(target)
-    storage.open({
-        "format": layout.FORMAT_NAME,
-        "format_version": layout.FORMAT_VERSION,
-        "subject_id": subject_id,
-        "operator": "",
-        "notes": f"imported from {xdf_path.name}",
-        "app": "kneegui",
-        "app_version": kneegui.__version__,
-        "session_start_time": _start_time(header),
-        "session_start_lsl": 0.0,
-        "session_end_time": "",
-        "complete": False,
-        "writer_error": "",
-        "imported_from": xdf_path.name,
-        "xdf_header": json.dumps(_plain(header.get("info", {}))),
-    })
     summary: list[ImportedStream] = []
     streams = sorted(synced, key=lambda s: s["info"]["stream_id"])
     taken: set[str] = set()
-    try:
+    try:  # a failure (also a full disk while creating it) leaves no stub behind
+        storage.open({
+            "format": layout.FORMAT_NAME,
+            "format_version": layout.FORMAT_VERSION,
+            "subject_id": subject_id,
+            "operator": "",
+            "notes": f"imported from {xdf_path.name}",
+            "app": "kneegui",
+            "app_version": kneegui.__version__,
+            "session_start_time": _start_time(header),
+            "session_start_lsl": 0.0,
+            "session_end_time": "",
+            "complete": False,
+            "writer_error": "",
+            "imported_from": xdf_path.name,
+            "xdf_header": json.dumps(_plain(header.get("info", {}))),
+        })
         for i, stream in enumerate(streams):
             summary.append(_write_stream(storage, stream, raw_by_id, taken))
             if progress is not None:
                 progress(i + 1, len(streams))
         storage.close({"complete": True, "session_end_time": ""})
+    except FileExistsError:  # someone else's file appeared under that name: not ours
+        storage.abandon()
+        raise
     except BaseException:
         storage.abandon()
         target.unlink(missing_ok=True)  # a half-imported copy is worthless; the XDF is intact
