@@ -65,9 +65,14 @@ FUTURE_MARGIN = 0.25
 IRREGULAR_BACK_LIMIT = 5.0
 #: A regular stream that was opened but sends nothing for this long (s) is reported (no_data).
 NO_DATA_SECONDS = 2.0
-#: After an outage, look for the sender quickly (short resolves back to back) for this long (s),
-#: so that little of a restarted sender's first data is missed; then every reconnect_interval.
+#: After an outage, look for the sender without pause (resolves back to back) for this long (s),
+#: so that little of a restarted sender's first data is missed (liblsl sends an outlet's data
+#: only to inlets subscribed when it was pushed); then every reconnect_interval.
 FAST_RECONNECT_SECONDS = 30.0
+#: Timeout of those resolves: long enough for liblsl's second query wave (multicast, 0.5 s
+#: after the first), which is the only one that reaches outlets outside the unicast port range
+#: (busy machines with many outlets); shorter resolves never find those.
+FAST_RESOLVE_SECONDS = 0.6
 #: Seconds between two ``bad_timestamps`` events of one stream (the first comes at once).
 BAD_STAMP_REPORT_INTERVAL = 10.0
 
@@ -347,7 +352,7 @@ class StreamReader:
                 f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
             )
             return None
-        timeout = 0.1 if self._fast_reconnect() else 1.0
+        timeout = FAST_RESOLVE_SECONDS if self._fast_reconnect() else 1.0
         for candidate in resolve_source_id(self.info.source_id, timeout=timeout):
             if (
                 candidate.channel_count == self.info.channel_count
