@@ -145,6 +145,8 @@ class StreamReader:
         # timing state (reader thread only)
         self._step_jitter = INITIAL_JITTER  # mean |residual| of chunk starts vs the fit
         self._suspect: _Suspect | None = None  # chunks off the fitted line, being watched
+        #: pieces of a suspect that may follow a gap: (data, raw stamps, line stamps)
+        self._held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._rebase = 0.0  # added to sender stamps: repairs of the sender's clock jumps
         self._tail: float | None = None  # last stamp given out (within the chunk being stamped)
         self._bad_pending = 0  # bad stamps not reported yet
@@ -274,6 +276,8 @@ class StreamReader:
                 self._report_error(f"{type(exc).__name__}: {exc}")
                 self._close_inlet()
                 self._stop.wait(0.2)
+        with contextlib.suppress(Exception):  # give out what was held back for a decision
+            self._confirm_suspect()
 
     def _step(self) -> None:
         import pylsl
@@ -448,19 +452,25 @@ class StreamReader:
             self._suspect = None  # the outage itself was reported; look for gaps after it
             if self._dejitter is not None:
                 self._dejitter.reset()
-        offset = self._clock.offset
-        out = make_increasing(self._stamp(raw, arrival), self._last_out, MIN_STEP)
-        self.buffer.write(data, out)
-        done = pylsl.local_clock()
-        self._last_out = float(out[-1])
         self._last_arrival = arrival
-        delay = done - (float(raw[-1]) + self._rebase + offset)
         with self._lock:
             self._received += raw.shape[0]
             self._arrivals.append((time.monotonic(), raw.shape[0]))
-            self._delays.append(delay)
-            if self._delay_log is not None:
-                self._delay_log.append((self.buffer.total_written - 1, delay))
+        self._write(self._stamp(data, raw, arrival))
+
+    def _write(self, pieces: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Put stamped pieces (data, local-clock stamps) into the ring buffer, in order."""
+        import pylsl
+
+        for data, stamps in pieces:
+            out = make_increasing(stamps, self._last_out, MIN_STEP)
+            self.buffer.write(data, out)
+            self._last_out = float(out[-1])
+            delay = pylsl.local_clock() - self._last_out
+            with self._lock:
+                self._delays.append(delay)
+                if self._delay_log is not None:
+                    self._delay_log.append((self.buffer.total_written - 1, delay))
 
     def _resume(self, first_stamp: float, first_time: bool) -> None:
         """First data of a connection: report it."""
@@ -546,22 +556,27 @@ class StreamReader:
             f"the time stamps of {self.info.name} {when} were {where} (sender clock reset?); "
             "they were re-based on the arrival time of the samples")
 
-    def _stamp(self, raw: np.ndarray, arrival: float) -> np.ndarray:
-        """Local-clock timestamps for a chunk of raw sender stamps; reports gaps and jumps."""
+    def _stamp(self, data: np.ndarray, raw: np.ndarray,
+               arrival: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(data, local-clock stamps) pieces ready for the buffer; reports gaps and jumps.
+
+        Pieces that might follow a gap are held back until that is decided (at most
+        CONFIRM_SECONDS of data), so that no stamp given out is ever taken back."""
         offset = self._clock.offset
         if self._dejitter is None:
-            return self._stamp_irregular(raw, arrival, offset)
+            return [(data, self._stamp_irregular(raw, arrival, offset))]
         # A pulled chunk may hold several sender pushes: split it where the stamps step by more
         # than the tolerance, and judge every piece against the fitted line.
         steps = np.diff(raw)
         cuts = np.flatnonzero(np.abs(steps - self._period) > self._tolerance()) + 1
         bounds = [0, *cuts.tolist(), raw.shape[0]]
-        out = np.empty_like(raw)
+        ready: list[tuple[np.ndarray, np.ndarray]] = []
         self._tail = self._last_out
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            out[a:b] = self._stamp_segment(raw[a:b], arrival - offset)
-            self._tail = float(out[b - 1]) + offset
-        return out + offset
+            for piece, stamps in self._stamp_segment(data[a:b], raw[a:b], arrival - offset):
+                ready.append((piece, stamps + offset))
+                self._tail = float(stamps[-1]) + offset
+        return ready
 
     def _stamp_irregular(self, raw: np.ndarray, arrival: float, offset: float) -> np.ndarray:
         """Irregular streams: sender stamps, re-based when the sender's clock jumped."""
@@ -581,49 +596,81 @@ class StreamReader:
     def _tolerance(self) -> float:
         return max((GAP_PERIODS - 1.0) * self._period, JITTER_FACTOR * self._step_jitter)
 
-    def _stamp_segment(self, raw_seg: np.ndarray, arrival: float) -> np.ndarray:
-        """Dejittered stamps (sender clock); at the chunk boundary, tell a sender gap from
-        chunk jitter or a jump of the sender's clock.
+    def _stamp_segment(self, data: np.ndarray, raw_seg: np.ndarray,
+                       arrival: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Dejittered stamps (sender clock) of one piece, plus held pieces now decided; at the
+        chunk boundary, tell a sender gap from chunk jitter or a jump of the sender's clock.
 
         ``arrival`` is the chunk's arrival on the sender's clock. A chunk whose first stamp is
         off the fitted line by more than the tolerance makes the stream "suspect": such chunks
         stay out of the fit. Ahead of the line but not of real time, it may be a gap: the
-        chunks keep their raw stamps. Behind the line, or ahead of real time, it may be a clock
-        jump: the chunks continue the line. A chunk back on the line ends it (it was jitter,
-        e.g. a sender that stamps on push and was delayed). If instead the offset stays put for
-        CONFIRM_SECONDS of data, it is real: a gap (samples missing; the fit skips them) or a
-        clock jump (the stamps are re-based onto the line).
+        chunks are held back. Behind the line, or ahead of real time, it may be a clock jump
+        or jitter: the chunks continue the line at once. A chunk back on the line ends it (it
+        was jitter, e.g. a sender that stamps on push and was delayed): held chunks continue
+        the line. If instead the offset stays put for CONFIRM_SECONDS of data, it is real: a
+        gap (samples missing; held chunks keep their raw stamps, the fit skips the missing
+        ones) or a clock jump (the stamps are re-based onto the line).
         """
         dj = self._dejitter
         seg = raw_seg + self._rebase
         if not dj.has_fit:
-            return dj.process(self._continue_after_tail(seg))
+            return [(data, dj.process(self._continue_after_tail(seg)))]
         residual = float(seg[0]) - dj.expected_next()
         tolerance = self._tolerance()
         if abs(residual) <= tolerance:
+            released = self._release_held(on_line=True)  # it was jitter
             self._suspect = None
             self._step_jitter += 0.05 * (abs(residual) - self._step_jitter)
-            return dj.process(seg)
+            if self._behind_tail(dj.expected_next()):
+                # raw stamps given out earlier lie ahead of the line: follow them instead
+                dj.reset()
+                return [*released, (data, dj.process(self._continue_after_tail(seg)))]
+            return [*released, (data, dj.process(seg))]
         if self._suspect is None:
             before = self._tail if self._tail is not None else float(seg[0])
             in_future = float(seg[-1]) - arrival > FUTURE_MARGIN
             self._suspect = _Suspect(before, gap_like=residual > 0 and not in_future)
         self._suspect.add(residual, seg.shape[0])
-        out = seg.copy() if self._suspect.gap_like else dj.predict(seg.shape[0])
+        predicted = dj.predict(seg.shape[0])
         dj.skip(seg.shape[0])
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        if self._suspect.gap_like:
+            self._held.append((data, seg.copy(), predicted))
+        else:
+            out.append((data, predicted))
         if self._suspect.samples * self._period >= CONFIRM_SECONDS:
-            self._settle_suspect(tolerance)
+            out = self._settle_suspect(tolerance) + out
         return out
+
+    def _release_held(self, on_line: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Held pieces with their line stamps (``on_line``) or their raw stamps."""
+        held, self._held = self._held, []
+        return [(data, predicted if on_line else raw) for data, raw, predicted in held]
+
+    def _release_undecided(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Held pieces given out before a decision: raw stamps where they are consistent (each
+        piece after the one before: a sender slower than its nominal rate), else on the line
+        (raw stamps that overlap: chunks of a delayed sender pushed in a burst)."""
+        previous = -np.inf if self._tail is None else self._tail - self._clock.offset
+        consistent = True
+        for _, raw, _ in self._held:
+            if float(raw[0]) <= previous:
+                consistent = False
+                break
+            previous = float(raw[-1])
+        return self._release_held(on_line=not consistent)
+
+    def _behind_tail(self, stamp: float) -> bool:
+        """True when ``stamp`` (sender clock) would not come after the last stamp given out."""
+        if self._tail is None:
+            return False
+        return stamp + self._clock.offset < self._tail + 0.5 * self._period
 
     def _continue_after_tail(self, seg: np.ndarray) -> np.ndarray:
         """A new line (after a reset) never starts before the stamps already given out."""
-        if self._tail is None:
+        if not self._behind_tail(float(seg[0])):
             return seg
-        offset = self._clock.offset
-        earliest = self._tail + self._period - offset
-        if float(seg[0]) >= earliest - 0.5 * self._period:
-            return seg
-        delta = earliest - float(seg[0])
+        delta = self._tail + self._period - self._clock.offset - float(seg[0])
         self._rebase += delta
         return seg + delta
 
@@ -648,12 +695,15 @@ class StreamReader:
         self._report_gap(sus.before, shift + self._period, missing)
         return missing
 
-    def _settle_suspect(self, tolerance: float) -> None:
-        """Decide what a long-lasting offset from the fitted line was."""
+    def _settle_suspect(self, tolerance: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Decide what a long-lasting offset from the fitted line was; returns the held pieces
+        that are decided now (stamped accordingly)."""
         sus = self._suspect
         shift, steady = self._suspect_offset(sus, tolerance)
         if not steady and sus.samples * self._period < 2.0:
-            return  # still moving (a sender catching up): keep watching
+            # still moving (a sender catching up): keep watching, but hold no more than
+            # CONFIRM_SECONDS of data
+            return self._release_undecided()
         self._suspect = None
         threshold = self._gap_threshold(tolerance)
         if sus.gap_like:
@@ -663,12 +713,13 @@ class StreamReader:
                 # erratic stamps, or the sender's stamping latency changed: follow the new
                 # level (a new line never starts before the stamps already given out)
                 self._dejitter.reset()
-            return
+            return self._release_held(on_line=False)
         # Behind the line or ahead of real time while the samples kept their pace: the
         # sender's clock jumped. Re-base its stamps onto the line: nothing is missing.
         self._rebase -= shift
         if abs(shift) > threshold:
             self._report_clock_jump(sus.before, shift)
+        return []
 
     def _confirm_suspect(self) -> None:
         """The stream stopped while suspect: a steady positive offset counts as a gap."""
@@ -678,12 +729,15 @@ class StreamReader:
         tolerance = self._tolerance()
         shift, steady = self._suspect_offset(sus, tolerance)
         threshold = self._gap_threshold(tolerance)
-        if sus.gap_like and steady and shift > threshold:
+        is_gap = sus.gap_like and steady and shift > threshold
+        if is_gap:
             self._report_suspect_gap(sus, shift)
         elif not sus.gap_like:
             self._rebase -= shift
             if abs(shift) > threshold:
                 self._report_clock_jump(sus.before, shift)
+        offset = self._clock.offset
+        self._write([(d, t + offset) for d, t in self._release_held(on_line=not is_gap)])
 
     def _report_gap(self, before: float, step: float, missing: int) -> None:
         with self._lock:

@@ -6,10 +6,11 @@ samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder``
 reader's clock offset is stored about once a second.
 
 Reader events (gaps, clock jumps, outages, reconnects, errors) are logged to ``/events`` with
-origin ``acquisition``: the pump takes its own subscription to every reader's event queue, so
-it never competes with the GUI for them, and a recording made from the window and one made by
-``kneegui record`` log the same events. The reader's detector is the one gap rule; the pump has
-none of its own.
+origin ``acquisition``: with ``drain_events=True`` (``kneegui record``: nobody else reads them)
+the pump drains the readers' queues; with ``drain_events=False`` (a Hub: the GUI owns the
+queues) it takes its own subscription to them. Either way a recording made from the window and
+one made by ``kneegui record`` log the same events: the reader's detector is the one gap rule;
+the pump has none of its own.
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ class RecordingPump:
         """``readers``: StreamReaders; ``derived``: (name, ring buffer, add_derived kwargs).
 
         ``preroll=True`` also records what the buffers already hold when the pump starts.
-        ``drain_events`` is kept for compatibility: reader events are always logged, through
-        the pump's own subscription (the readers' ``events()`` queue stays with its owner).
+        Reader events are always logged: ``drain_events=True`` drains the readers' own queues
+        (nobody else reads them), ``False`` takes a subscription and leaves the queues to their
+        owner (the GUI).
         """
         self.writer = writer
         self.poll_interval = poll_interval
@@ -123,7 +125,8 @@ class RecordingPump:
         for reader in self._readers:
             key = self.writer.add_stream(reader.info)
             start = reader.buffer.oldest_index if self._preroll else reader.buffer.total_written
-            events = reader.subscribe_events() if hasattr(reader, "subscribe_events") else None
+            events = (reader.subscribe_events()
+                      if not self.drain_events and hasattr(reader, "subscribe_events") else None)
             self._followers.append(_Follower(key, reader, start, True, reader.info.name,
                                              events=events))
         for name, buffer, kwargs in self._derived:
@@ -182,9 +185,13 @@ class RecordingPump:
 
     def _copy_events(self) -> None:
         for f in self._followers:
-            if f.events is None:
+            if f.events is not None:
+                events = f.events.drain()
+            elif self.drain_events and f.is_reader and hasattr(f.source, "events"):
+                events = f.source.events()
+            else:
                 continue
-            for event in f.events.drain():
+            for event in events:
                 label = f"{event.kind}: {event.message}" if event.message else event.kind
                 self.writer.add_event(label, t=event.t, origin="acquisition")
 

@@ -66,3 +66,41 @@ def test_clock_jumps_and_nan_stamps_are_repaired_not_smeared(fault_sender, uid):
             assert key in jumps[0].message and "100.000 s" in jumps[0].message
             assert "no samples missing" in jumps[0].message
             assert reader.status().clock_jumps == 1
+
+
+def test_a_delayed_sender_bursting_its_backlog_is_not_smeared(uid):
+    """A sender that stamps chunks when it pushes them and is starved now and then (a busy
+    PC) pushes its backlog in a burst whose stamps overlap. Before the fix the late chunks kept
+    their raw stamps and the ones after were squeezed 1e-7 s apart behind them."""
+    import pylsl
+
+    rate, chunk = 1000.0, 10
+    sid = f"burst-{uid}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"burst-{uid}", "EMG", 1, rate,
+                                                 pylsl.cf_float32, sid))
+    reader = StreamReader(resolve_source_id(sid, timeout=10.0)[0], 30.0).start()
+    try:
+        assert reader.wait_until_open(10.0)
+        t0 = pylsl.local_clock() + 0.05
+        n_chunks = 300
+        for c in range(n_chunks):
+            due = t0 + (c + 1) * chunk / rate
+            burst_end = due if c % 50 < 45 else t0 + (c - c % 50 + 50) * chunk / rate
+            push_at = max(due, burst_end)  # chunks 45..49 of every 50 wait for the 50th
+            while pylsl.local_clock() < push_at:
+                time.sleep(0.0005)
+            now = pylsl.local_clock()
+            stamps = now - np.arange(chunk - 1, -1, -1) / rate  # stamped on push
+            outlet.push_chunk(np.arange(c * chunk, (c + 1) * chunk, dtype=np.float32)[:, None],
+                              stamps.tolist())
+        assert reader.wait_for_samples(n_chunks * chunk, timeout=10.0)
+        time.sleep(0.2)
+    finally:
+        reader.stop()
+        del outlet
+    counter, ts = _read_all(reader)
+    np.testing.assert_array_equal(counter, np.arange(n_chunks * chunk))
+    steps = np.diff(ts)
+    assert steps.min() > 0.5 / rate, steps.min()  # nothing squeezed together
+    assert steps.max() < 60 / rate, steps.max()  # the bursts' delays are not turned into holes
+    assert not [e for e in reader.events() if e.kind == ev.GAP]

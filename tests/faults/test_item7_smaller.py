@@ -80,3 +80,19 @@ def test_an_outlet_that_never_sends_is_reported(tmp_path, capsys, uid):
     assert any(lab.startswith(f"{ev.NO_DATA}: stream 'Mute-{uid}'") and "has sent no data" in lab
                for lab in labels), labels  # the reader's event, at 2 s
     assert any("no samples from" in lab for lab in labels)  # the recorder's summary
+
+
+def test_the_recorder_keeps_hdf5s_chunk_cache_small(tmp_path):
+    """Recorder memory grew ~1.6 MB/min (62 -> 153 MB in 5 min): HDF5's default 1 MiB chunk
+    cache per dataset kept growing while chunks were appended. The writer opens its files with
+    a 512 KiB cache (measured flat; the figure is `benchmarks/soak.py`'s RSS growth per hour)."""
+    from kneegui.recording import SessionWriter, StreamSpec
+    from kneegui.recording.storage import CHUNK_CACHE_BYTES
+
+    writer = SessionWriter(tmp_path).start()
+    try:
+        writer.add_stream(StreamSpec("EMG", "EMG", 16, 2000.0, "float32", "cache-src"))
+        _, _, rdcc_nbytes, _ = writer._storage.file.id.get_access_plist().get_cache()
+    finally:
+        writer.stop()
+    assert rdcc_nbytes == CHUNK_CACHE_BYTES <= 512 * 1024
