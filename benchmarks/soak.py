@@ -400,7 +400,8 @@ def main() -> int:
                              for k, v in vars(args).items()},
                   "wall_seconds": time.monotonic() - t0, **analyse(soak)}
         result["segments_raw"] = [asdict(s) for s in soak.segments]
-    text = json.dumps(result, indent=2, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    text = json.dumps(result, indent=2,
+                      default=lambda v: v.item() if hasattr(v, "item") else str(v))
     print(text)
     if args.json:
         args.json.write_text(text)

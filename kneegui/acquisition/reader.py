@@ -277,7 +277,7 @@ class StreamReader:
                 self._close_inlet()
                 self._stop.wait(0.2)
         with contextlib.suppress(Exception):  # give out what was held back for a decision
-            self._confirm_suspect()
+            self._confirm_suspect(report=False)
 
     def _step(self) -> None:
         import pylsl
@@ -574,6 +574,13 @@ class StreamReader:
         self._tail = self._last_out
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             for piece, stamps in self._stamp_segment(data[a:b], raw[a:b], arrival - offset):
+                if self._behind_tail(float(stamps[0])):
+                    # a decision came too late for stamps already given out (raw stamps of a
+                    # piece that could not wait ahead of the line): continue after them, and
+                    # start a new line from there (never squeeze samples together)
+                    stamps = stamps + (self._tail + self._period - offset - float(stamps[0]))
+                    if self._suspect is None and not self._held:
+                        self._dejitter.reset()
                 ready.append((piece, stamps + offset))
                 self._tail = float(stamps[-1]) + offset
         return ready
@@ -642,23 +649,39 @@ class StreamReader:
             out = self._settle_suspect(tolerance) + out
         return out
 
-    def _release_held(self, on_line: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Held pieces with their line stamps (``on_line``) or their raw stamps."""
+    def _release_held(self, on_line: bool,
+                      shift: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Held pieces with their line stamps (``on_line``; moved by ``shift`` seconds after a
+        gap) or their raw stamps (made regular where a piece holds several pushes)."""
         held, self._held = self._held, []
-        return [(data, predicted if on_line else raw) for data, raw, predicted in held]
+        if on_line:
+            return [(data, predicted + (shift or 0.0)) for data, _, predicted in held]
+        return [(data, self._regular(raw)) for data, raw, _ in held]
+
+    def _regular(self, raw: np.ndarray) -> np.ndarray:
+        """``raw`` if its samples follow each other, else one period apart up to its last
+        stamp (a piece of several pushes whose stamps overlap; pushes stamp the last sample)."""
+        if raw.shape[0] < 2 or float(np.diff(raw).min()) > 0.5 * self._period:
+            return raw
+        return float(raw[-1]) - np.arange(raw.shape[0] - 1, -1, -1) * self._period
 
     def _release_undecided(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Held pieces given out before a decision: raw stamps where they are consistent (each
-        piece after the one before: a sender slower than its nominal rate), else on the line
-        (raw stamps that overlap: chunks of a delayed sender pushed in a burst)."""
-        previous = -np.inf if self._tail is None else self._tail - self._clock.offset
-        consistent = True
-        for _, raw, _ in self._held:
-            if float(raw[0]) <= previous:
-                consistent = False
-                break
-            previous = float(raw[-1])
-        return self._release_held(on_line=not consistent)
+        """Held pieces given out before a decision. Raw stamps when the offset keeps growing
+        and the pieces follow each other (a sender slower than its nominal rate); else the
+        line (a delayed sender catching up: its late push stamps are not the sample times).
+        Once on the line, the rest of the suspect stays on it."""
+        sus = self._suspect
+        if sus.mode != "line":
+            previous = -np.inf if self._tail is None else self._tail - self._clock.offset
+            consistent = True
+            for _, raw, _ in self._held:
+                if float(raw[0]) <= previous:
+                    consistent = False
+                    break
+                previous = float(raw[-1])
+            growing = bool(np.all(np.diff(sus.residuals) >= -self._tolerance()))
+            sus.mode = "raw" if consistent and growing else "line"
+        return self._release_held(on_line=sus.mode == "line")
 
     def _behind_tail(self, stamp: float) -> bool:
         """True when ``stamp`` (sender clock) would not come after the last stamp given out."""
@@ -708,11 +731,13 @@ class StreamReader:
         threshold = self._gap_threshold(tolerance)
         if sus.gap_like:
             if steady and shift > threshold:
-                self._dejitter.skip(self._report_suspect_gap(sus, shift))
-            else:
-                # erratic stamps, or the sender's stamping latency changed: follow the new
-                # level (a new line never starts before the stamps already given out)
-                self._dejitter.reset()
+                missing = self._report_suspect_gap(sus, shift)
+                self._dejitter.skip(missing)
+                # the held samples come after the gap: the line moved by the missing samples
+                return self._release_held(on_line=True, shift=missing * self._period)
+            # erratic stamps, or the sender's stamping latency changed: follow the new level
+            # (a new line never starts before the stamps already given out)
+            self._dejitter.reset()
             return self._release_held(on_line=False)
         # Behind the line or ahead of real time while the samples kept their pace: the
         # sender's clock jumped. Re-base its stamps onto the line: nothing is missing.
@@ -721,23 +746,29 @@ class StreamReader:
             self._report_clock_jump(sus.before, shift)
         return []
 
-    def _confirm_suspect(self) -> None:
-        """The stream stopped while suspect: a steady positive offset counts as a gap."""
+    def _confirm_suspect(self, report: bool = True) -> None:
+        """The stream stopped while suspect: a steady positive offset counts as a gap (when
+        the reader itself stops, nothing is reported: it cannot be confirmed)."""
         sus, self._suspect = self._suspect, None
         if sus is None:
+            return
+        if not report:
+            offset = self._clock.offset
+            self._write([(d, t + offset) for d, t in self._release_held(on_line=True)])
             return
         tolerance = self._tolerance()
         shift, steady = self._suspect_offset(sus, tolerance)
         threshold = self._gap_threshold(tolerance)
-        is_gap = sus.gap_like and steady and shift > threshold
-        if is_gap:
-            self._report_suspect_gap(sus, shift)
+        missing = 0
+        if sus.gap_like and steady and shift > threshold:
+            missing = self._report_suspect_gap(sus, shift)
         elif not sus.gap_like:
             self._rebase -= shift
             if abs(shift) > threshold:
                 self._report_clock_jump(sus.before, shift)
         offset = self._clock.offset
-        self._write([(d, t + offset) for d, t in self._release_held(on_line=not is_gap)])
+        pieces = self._release_held(on_line=True, shift=missing * self._period)
+        self._write([(d, t + offset) for d, t in pieces])
 
     def _report_gap(self, before: float, step: float, missing: int) -> None:
         with self._lock:
@@ -803,9 +834,11 @@ class _Suspect:
 
     def __init__(self, before: float, gap_like: bool = True):
         self.before = before  # output stamp of the last sample before it started
-        #: ahead of the line but not of real time: could be a gap (raw stamps kept); else a
+        #: ahead of the line but not of real time: could be a gap (pieces held); else a
         #: clock jump or jitter (stamps continue the line)
         self.gap_like = gap_like
+        #: how held pieces were given out before a decision: None, "raw" or "line"
+        self.mode: str | None = None
         self.residuals: list[float] = []
         self.samples = 0
 

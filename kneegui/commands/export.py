@@ -25,6 +25,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from kneegui.commands._signals import SignalGuard, StopSignal
     from kneegui.recording import SessionFormatError, open_session
     from kneegui.recording.csv_export import export_csv
     from kneegui.recording.errors import os_error_hint
@@ -41,7 +42,12 @@ def run(args: argparse.Namespace) -> int:
             session.predictions is not None)
         with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
             try:
-                files = export_csv(session, args.out, progress=lambda _name: bar.update())
+                with SignalGuard("export"):
+                    files = export_csv(session, args.out, progress=lambda _name: bar.update())
+            except StopSignal as stop:
+                print(f"kneegui export: stopped by {stop.name}; the CSV files written so far "
+                      f"are in {args.out}, the last one may be incomplete", file=sys.stderr)
+                return 1
             except FileExistsError as exc:
                 print(f"kneegui export: {exc}", file=sys.stderr)
                 return 2

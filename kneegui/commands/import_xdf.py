@@ -36,8 +36,16 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    from kneegui.commands._signals import SignalGuard, StopSignal
+
     try:
-        path, streams = import_xdf(args.xdf, args.out, args.subject, progress)
+        with SignalGuard("import-xdf"):  # a stop signal aborts; the half-made file is removed
+            path, streams = import_xdf(args.xdf, args.out, args.subject, progress)
+    except StopSignal as stop:
+        bar.close()
+        print(f"kneegui import-xdf: stopped by {stop.name}; nothing was written, {args.xdf} is "
+              "unchanged", file=sys.stderr)
+        return 1
     except (XdfImportError, OutputExistsError) as exc:
         bar.close()
         print(f"kneegui import-xdf: {exc}", file=sys.stderr)

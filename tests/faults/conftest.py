@@ -31,6 +31,14 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture(scope="session")
+def fault_sender_path() -> Path:
+    """``lsl_fault_sender.py`` (shared tools; set KNEEGUI_FAULT_SENDER elsewhere)."""
+    if not FAULT_SENDER.is_file():
+        raise RuntimeError(f"fault sender not found at {FAULT_SENDER}; set KNEEGUI_FAULT_SENDER")
+    return FAULT_SENDER
+
+
 @pytest.fixture
 def fault_sender() -> Iterator[Callable[..., subprocess.Popen]]:
     """Start ``lsl_fault_sender.py`` with the given options; stopped at teardown."""
