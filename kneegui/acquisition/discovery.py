@@ -157,11 +157,14 @@ def discover(timeout: float = 2.0, stream_type: str | None = None) -> list[Strea
     return sorted(unique.values(), key=lambda v: (v.type, v.name, v.source_id))
 
 
-def resolve_source_id(source_id: str, timeout: float = 2.0) -> list[StreamInfoView]:
-    """Streams whose source_id equals ``source_id`` (returns as soon as one is found)."""
+def resolve_source_id(source_id: str, timeout: float = 2.0,
+                      wait_all: bool = False) -> list[StreamInfoView]:
+    """Streams whose source_id equals ``source_id`` (returns as soon as one is found, or with
+    ``wait_all`` after the whole ``timeout``, with every stream that answered)."""
     import pylsl
 
-    infos = pylsl.resolve_byprop("source_id", source_id, minimum=1, timeout=timeout)
+    infos = pylsl.resolve_byprop("source_id", source_id, minimum=1_000_000 if wait_all else 1,
+                                 timeout=timeout)
     return [_with_full_info(view_from_info(i)) for i in infos]
 
 

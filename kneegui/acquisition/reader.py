@@ -73,6 +73,10 @@ FAST_RECONNECT_SECONDS = 30.0
 #: after the first), which is the only one that reaches outlets outside the unicast port range
 #: (busy machines with many outlets); shorter resolves never find those.
 FAST_RESOLVE_SECONDS = 0.6
+#: A regular stream silent for this long (s, or 10 periods) is checked for a replacement: a
+#: restarted sender's new outlet (same source_id) while the old one is gone, before the outage
+#: timeout (a sender stopped gracefully keeps its outlet silent for a moment).
+EARLY_LOOK_SECONDS = 0.2
 #: Seconds between two ``bad_timestamps`` events of one stream (the first comes at once).
 BAD_STAMP_REPORT_INTERVAL = 10.0
 
@@ -350,25 +354,46 @@ class StreamReader:
         return pylsl.local_clock() - self._outage_started < FAST_RECONNECT_SECONDS
 
     def _find_sender(self) -> StreamInfoView | None:
-        """A stream with our source_id and the same shape, or None."""
+        """A stream with our source_id and the same shape (another outlet than the current
+        one if there is one), or None."""
         if not self.info.source_id:
             self._report_error(
                 f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
             )
             return None
         timeout = FAST_RESOLVE_SECONDS if self._fast_reconnect() else 1.0
+        fitting = []
         for candidate in resolve_source_id(self.info.source_id, timeout=timeout):
-            if (
-                candidate.channel_count == self.info.channel_count
-                and candidate.channel_format == self.info.channel_format
-            ):
-                return candidate
+            if self._same_shape(candidate):
+                fitting.append(candidate)
+                continue
             self._report_error(
                 f"a stream with source_id {self.info.source_id} came back as "
                 f"{candidate.describe()}, which does not match {self.info.describe()}; "
                 "not reconnected"
             )
-        return None
+        others = [c for c in fitting if c.uid != self._inlet_uid]
+        return (others or fitting or [None])[0]
+
+    def _same_shape(self, candidate: StreamInfoView) -> bool:
+        return (candidate.channel_count == self.info.channel_count
+                and candidate.channel_format == self.info.channel_format)
+
+    def _look_for_replacement(self) -> None:
+        """Silent but not yet out: if our outlet is gone and a new one with our source_id and
+        shape is there (a restarted sender), switch to it now: every moment counts, since
+        liblsl delivers only what is pushed after an inlet subscribed."""
+        if not self.info.source_id:
+            return
+        found = resolve_source_id(self.info.source_id, timeout=FAST_RESOLVE_SECONDS,
+                                  wait_all=True)
+        if any(c.uid == self._inlet_uid for c in found):
+            return  # the old outlet is still there: just silent
+        fitting = [c for c in found if self._same_shape(c)]
+        if fitting:
+            self._begin_outage("its outlet was replaced by a new one with the same source_id")
+            self._close_inlet()
+            self._connect(fitting[0])
 
     def _close_inlet(self) -> None:
         inlet, self._inlet = self._inlet, None
@@ -401,6 +426,10 @@ class StreamReader:
             silent = now - self._last_arrival
             if self._ever_connected and self._period > 0 and silent > self.outage_timeout:
                 self._begin_outage(f"no data for {now - self._last_arrival:.1f} s")
+            elif (self._ever_connected and self._period > 0
+                  and max(EARLY_LOOK_SECONDS, 10 * self._period) < silent
+                  < self.outage_timeout - FAST_RESOLVE_SECONDS):  # never delays the outage
+                self._look_for_replacement()
             elif (not self._ever_connected and self._period > 0 and not self._no_data_reported
                   and silent > max(self.outage_timeout, NO_DATA_SECONDS)):
                 self._report_no_data(silent)
@@ -615,8 +644,9 @@ class StreamReader:
         or jitter: the chunks continue the line at once. A chunk back on the line ends it (it
         was jitter, e.g. a sender that stamps on push and was delayed): held chunks continue
         the line. If instead the offset stays put for CONFIRM_SECONDS of data, it is real: a
-        gap (samples missing; held chunks keep their raw stamps, the fit skips the missing
-        ones) or a clock jump (the stamps are re-based onto the line).
+        gap (samples missing; the fit skips them and the held chunks follow the line after the
+        gap) or a clock jump (the stamps are re-based onto the line). Chunks that cannot wait
+        longer for a decision are given out as they are (see :meth:`_release_undecided`).
         """
         dj = self._dejitter
         seg = raw_seg + self._rebase

@@ -62,6 +62,38 @@ def test_a_restarted_sender_loses_little_of_its_first_data(uid):
     assert min(missed) < 150, missed
 
 
+def test_a_gracefully_restarted_sender_is_picked_up_at_once(fault_sender, uid):
+    """The fault sender stopped with SIGTERM keeps its outlet, silent, for 0.5 s: the reader
+    waited for its 1 s outage timeout before looking for the new outlet (0.35-0.8 s lost)."""
+    sid = f"grace-{uid}"
+    common = ["--name", sid, "--source-id", sid, "--rate", "1000", "--duration", "60"]
+    sender = fault_sender(*common, "--start-index", "0")
+    reader = StreamReader(resolve_source_id(sid, timeout=10.0)[0], 30.0).start()
+    missed = []
+    try:
+        assert reader.wait_for_samples(300, timeout=10.0)
+        for cycle in range(1, 4):
+            time.sleep(1.0)
+            sender.terminate()
+            sender.wait(10)
+            time.sleep(0.5)
+            first = cycle * 1_000_000
+            sender = fault_sender(*common, "--start-index", str(first))
+            deadline = time.monotonic() + 15.0
+            got = []
+            while time.monotonic() < deadline:
+                counter = reader.buffer.latest(3000)[0][:, 0]
+                got = counter[counter >= first]
+                if len(got) >= 300:
+                    break
+                time.sleep(0.05)
+            assert len(got), f"the restarted sender {cycle} was not found again"
+            missed.append(int(got.min()) - first)
+    finally:
+        reader.stop()
+    assert min(missed) < 150, missed  # ms at 1 kHz; before the fix 350-800
+
+
 def test_an_outlet_that_never_sends_is_reported(tmp_path, capsys, uid):
     sid = f"mute-{uid}"
     outlet = pylsl.StreamOutlet(pylsl.StreamInfo(f"Mute-{uid}", "EMG", 2, 500.0,
