@@ -294,12 +294,17 @@ def analyse(soak: Soak) -> dict:
             inside = (c_all >= lo) & (c_all < hi)
             got = np.unique(c_all[inside])
             first_t = float(t_all[inside].min()) if inside.any() else None
+            at_start = int(got.min()) - lo if got.size else 0
+            at_end = hi - 1 - int(got.max()) if got.size else 0
+            missing = int((seg.sent or 0) - got.size)
             segments_out.append({
                 "stream": plan.key, "segment": seg.index, "clock_reset": seg.clock_reset,
                 "sent": seg.sent, "recorded": int(got.size),
                 "duplicates": int(inside.sum() - got.size),
-                "missing": int((seg.sent or 0) - got.size),
-                "missed_at_start_s": (int(got.min()) - lo) / plan.rate if got.size else None,
+                "missing": missing,
+                "missed_at_start_s": at_start / plan.rate if got.size else None,
+                "missed_at_end_s": at_end / plan.rate if got.size else None,
+                "missing_inside_s": (missing - at_start - at_end) / plan.rate,
                 "reconnect_s": (first_t - seg.t_start) if first_t is not None else None,
             })
     result["segments"] = segments_out
@@ -341,11 +346,14 @@ def analyse(soak: Soak) -> dict:
         kind = label.split(":", 1)[0]
         kinds[kind] = kinds.get(kind, 0) + 1
     result["events"] = kinds
-    inner_missing = sum(max(0, s["missing"] - int(round((s["missed_at_start_s"] or 0)
-                                                        * (a.emg_rate if s["stream"] == "emg"
-                                                           else a.angle_rate))))
-                        for s in segments_out)
-    result["samples_missing_not_at_segment_start"] = inner_missing
+    # inside a sender segment, samples are lost only while the recorder restarts after a kill
+    gaps = [k["restart_gap_s"] for k in kills if k.get("restart_gap_s") is not None]
+    result["missing_inside_segments_s"] = {
+        plan.key: sum(s["missing_inside_s"] for s in segments_out if s["stream"] == plan.key)
+        for plan in soak.plans}
+    result["recorder_restart_gaps_s_total"] = sum(gaps)
+    ends = [s["missed_at_end_s"] for s in segments_out if s["missed_at_end_s"] is not None]
+    result["missed_at_sender_stop_s_max"] = max(ends) if ends else None
     result["rss"] = [{
         "run": inc.index, "killed": inc.killed,
         "seconds": (inc.t_end or lsl_now()) - inc.t_start,
