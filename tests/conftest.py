@@ -34,3 +34,52 @@ def xdf_dir() -> Path:
     if not XDF_DIR.is_dir():
         raise RuntimeError(f"XDF examples not found at {XDF_DIR}; set KNEEGUI_XDF_DIR")
     return XDF_DIR
+
+
+# -- leak checks: every test must clean up its threads, Qt widgets and LSL outlets -------------
+import leak_checks  # noqa: E402  (tests/ is on sys.path: rootdir conftest)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "allow_leaks(reason): no per-test leak check (say why; e.g. tests that share "
+        "a module-scoped window); the module-level check still runs")
+    leak_checks.track_outlets()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_module_leaks(request: pytest.FixtureRequest):
+    """Fail the module's last test when the module's fixtures leave something behind."""
+    before = leak_checks.snapshot()
+    yield
+    problems = leak_checks.leaks_since(before)
+    if problems:
+        pytest.fail(f"{request.module.__name__} (module fixtures) left things behind:\n  "
+                    + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks(request: pytest.FixtureRequest):
+    """Fail a test that leaves a thread, a Qt top-level widget or an LSL outlet behind."""
+    if request.node.get_closest_marker("allow_leaks"):
+        yield
+        return
+    before = leak_checks.snapshot()
+    yield
+    if request.node.stash.get(_CALL_FAILED, False):
+        return  # the failure is reported; its traceback may still hold the test's objects
+    problems = leak_checks.leaks_since(before)
+    if problems:
+        pytest.fail("the test left things behind (clean them up in the test or fixture):\n  "
+                    + "\n  ".join(problems), pytrace=False)

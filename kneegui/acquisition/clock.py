@@ -190,8 +190,13 @@ class Dejitter:
 
     def expected_next(self) -> float:
         """The fitted timestamp of the next sample (needs :attr:`has_fit`)."""
+        return float(self.predict(1)[0])
+
+    def predict(self, n: int) -> np.ndarray:
+        """Fitted timestamps of the next ``n`` samples, without using or counting them."""
         mx, my, slope = self._line()
-        return self._y0 + my + slope * (self._count * self.period - self._x0 - mx)
+        x = (self._count + np.arange(n)) * self.period - self._x0
+        return self._y0 + my + slope * (x - mx)
 
     def skip(self, n: int) -> None:
         """Count ``n`` samples (that exist) without using their timestamps in the fit."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,26 @@ class StreamInfoView:
         return self.nominal_srate > 0
 
     @property
+    def problem(self) -> str | None:
+        """Why KneeGUI cannot read this stream (None when it can).
+
+        Such streams are listed as unusable and skipped, never fatal: a lab network may carry
+        broken or unfinished outlets (0 channels, undefined format, an invalid rate).
+        """
+        if self.channel_count < 1:
+            return "it declares no channels (a broken or unfinished outlet; fix its sender)"
+        if self.channel_format not in NUMERIC_DTYPES and self.channel_format != "string":
+            return f"its channel format is {self.channel_format!r} (fix its sender)"
+        if not math.isfinite(self.nominal_srate) or self.nominal_srate < 0:
+            return f"its nominal rate {self.nominal_srate!r} is invalid (fix its sender)"
+        return None
+
+    @property
+    def usable(self) -> bool:
+        """True when the stream can be read (see :attr:`problem`)."""
+        return self.problem is None
+
+    @property
     def numpy_dtype(self) -> str:
         """numpy dtype name of the samples (``object`` for string streams)."""
         return NUMERIC_DTYPES.get(self.channel_format, "object")
@@ -80,6 +101,7 @@ class StreamInfoView:
         out.pop("xml")
         out["channel_labels"] = list(self.channel_labels)
         out["channel_units"] = list(self.channel_units)
+        out["problem"] = self.problem
         return out
 
 
@@ -119,11 +141,12 @@ def discover(timeout: float = 2.0, stream_type: str | None = None) -> list[Strea
     """All streams visible within ``timeout`` seconds (optionally only one type), sorted.
 
     Resolving returns each stream's short info; the channel labels and units live in the full
-    description, which is then fetched from every stream (about 1 ms each on a LAN).
+    description, which is then fetched from every usable stream (about 1 ms each on a LAN).
+    Unusable streams are listed too (:attr:`StreamInfoView.problem` says why).
     """
     import pylsl
 
-    if timeout <= 0:
+    if not (math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"discovery timeout must be > 0 s, got {timeout}")
     if stream_type:
         infos = pylsl.resolve_byprop("type", stream_type, minimum=0, timeout=timeout)
@@ -134,11 +157,14 @@ def discover(timeout: float = 2.0, stream_type: str | None = None) -> list[Strea
     return sorted(unique.values(), key=lambda v: (v.type, v.name, v.source_id))
 
 
-def resolve_source_id(source_id: str, timeout: float = 2.0) -> list[StreamInfoView]:
-    """Streams whose source_id equals ``source_id`` (returns as soon as one is found)."""
+def resolve_source_id(source_id: str, timeout: float = 2.0,
+                      wait_all: bool = False) -> list[StreamInfoView]:
+    """Streams whose source_id equals ``source_id`` (returns as soon as one is found, or with
+    ``wait_all`` after the whole ``timeout``, with every stream that answered)."""
     import pylsl
 
-    infos = pylsl.resolve_byprop("source_id", source_id, minimum=1, timeout=timeout)
+    infos = pylsl.resolve_byprop("source_id", source_id, minimum=1_000_000 if wait_all else 1,
+                                 timeout=timeout)
     return [_with_full_info(view_from_info(i)) for i in infos]
 
 
@@ -168,6 +194,8 @@ def full_info(view: StreamInfoView, timeout: float = 2.0) -> StreamInfoView:
 
 def _with_full_info(view: StreamInfoView, timeout: float = 1.0) -> StreamInfoView:
     """The full description when the stream answers in time, else the short one."""
+    if not view.usable:
+        return view
     try:
         return full_info(view, timeout=timeout)
     except Exception:  # the stream vanished or is slow: the short info is still useful

@@ -22,6 +22,7 @@ published values equal the file's.
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -80,11 +81,18 @@ class SimulatedLab:
         chunk_seconds: float = 0.01,
         duration: float | None = None,
     ):
-        if speed <= 0:
-            raise ValueError(f"speed must be > 0, got {speed}")
-        if chunk_seconds <= 0:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a finite number > 0, got {speed}")
+        if not (math.isfinite(chunk_seconds) and chunk_seconds > 0):
             raise ValueError(f"chunk length must be > 0 s, got {chunk_seconds}")
+        if duration is not None and not (math.isfinite(duration) and duration > 0):
+            raise ValueError(f"duration must be a finite number of seconds > 0, got {duration}")
         self.source = Path(source) if source is not None else default_clip()
+        if self.source.is_dir():
+            examples = sorted(self.source.glob("**/*mar.txt"))[:1]
+            hint = f" such as {examples[0]}" if examples else " (e.g. .../A_TXT/3Amar.txt)"
+            raise FileNotFoundError(
+                f"simulation source {self.source} is a folder; give one UCI TXT file{hint}")
         if not self.source.is_file():
             raise FileNotFoundError(
                 f"simulation source {self.source} does not exist; give a UCI TXT file "

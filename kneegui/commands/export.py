@@ -6,7 +6,8 @@ nwb:  one NWB file (pynwb): EMG in volts with an electrode/muscle table, knee an
       degrees, events, predictions, filtered EMG, subject and devices (--out FILE.nwb or DIR).
 bids: an EMG-BIDS (BDF) + Motion-BIDS (knee angle) dataset; a new one, or new files in an
       existing dataset (--out DIR).
-Nothing is ever overwritten. Exit codes: 0 written, 2 bad arguments or unreadable session.
+Nothing is ever overwritten. Exit codes: 0 written, 1 stopped by a signal or the disk failed,
+2 bad arguments or unreadable session.
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 2) -> int:
     print(f"kneegui export: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,29 +92,46 @@ def run(args: argparse.Namespace) -> int:
                      "disk space and the permissions")
 
 
-def _export(session: Any, args: argparse.Namespace, start: dt.datetime | None) -> int:
+def _write(session: Any, args: argparse.Namespace,
+           start: dt.datetime | None) -> tuple[int, list[Path], list[str]]:
+    """(exit code, files written, warnings) of the chosen format."""
     from tqdm import tqdm
 
-    with session:
-        if args.format == "csv":
-            from kneegui.recording.csv_export import export_csv
+    if args.format == "csv":
+        from kneegui.recording.csv_export import export_csv
 
-            n_files = len(session.streams) + len(session.derived) + 1 + (
-                session.predictions is not None)
-            with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
-                try:
-                    files = export_csv(session, args.out, progress=lambda _n: bar.update())
-                except FileExistsError as exc:
-                    return _fail(str(exc))
-            warnings: list[str] = []
-        elif args.format == "nwb":
-            code, files, warnings = _nwb(session, args, start)
-            if code:
-                return code
-        else:
-            code, files, warnings = _bids(session, args)
-            if code:
-                return code
+        n_files = len(session.streams) + len(session.derived) + 1 + (
+            session.predictions is not None)
+        with tqdm(total=n_files, unit="file", file=sys.stderr) as bar:
+            try:
+                files = export_csv(session, args.out, progress=lambda _n: bar.update())
+            except FileExistsError as exc:
+                return _fail(str(exc)), [], []
+        return 0, files, []
+    if args.format == "nwb":
+        return _nwb(session, args, start)
+    return _bids(session, args)
+
+
+def _export(session: Any, args: argparse.Namespace, start: dt.datetime | None) -> int:
+    from kneegui.commands._signals import SignalGuard, StopSignal
+    from kneegui.recording.errors import os_error_hint
+
+    with session:
+        for warning in [*session.warnings, *session.timestamp_problems()]:
+            print(f"kneegui export: warning: {warning}; exported as stored", file=sys.stderr)
+        try:
+            with SignalGuard("export"):
+                code, files, warnings = _write(session, args, start)
+        except StopSignal as stop:
+            return _fail(f"stopped by {stop.name}; the files written so far are in {args.out}, "
+                         "the last one may be incomplete", code=1)
+        except OSError as exc:  # read-only or full drive, name too long...
+            reason, hint = os_error_hint(exc)
+            return _fail(f"cannot write into {args.out} ({reason}): {hint}; files written "
+                         "before the failure are complete, the last one may not be", code=1)
+        if code:
+            return code
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for path in files:

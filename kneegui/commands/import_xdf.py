@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from kneegui.recording import OutputExistsError
+    from kneegui.recording.errors import os_error_hint
     from kneegui.recording.xdf_import import XdfImportError, import_xdf_report
 
     bar = tqdm(unit="stream", file=sys.stderr, desc="importing")
@@ -39,11 +40,25 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    from kneegui.commands._signals import SignalGuard, StopSignal
+
     try:
-        report = import_xdf_report(args.xdf, args.out, args.subject, progress)
+        with SignalGuard("import-xdf"):  # a stop signal aborts; the half-made file is removed
+            report = import_xdf_report(args.xdf, args.out, args.subject, progress)
+    except StopSignal as stop:
+        bar.close()
+        print(f"kneegui import-xdf: stopped by {stop.name}; nothing was written, {args.xdf} is "
+              "unchanged", file=sys.stderr)
+        return 1
     except (XdfImportError, OutputExistsError) as exc:
         bar.close()
         print(f"kneegui import-xdf: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # read-only or full drive, name too long...
+        bar.close()
+        reason, hint = os_error_hint(exc)
+        print(f"kneegui import-xdf: cannot write the session to {args.out} ({reason}): {hint}; "
+              f"nothing was written, {args.xdf} is unchanged", file=sys.stderr)
         return 2
     bar.close()
     for s in report.streams:

@@ -29,11 +29,16 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from kneegui.commands._checks import first_error, non_negative_number, positive_number
+    from kneegui.commands._signals import SignalGuard
     from kneegui.recording import SessionFormatError, open_session
     from kneegui.recording.replay import Replayer, replay_source_id
 
-    if args.speed <= 0:
-        print("kneegui replay: --speed must be > 0", file=sys.stderr)
+    error = first_error(
+        positive_number("--speed", args.speed, unit="a speed factor"),
+        non_negative_number("--wait-for-consumers", args.wait_for_consumers))
+    if error:
+        print(f"kneegui replay: {error}", file=sys.stderr)
         return 2
     try:
         session = open_session(args.session)
@@ -46,26 +51,33 @@ def run(args: argparse.Namespace) -> int:
         except KeyError as exc:
             print(f"kneegui replay: {exc.args[0]}", file=sys.stderr)
             return 2
+        for warning in [*session.warnings, *replayer.skipped]:
+            print(f"kneegui replay: warning: {warning}", file=sys.stderr)
+        for problem in session.timestamp_problems():
+            print(f"kneegui replay: warning: {problem}; replayed in recorded order (missing "
+                  "stamps interpolated, backward steps held)", file=sys.stderr)
         if not replayer.stream_names:
             print(f"kneegui replay: {args.session} holds no samples to replay", file=sys.stderr)
             return 2
-        replayer.open()
-        for name in replayer.stream_names:
-            print(f"publishing {name} as source_id "
-                  f"{replay_source_id(session.streams[name])}", file=sys.stderr)
-        if args.wait_for_consumers > 0:
-            replayer.wait_for_consumers(args.wait_for_consumers)
-        with tqdm(total=100, unit="%", file=sys.stderr,
-                  desc=f"replay x{args.speed:g}") as bar:
-            def progress(fraction: float) -> None:
-                bar.n = round(100 * fraction)
-                bar.set_postfix_str(f"pass {replayer.loops_done + 1}")
+        with SignalGuard("replay", "closing the outlets") as guard, guard.deferred():
+            replayer.open()
+            for name in replayer.stream_names:
+                print(f"publishing {name} as source_id "
+                      f"{replay_source_id(session.streams[name])}", file=sys.stderr)
+            if args.wait_for_consumers > 0:
+                replayer.wait_for_consumers(args.wait_for_consumers)
+            with tqdm(total=100, unit="%", file=sys.stderr,
+                      desc=f"replay x{args.speed:g}") as bar:
+                def progress(fraction: float) -> None:
+                    if guard.stop_requested:
+                        replayer.stop_soon()
+                    bar.n = round(100 * fraction)
+                    bar.set_postfix_str(f"pass {replayer.loops_done + 1}")
 
-            try:
-                replayer.run(progress)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                replayer.stop()
-        print(f"replayed {replayer.samples_pushed} samples", file=sys.stderr)
+                try:
+                    replayer.run(progress)
+                finally:
+                    replayer.stop()
+        how = f"stopped by {guard.received}; " if guard.received else ""
+        print(f"{how}replayed {replayer.samples_pushed} samples", file=sys.stderr)
     return 0

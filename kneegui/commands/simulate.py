@@ -42,44 +42,49 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.speed <= 0:
-        print("kneegui simulate: --speed must be > 0", file=sys.stderr)
-        return EXIT_USAGE
-    if args.duration is not None and args.duration <= 0:
-        print("kneegui simulate: --duration must be > 0 seconds", file=sys.stderr)
+    from kneegui.commands._checks import first_error, positive_number
+
+    error = first_error(positive_number("--speed", args.speed, unit="a speed factor"),
+                        positive_number("--duration", args.duration))
+    if error:
+        print(f"kneegui simulate: {error}", file=sys.stderr)
         return EXIT_USAGE
     from kneegui.acquisition import SimulatedLab
+    from kneegui.commands._signals import SignalGuard
     from kneegui.datasets.uci import UciFormatError
 
     try:
         lab = SimulatedLab(args.source, loop=args.loop, speed=args.speed,
                            source_id_prefix=args.id_prefix, name_prefix=args.name_prefix,
                            duration=args.duration)
-    except (FileNotFoundError, UciFormatError) as exc:
+    except (FileNotFoundError, UciFormatError, ValueError) as exc:
         print(f"kneegui simulate: {exc}", file=sys.stderr)
         return EXIT_USAGE
     rec = lab.recording
-    lab.start()
-    if not args.quiet:
-        print(
-            f"publishing {rec.name} ({rec.n_samples / rec.fs:.1f} s, loop "
-            f"{lab.loop_start / rec.fs:.2f}-{lab.loop_end / rec.fs:.2f} s) at {lab.rate:g} Hz as "
-            f"'{lab.emg_name}' ({lab.emg_source_id}) and '{lab.angle_name}' "
-            f"({lab.angle_source_id}); Ctrl-C stops",
-            file=sys.stderr,
-        )
-    try:
-        progress = _progress(args, lab)
-        while not lab.wait(0.25):
+    with SignalGuard("simulate", "closing the outlets") as guard, guard.deferred():
+        lab.start()
+        if not args.quiet:
+            print(
+                f"publishing {rec.name} ({rec.n_samples / rec.fs:.1f} s, loop "
+                f"{lab.loop_start / rec.fs:.2f}-{lab.loop_end / rec.fs:.2f} s) at {lab.rate:g} Hz "
+                f"as '{lab.emg_name}' ({lab.emg_source_id}) and '{lab.angle_name}' "
+                f"({lab.angle_source_id}); Ctrl-C stops",
+                file=sys.stderr,
+            )
+        try:
+            progress = _progress(args, lab)
+            while not lab.wait(0.25) and not guard.stop_requested:
+                if progress is not None:
+                    progress.n = lab.samples_sent / lab.rate
+                    progress.refresh()
             if progress is not None:
                 progress.n = lab.samples_sent / lab.rate
-                progress.refresh()
-        if progress is not None:
-            progress.n = lab.samples_sent / lab.rate
-            progress.close()
-    finally:
-        time.sleep(0.1)  # let the last chunk leave before the outlets go
-        lab.stop()
+                progress.close()
+        finally:
+            time.sleep(0.1)  # let the last chunk leave before the outlets go
+            lab.stop()
+    if guard.received and not args.quiet:
+        print(f"stopped by {guard.received} after {lab.samples_sent} samples", file=sys.stderr)
     if lab.last_error:
         print(f"kneegui simulate: publishing failed: {lab.last_error}", file=sys.stderr)
         return EXIT_FAILED

@@ -1,6 +1,8 @@
 """`kneegui streams`: list the LSL streams on the network (name, type, channels, rate, ids).
 
-Exit codes: 0 listed (also when none were found), 2 bad arguments.
+Streams KneeGUI cannot read (0 channels, undefined format, invalid rate) are listed as
+UNUSABLE with the reason; the other commands skip them. Exit codes: 0 listed (also when none
+were found), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def _table(views: list) -> str:
     header = ("name", "type", "ch", "rate", "format", "source_id", "host", "channels")
     rows = [header]
     for v in views:
+        if v.problem:
+            rows.append((v.name, v.type, str(v.channel_count), "-", v.channel_format,
+                         v.source_id, v.hostname, f"UNUSABLE: {v.problem}"))
+            continue
         labels = [
             f"{v.label(i)}[{v.channel_units[i]}]" if v.channel_units[i] else v.label(i)
             for i in range(v.channel_count)
@@ -51,8 +57,11 @@ def _table(views: list) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        print("kneegui streams: --timeout must be > 0 seconds", file=sys.stderr)
+    from kneegui.commands._checks import positive_number
+
+    error = positive_number("--timeout", args.timeout)
+    if error:
+        print(f"kneegui streams: {error}", file=sys.stderr)
         return EXIT_USAGE
     from kneegui.acquisition import discover
 

@@ -647,15 +647,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._outages.discard(key)
                 self.banners.show_message(f"Stream “{name}” is back.", "info", key=key,
                                           timeout_s=5)
-        writer = self.session.writer
+        # The recorder logs every reader event itself (its own subscription): one gap rule.
         for event in self.session.drain_events():
             self.event_log.append(event)
-            if writer is not None and event.kind in ("disconnected", "reconnected", "error"):
-                # The recorder logs gaps itself; outages and errors come from here.
-                label = f"{event.kind}: {event.stream}"
-                if event.message:
-                    label += f" ({event.message})"
-                writer.add_event(label, t=event.t, origin=event.kind)
             if event.kind == "error":
                 self.banners.show_message(
                     f"Stream “{event.stream}”: {event.message}", "error",

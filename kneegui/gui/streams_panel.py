@@ -30,6 +30,8 @@ _DEFAULT_EMG_LABELS = ("RF", "BF", "VM", "ST")
 
 def guess_role(info) -> str | None:
     """Default role from the stream type / name (the operator can change it)."""
+    if getattr(info, "problem", None):
+        return None  # unusable (0 channels, undefined format...): never preselected
     typ = (info.type or "").lower()
     name = (info.name or "").lower()
     if typ == "emg":

@@ -4,7 +4,12 @@ Layout: ``docs/session-format.md``. Main entry points: :class:`SessionWriter` an
 :func:`open_session`.
 """
 
-from kneegui.recording.errors import OutputExistsError, RecordingError, SessionFormatError
+from kneegui.recording.errors import (
+    OutputExistsError,
+    OutputNotWritableError,
+    RecordingError,
+    SessionFormatError,
+)
 from kneegui.recording.layout import FORMAT_NAME, FORMAT_VERSION
 from kneegui.recording.naming import resolve_session_path
 from kneegui.recording.reader import (
@@ -26,6 +31,7 @@ __all__ = [
     "Events",
     "ModelEntry",
     "OutputExistsError",
+    "OutputNotWritableError",
     "Predictions",
     "RecordedStream",
     "RecordingError",

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from kneegui.recording.layout import sanitize_name
+from kneegui.recording.naming import short_name_part
 from kneegui.recording.reader import Session
 
 TIME_COLUMN = "time [s]"
@@ -161,12 +162,13 @@ def export_csv(session: Session, out_dir: str | Path,
             })
             return n
 
-        plan.append((out / f"{name}.csv", write))
+        plan.append((out / f"{short_name_part(name)}.csv", write))
     for path, series in session.derived.items():
         labels = series.attrs.get("channel_labels", ())
         units = series.attrs.get("channel_units", ())
         columns = channel_columns(labels, series.data.shape[1], units)
-        fname = "derived_" + "_".join(sanitize_name(p) for p in path.split("/")) + ".csv"
+        fname = short_name_part(
+            "derived_" + "_".join(sanitize_name(p) for p in path.split("/"))) + ".csv"
 
         def write_derived(p, s=series, cols=columns, lab=labels, un=units) -> int:
             n = _write_rows(p, [*clock.header, *cols], clock, [(s.data, s.timestamps)])

@@ -52,6 +52,17 @@ def string_dtype() -> np.dtype:
     return h5py.string_dtype("utf-8")
 
 
+#: Bytes of the fixed-size root attribute ``writer_error`` (written in place after a failure).
+ERROR_ATTR_BYTES = 1024
+
+
+def error_attr_dtype() -> np.dtype:
+    """Fixed-length UTF-8 string dtype of ``writer_error`` (needs no new space to update)."""
+    import h5py
+
+    return h5py.string_dtype("utf-8", ERROR_ATTR_BYTES)
+
+
 def storage_dtype(channel_format: str) -> np.dtype:
     """The dtype a stream with this LSL ``channel_format`` is stored with."""
     fmt = (channel_format or "").strip().lower()

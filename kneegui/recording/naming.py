@@ -9,6 +9,7 @@ and the counter is raised until the name is free. ``--out`` may also be a file p
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 from kneegui.recording.errors import OutputExistsError
@@ -17,6 +18,20 @@ from kneegui.recording.layout import sanitize_name
 #: File-name template for recordings written into a directory.
 DEFAULT_TEMPLATE = "{subject}_{datetime}_{counter:03d}.h5"
 SESSION_SUFFIXES = (".h5", ".hdf5")
+#: Longest file-name part taken from user text (subject id, stream name), in bytes; file
+#: systems allow 255 bytes per name, and the template adds date, counter and suffix.
+MAX_NAME_PART_BYTES = 120
+
+
+def short_name_part(text: str, max_bytes: int = MAX_NAME_PART_BYTES) -> str:
+    """``text`` if it fits in ``max_bytes`` (UTF-8), else its start plus a short hash of it
+    (so two long names that start alike still get different file names)."""
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    digest = hashlib.sha1(raw).hexdigest()[:8]
+    head = raw[: max_bytes - 9].decode("utf-8", "ignore")
+    return f"{head}-{digest}"
 
 
 def is_file_target(out: Path) -> bool:
@@ -30,7 +45,8 @@ def name_from_template(
     """Fill the template; the subject is sanitized, the time is UTC ``YYYYmmddTHHMMSSZ``."""
     stamp = when.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return template.format(
-        subject=sanitize_name(subject, "subject"), datetime=stamp, counter=counter
+        subject=short_name_part(sanitize_name(subject, "subject")), datetime=stamp,
+        counter=counter,
     )
 
 

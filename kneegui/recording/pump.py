@@ -5,10 +5,12 @@ blocked or slowed down: if the pump falls so far behind that a ring buffer wrapp
 samples are counted (``WriterStatus.lost_samples``) and logged as a ``recorder`` event. Every
 reader's clock offset is stored about once a second.
 
-Reader events are a drain-once queue. With ``drain_events=True`` (the CLI, where nobody else
-reads them) they become ``acquisition`` events (gaps, outages, reconnects, errors). With
-``drain_events=False`` (default for a Hub: the GUI owns the queue) the pump instead finds gaps in
-the recorded time stamps of regular-rate streams itself and logs them as ``recorder`` events.
+Reader events (gaps, clock jumps, outages, reconnects, errors) are logged to ``/events`` with
+origin ``acquisition``: with ``drain_events=True`` (``kneegui record``: nobody else reads them)
+the pump drains the readers' queues; with ``drain_events=False`` (a Hub: the GUI owns the
+queues) it takes its own subscription to them. Either way a recording made from the window and
+one made by ``kneegui record`` log the same events: the reader's detector is the one gap rule;
+the pump has none of its own.
 
 Each reader's raw sender stamps go to ``timestamps_raw``, every clock measurement in its
 ``clock_log`` to ``clock_measurements`` and every change of the applied offset to
@@ -30,9 +32,6 @@ from typing import Any
 
 from kneegui.recording.writer import SessionWriter, lsl_now
 
-#: A time-stamp step larger than this many sample periods is logged as a gap.
-GAP_PERIODS = 1.5
-
 
 @dataclass
 class _Follower:
@@ -45,12 +44,11 @@ class _Follower:
     name: str
     derived: dict[str, Any] = field(default_factory=dict)  # add_derived keyword arguments
     last_offset: float | None = None
-    period: float = 0.0  # 1 / nominal rate (0: irregular)
-    last_ts: float | None = None
     clock_index: int = 0  # cursor into the reader's clock_log
     settings_source: Callable[[], Any] | None = None  # current FilterSettings of a derived series
     settings: Any = None  # the settings last stored
     history: list[dict[str, Any]] = field(default_factory=list)
+    events: Any = None  # the pump's subscription to the reader's events
 
 
 def hub_sources(hub: Any) -> tuple[list[Any], list[tuple[str, Any, dict[str, Any]]]]:
@@ -99,7 +97,9 @@ class RecordingPump:
         """``readers``: StreamReaders; ``derived``: (name, ring buffer, add_derived kwargs).
 
         ``preroll=True`` also records what the buffers already hold when the pump starts.
-        ``drain_events=False`` leaves reader events to another consumer.
+        Reader events are always logged: ``drain_events=True`` drains the readers' own queues
+        (nobody else reads them), ``False`` takes a subscription and leaves the queues to their
+        owner (the GUI).
         """
         self.writer = writer
         self.poll_interval = poll_interval
@@ -133,9 +133,10 @@ class RecordingPump:
         for reader in self._readers:
             key = self.writer.add_stream(reader.info)
             start = reader.buffer.oldest_index if self._preroll else reader.buffer.total_written
-            rate = float(reader.info.nominal_srate or 0.0)
+            events = (reader.subscribe_events()
+                      if not self.drain_events and hasattr(reader, "subscribe_events") else None)
             self._followers.append(_Follower(key, reader, start, True, reader.info.name,
-                                             period=1.0 / rate if rate > 0 else 0.0))
+                                             events=events))
         for name, buffer, kwargs in self._derived:
             start = buffer.oldest_index if self._preroll else buffer.total_written
             kwargs = dict(kwargs)
@@ -157,6 +158,9 @@ class RecordingPump:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        for f in self._followers:
+            if f.events is not None:
+                f.events.close()
 
     def _run(self) -> None:
         next_clock = 0.0
@@ -165,8 +169,7 @@ class RecordingPump:
                 stopping = self._stop.is_set()
                 for follower in self._followers:
                     self._copy(follower)
-                if self.drain_events:
-                    self._copy_events()
+                self._copy_events()
                 now = time.monotonic()
                 if now >= next_clock or stopping:
                     self._copy_clock_offsets()
@@ -188,8 +191,6 @@ class RecordingPump:
                 f"recorder fell behind: {read.lost} samples of {f.name} were overwritten in "
                 "the ring buffer before they could be written", t=t, origin="recorder")
         if len(read.timestamps):
-            if f.is_reader and not self.drain_events and f.period:
-                self._log_gaps(f, read.timestamps)
             if f.is_reader:
                 self.writer.write_samples(f.key, read.data, read.timestamps, block=True,
                                           timeout=2.0, raw_timestamps=read.raw_timestamps)
@@ -226,25 +227,15 @@ class RecordingPump:
                 f"display filter changed for {f.key}: {attrs['filter_description']}",
                 t=t0, origin="recorder")
 
-    def _log_gaps(self, f: _Follower, ts: Any) -> None:
-        """Log jumps of more than 1.5 sample periods as gap events."""
-        import numpy as np
-
-        prev = f.last_ts if f.last_ts is not None else float(ts[0])
-        steps = np.diff(ts, prepend=prev)
-        for i in np.flatnonzero(steps > GAP_PERIODS * f.period).tolist():
-            before = prev if i == 0 else float(ts[i - 1])
-            missing = int(round(float(steps[i]) / f.period)) - 1
-            self.writer.add_event(
-                f"gap: {missing} samples missing in {f.name} ({steps[i] * 1000:.1f} ms)",
-                t=before, origin="recorder", duration=float(steps[i]))
-        f.last_ts = float(ts[-1])
-
     def _copy_events(self) -> None:
         for f in self._followers:
-            if not f.is_reader or not hasattr(f.source, "events"):
+            if f.events is not None:
+                events = f.events.drain()
+            elif self.drain_events and f.is_reader and hasattr(f.source, "events"):
+                events = f.source.events()
+            else:
                 continue
-            for event in f.source.events():
+            for event in events:
                 label = f"{event.kind}: {event.message}" if event.message else event.kind
                 duration = float(getattr(event, "duration", 0.0) or 0.0)
                 self.writer.add_event(label, t=event.t, origin="acquisition", duration=duration)

@@ -55,6 +55,16 @@ def _read(ds: h5py.Dataset, start: int | None = None, stop: int | None = None) -
     return ds[start:stop]
 
 
+def _rows(values: np.ndarray) -> np.ndarray:
+    """Stream data as [n, channels] (a 1-D dataset is one channel)."""
+    return values.reshape(-1, 1) if values.ndim == 1 else values
+
+
+#: numpy dtype kind + size -> LSL channel format (for streams whose attribute is missing).
+_FORMAT_OF_DTYPE = {"f4": "float32", "f8": "double64", "i1": "int8", "i2": "int16",
+                    "i4": "int32", "i8": "int64"}
+
+
 @dataclass
 class RecordedStream:
     """One recorded LSL stream. ``data`` is [n, channels]; ``timestamps`` [n] LSL seconds."""
@@ -74,15 +84,28 @@ class RecordedStream:
 
     @property
     def nominal_srate(self) -> float:
-        return float(self.attrs.get("nominal_srate", 0.0))
+        """Hz; 0 (irregular) when the attribute is missing or not a finite number >= 0."""
+        try:
+            rate = float(self.attrs.get("nominal_srate", 0.0))
+        except (TypeError, ValueError):
+            return 0.0
+        return rate if np.isfinite(rate) and rate >= 0 else 0.0
 
     @property
     def channel_format(self) -> str:
-        return str(self.attrs.get("channel_format", ""))
+        """The LSL format; taken from the stored data type when the attribute is missing."""
+        fmt = str(self.attrs.get("channel_format", "")).strip().lower()
+        if fmt in layout._LSL_DTYPES or fmt == layout.STRING_FORMAT:
+            return fmt
+        if self.is_string:
+            return layout.STRING_FORMAT
+        dtype = self.group["data"].dtype
+        return _FORMAT_OF_DTYPE.get(f"{dtype.kind}{dtype.itemsize}", fmt)
 
     @property
     def channel_count(self) -> int:
-        return int(self.group["data"].shape[1])
+        shape = self.group["data"].shape
+        return int(shape[1]) if len(shape) > 1 else 1
 
     @property
     def channel_labels(self) -> tuple[str, ...]:
@@ -107,12 +130,29 @@ class RecordedStream:
     @cached_property
     def data(self) -> np.ndarray:
         """All samples [n, channels] in the stream's dtype (strings as ``str`` objects)."""
-        return _read(self.group["data"], 0, self.length)
+        return _rows(_read(self.group["data"], 0, self.length))
 
     @cached_property
     def timestamps(self) -> np.ndarray:
         """Sample times [n], float64 seconds on the recording machine's LSL clock."""
-        return self.group["timestamps"][: self.length]
+        return np.asarray(self.group["timestamps"][: self.length], dtype=np.float64)
+
+    def timestamp_problems(self) -> list[str]:
+        """What is wrong with the stored time stamps (NaN/inf, going backwards); [] if none."""
+        ts = self.timestamps
+        problems = []
+        bad = int(np.count_nonzero(~np.isfinite(ts)))
+        if bad:
+            problems.append(f"stream {self.name!r}: {bad} of {len(ts)} time stamps are not "
+                            "finite (NaN/inf)")
+        finite = ts[np.isfinite(ts)]
+        steps = np.diff(finite)
+        back = steps < 0
+        if back.any():
+            problems.append(
+                f"stream {self.name!r}: the time stamps go backwards {int(back.sum())} times "
+                f"(by up to {float(-steps[back].min()):.6g} s)")
+        return problems
 
     @property
     def raw_timestamps_name(self) -> str | None:
@@ -160,7 +200,8 @@ class RecordedStream:
     def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Samples and timestamps of rows ``start:stop`` (for chunked processing)."""
         stop = min(stop, self.length)
-        return _read(self.group["data"], start, stop), self.group["timestamps"][start:stop]
+        return (_rows(_read(self.group["data"], start, stop)),
+                np.asarray(self.group["timestamps"][start:stop], dtype=np.float64))
 
     def read_raw_timestamps(self, start: int, stop: int) -> np.ndarray:
         """Raw sender stamps of rows ``start:stop`` (NaN where unknown)."""
@@ -240,13 +281,32 @@ class Session:
         self.streams: dict[str, RecordedStream] = {}
         self.warnings: list[str] = []
         for name, group in file.get(layout.STREAMS, {}).items():
-            self.streams[name] = self._load_stream(name, group)
+            stream = self._load_stream(name, group)
+            if stream is not None:
+                self.streams[name] = stream
 
-    def _load_stream(self, name: str, group: h5py.Group) -> RecordedStream:
-        if "data" not in group or "timestamps" not in group:
-            raise SessionFormatError(
-                f"{self.path}: stream {name!r} lacks data or timestamps; the file is damaged")
-        n_data, n_ts = group["data"].shape[0], group["timestamps"].shape[0]
+    def _load_stream(self, name: str, group: h5py.Group) -> RecordedStream | None:
+        """The stream, or None (with a warning) when it cannot be read; others still load."""
+        data = group.get("data") if isinstance(group, h5py.Group) else None
+        stamps = group.get("timestamps") if isinstance(group, h5py.Group) else None
+        if not isinstance(data, h5py.Dataset) or not isinstance(stamps, h5py.Dataset):
+            self.warnings.append(
+                f"stream {name!r} lacks its data or timestamps (damaged file); skipped")
+            return None
+        if data.ndim not in (1, 2) or stamps.ndim != 1:
+            self.warnings.append(
+                f"stream {name!r} has data of shape {data.shape} and timestamps of shape "
+                f"{stamps.shape}; expected [samples, channels] and [samples]; skipped")
+            return None
+        if data.ndim == 1:
+            self.warnings.append(f"stream {name!r}: 1-D data, read as one channel")
+        missing = [k for k in ("channel_format", "nominal_srate", "name")
+                   if k not in group.attrs]
+        if missing:
+            self.warnings.append(
+                f"stream {name!r} lacks the attributes {', '.join(missing)}; using defaults "
+                "(format from the data type, irregular rate, the group name)")
+        n_data, n_ts = data.shape[0], stamps.shape[0]
         if n_data != n_ts:
             self.warnings.append(
                 f"stream {name!r}: {n_data} samples but {n_ts} timestamps (interrupted write); "
@@ -374,9 +434,18 @@ class Session:
 
     def duration(self) -> float:
         """Seconds between the first and last sample over all streams (0 if empty)."""
-        starts = [s.timestamps[0] for s in self.streams.values() if s.length]
-        ends = [s.timestamps[-1] for s in self.streams.values() if s.length]
+        starts = [np.nanmin(s.timestamps) for s in self.streams.values()
+                  if s.length and np.isfinite(s.timestamps).any()]
+        ends = [np.nanmax(s.timestamps) for s in self.streams.values()
+                if s.length and np.isfinite(s.timestamps).any()]
         return float(max(ends) - min(starts)) if starts else 0.0
+
+    def timestamp_problems(self) -> list[str]:
+        """Time-stamp problems of every stream (NaN/inf, going backwards); [] if none.
+
+        Reads every stream's time stamps; export and replay print these as warnings.
+        """
+        return [p for s in self.streams.values() for p in s.timestamp_problems()]
 
     def close(self) -> None:
         self.file.close()
@@ -406,7 +475,13 @@ def open_session(path: str | Path, live: bool = False) -> Session:
     try:
         file = h5py.File(path, "r", locking=False) if live else h5py.File(path, "r")
     except OSError as exc:
-        if "lock" in str(exc).lower():
+        text = str(exc).lower()
+        if "truncated file" in text:
+            raise SessionFormatError(
+                f"{path} is truncated: the file is shorter than its HDF5 header says (an "
+                "interrupted copy or download, or a full disk while it was copied); copy it "
+                f"again from its source ({exc})") from exc
+        if "unable to lock file" in text or "errno = 11" in text:
             raise SessionFormatError(
                 f"{path} is being recorded right now (the writer holds its lock); stop the "
                 "recording first, or open it with live=True for a best-effort look") from exc

@@ -11,6 +11,7 @@ scaled by ``speed`` too, so consumers see a consistent stream.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -33,6 +34,31 @@ def replay_source_id(stream: RecordedStream) -> str:
     """The source_id the replay outlet of ``stream`` uses (derived from the original)."""
     base = stream.source_id or f"kneegui:{stream.attrs.get('name', stream.name)}"
     return f"{base}{SOURCE_SUFFIX}"
+
+
+def play_times(ts: np.ndarray) -> np.ndarray:
+    """The stamps a replay uses: NaN/inf stamps are interpolated between their finite
+    neighbours, and a stamp never goes before the one of the sample before it (so that every
+    sample is played, in order). The file itself is not changed."""
+    ts = np.asarray(ts, dtype=np.float64)
+    bad = ~np.isfinite(ts)
+    if bad.any():
+        good = np.flatnonzero(~bad)
+        ts = ts.copy()
+        ts[bad] = np.interp(np.flatnonzero(bad), good, ts[good]) if good.size else 0.0
+    if ts.size > 1 and np.any(np.diff(ts) < 0):
+        ts = np.maximum.accumulate(ts)
+    return ts
+
+
+def replay_problem(stream: RecordedStream) -> str | None:
+    """Why ``stream`` cannot be replayed (None when it can)."""
+    if stream.channel_format.lower() not in _FORMATS:
+        return (f"stream {stream.name!r} has an unknown channel format "
+                f"{stream.channel_format!r}; it is not replayed")
+    if stream.channel_count < 1:
+        return f"stream {stream.name!r} has no channels; it is not replayed"
+    return None
 
 
 def _copy_desc(src: ET.Element, dst: Any) -> None:
@@ -109,13 +135,20 @@ class Replayer:
         loop: bool = False,
         tick: float = 0.005,
     ) -> None:
-        if speed <= 0:
-            raise ValueError(f"--speed must be > 0, got {speed}")
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"--speed must be a finite number > 0, got {speed}")
         names = list(session.streams) if not streams else list(streams)
         unknown = [n for n in names if n not in session.streams]
         if unknown:
             raise KeyError(f"no stream {unknown[0]!r} in {session.path}; it has "
                            f"{', '.join(session.streams) or 'no streams'}")
+        #: why streams were left out (unknown format, ...): one message each
+        self.skipped: list[str] = []
+        for name in list(names):
+            problem = replay_problem(session.streams[name])
+            if problem:
+                self.skipped.append(problem)
+                names.remove(name)
         self.session = session
         self.speed = float(speed)
         self.loop = loop
@@ -127,8 +160,9 @@ class Replayer:
         self._names = [n for n in names if session.streams[n].length > 0]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        starts = [session.streams[n].timestamps[0] for n in self._names]
-        ends = [session.streams[n].timestamps[-1] for n in self._names]
+        self._times = {n: play_times(session.streams[n].timestamps) for n in self._names}
+        starts = [self._times[n][0] for n in self._names]
+        ends = [self._times[n][-1] for n in self._names]
         self.t_first = float(min(starts)) if starts else 0.0
         self.duration = float(max(ends) - self.t_first) if ends else 0.0
 
@@ -146,7 +180,7 @@ class Replayer:
                 stream = self.session.streams[name]
                 outlet = pylsl.StreamOutlet(make_stream_info(stream, self.speed), chunk_size=0,
                                             max_buffered=360)
-                self.tracks.append(_Track(stream, outlet, stream.timestamps))
+                self.tracks.append(_Track(stream, outlet, self._times[name]))
         return [t.outlet.get_info() for t in self.tracks]
 
     def wait_for_consumers(self, timeout: float) -> bool:
@@ -228,6 +262,10 @@ class Replayer:
             self.run()
         except Exception as exc:  # noqa: BLE001 - reported via .error
             self.error = f"replay stopped: {type(exc).__name__}: {exc}"
+
+    def stop_soon(self) -> None:
+        """Ask :meth:`run` to return after its current step (outlets stay open)."""
+        self._stop.set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop publishing and close the outlets."""

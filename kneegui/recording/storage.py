@@ -32,12 +32,19 @@ FaultHook = Callable[[str], None]
 _TARGET_CHUNK_BYTES = 128 * 1024
 #: Room for HDF5 metadata (B-tree nodes, object headers, heaps) per batch.
 METADATA_MARGIN_BYTES = 1024 * 1024
+#: The margin used when the generous one no longer fits (the last megabyte of a full disk
+#: or below a file-size limit): enough for the metadata of one batch.
+TIGHT_MARGIN_BYTES = 128 * 1024
 _VLEN_POINTER_BYTES = 16
 #: HDF5 filters on every numeric dataset of a finished session: byte shuffle + deflate level 1.
 #: Deflate is built into every HDF5 library (MATLAB, h5dump, HDFView read it without plugins).
 #: A live recording is written without them and compressed once closed (recording.compact:
 #: rewriting compressed chunks is not crash-safe); XDF imports write them directly.
 COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+#: HDF5 chunk cache per dataset. With HDF5's default (1 MiB) the recorder's memory grew by
+#: ~1.2 MB/min for as long as it recorded (16 ch at 2 kHz; issue #17); 512 KiB (4 chunks, enough
+#: for the one partly filled chunk each dataset appends to) keeps it flat.
+CHUNK_CACHE_BYTES = 512 * 1024
 
 
 def chunk_rows(row_bytes: int, is_string: bool = False) -> int:
@@ -111,12 +118,18 @@ class ColumnSet:
         return int(next(iter(self.datasets.values())).shape[0])
 
     def bytes_needed(self) -> int:
-        """Upper bound of the file space the pending rows will take (whole chunks + strings)."""
+        """Upper bound of the file space the pending rows will take (new chunks + strings).
+
+        A chunk gets its whole space when it is first written, so only chunks not touched
+        before count.
+        """
         if self.pending_rows == 0:
             return 0
         total = 0
+        length = self.length
         for name, (rows, chunk_bytes) in self._chunks.items():
-            total += (math.ceil(self.pending_rows / rows) + 1) * chunk_bytes
+            new_chunks = math.ceil((length + self.pending_rows) / rows) - math.ceil(length / rows)
+            total += new_chunks * chunk_bytes
             for part in self._pending[name]:
                 if part.dtype == object:
                     total += sum(len(str(v).encode()) + 32 for v in part.reshape(-1))
@@ -169,7 +182,8 @@ class SessionStorage:
     def open(self, root_attrs: Mapping[str, Any]) -> None:
         """Create the file (refusing to overwrite) with the root attributes and groups."""
         try:
-            self.file = h5py.File(self.path, "w-", track_order=True)
+            self.file = h5py.File(self.path, "w-", track_order=True,
+                                  rdcc_nbytes=CHUNK_CACHE_BYTES)
         except FileExistsError as exc:  # pragma: no cover - the race after resolve_session_path
             raise FileExistsError(f"{self.path} appeared meanwhile; not overwriting it") from exc
         set_attrs(self.file, root_attrs)
@@ -339,9 +353,9 @@ class SessionStorage:
         """Memory held by rows not yet written."""
         return sum(s.pending_bytes for s in self.sets.values())
 
-    def bytes_needed(self) -> int:
+    def bytes_needed(self, margin: int = METADATA_MARGIN_BYTES) -> int:
         """File space the next :meth:`commit` + :meth:`flush` may need."""
-        return sum(s.bytes_needed() for s in self.sets.values()) + METADATA_MARGIN_BYTES
+        return sum(s.bytes_needed() for s in self.sets.values()) + margin
 
     def reserve(self, nbytes: int) -> None:
         """Make sure ``nbytes`` past HDF5's current end of data are allocated on disk.
@@ -365,7 +379,12 @@ class SessionStorage:
 
     def commit(self) -> int:
         """Reserve space, then write all pending rows; returns the number of rows written."""
-        self.reserve(self.bytes_needed())
+        try:
+            self.reserve(self.bytes_needed())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+                raise
+            self.reserve(self.bytes_needed(TIGHT_MARGIN_BYTES))  # use the last free space
         if self.fault_hook is not None:
             self.fault_hook("commit")
         return sum(s.commit() for s in self.sets.values())
@@ -375,6 +394,21 @@ class SessionStorage:
         if self.fault_hook is not None:
             self.fault_hook("flush")
         self._root().flush()
+
+    def record_error(self, message: str) -> None:
+        """Write ``message`` into the root attribute ``writer_error`` and flush.
+
+        The attribute has a fixed size (``layout.ERROR_ATTR_BYTES``), so it is overwritten in
+        place and needs no new file space: this works on a full disk too.
+        """
+        root = self._root()
+        text = message.encode("utf-8")[: layout.ERROR_ATTR_BYTES]
+        text = text.decode("utf-8", "ignore").encode("utf-8")  # no character cut in half
+        if "writer_error" in root.attrs:
+            root.attrs.modify("writer_error", np.array(text, dtype=layout.error_attr_dtype()))
+        else:
+            root.attrs["writer_error"] = np.array(text, dtype=layout.error_attr_dtype())
+        root.flush()
 
     def data_size(self) -> int:
         """Bytes of HDF5 data in the file (without space reserved ahead); writer thread only."""

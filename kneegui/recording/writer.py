@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import os
 import queue
 import threading
 import time
@@ -26,7 +24,12 @@ import numpy as np
 
 import kneegui
 from kneegui.recording import layout
-from kneegui.recording.errors import RecordingError
+from kneegui.recording.errors import (
+    OutputExistsError,
+    RecordingError,
+    not_writable,
+    os_error_hint,
+)
 from kneegui.recording.naming import resolve_session_path
 from kneegui.recording.storage import FaultHook, SessionStorage
 from kneegui.recording.streaminfo import StreamSpec, stream_attrs
@@ -129,7 +132,12 @@ class SessionWriter:
         if not 0 < flush_interval <= 1.0:
             raise ValueError("flush_interval must be in (0, 1] seconds (crash-safety promise)")
         self.metadata = SessionMetadata.coerce(metadata)
-        self.path = resolve_session_path(path_or_dir, self.metadata.subject_id)
+        try:
+            self.path = resolve_session_path(path_or_dir, self.metadata.subject_id)
+        except OutputExistsError:
+            raise
+        except OSError as exc:  # read-only drive, no permission, name too long...
+            raise not_writable(exc, path_or_dir, "create the recording folder or file") from exc
         self.flush_interval = flush_interval
         self.max_pending_bytes = max_pending_bytes
         self.on_error = on_error
@@ -170,7 +178,16 @@ class SessionWriter:
         if self._state is not WriterState.CREATED:
             raise RecordingError("a SessionWriter can only be started once; create a new one")
         start_utc = dt.datetime.now(dt.UTC)
-        self._storage.open(self._root_attrs(start_utc))
+        try:
+            self._storage.open(self._root_attrs(start_utc))
+        except OutputExistsError:
+            raise
+        except OSError as exc:  # nothing recorded yet: leave no empty stub behind
+            self._storage.abandon()
+            with contextlib.suppress(OSError):
+                if self.path.exists():
+                    self.path.unlink()
+            raise not_writable(exc, self.path, "create the session file") from exc
         self._last_flush = lsl_now()
         self._started_mono = time.monotonic()
         self._state = WriterState.RECORDING
@@ -436,7 +453,8 @@ class SessionWriter:
             "session_start_lsl": lsl_now(),
             "session_end_time": "",
             "complete": False,
-            "writer_error": "",
+            # fixed size, so that a failure can be written in place even on a full disk
+            "writer_error": np.array(b"", dtype=layout.error_attr_dtype()),
             **{f"meta_{k}": v for k, v in md.extra.items()},
         }
 
@@ -537,15 +555,8 @@ class SessionWriter:
             self._compressed = True
 
     def _fail(self, exc: BaseException) -> None:
-        code = getattr(exc, "errno", None)
-        reason = os.strerror(code) if isinstance(code, int) else str(exc) or type(exc).__name__
-        if code == errno.ENOSPC:
-            hint = "free disk space or record to another drive"
-        elif code == errno.EFBIG:
-            hint = "the file system or a limit forbids a larger file; record to another drive"
-        elif isinstance(exc, OSError):
-            hint = "check the drive and its permissions"
-        else:
+        reason, hint = os_error_hint(exc)
+        if not isinstance(exc, OSError):
             hint = "please report this with the file"
         message = (
             f"recording stopped: writing {self.path} failed ({reason}); everything flushed "
@@ -557,6 +568,8 @@ class SessionWriter:
             self._stopped_mono = time.monotonic()
             self._dropped += self._queued_samples  # accepted but never written
             self._queued_samples = 0
+        with contextlib.suppress(Exception):  # best effort: the disk may be unusable
+            self._storage.record_error(message)
         self._storage.abandon()
         self._closed.set()
         # discard queued items so producers blocked on a full queue are released

@@ -244,33 +244,33 @@ def import_xdf_report(
     problems = _damage_events(xdf, synced)
     target = resolve_session_path(out, subject_id)
     storage = SessionStorage(target)
-    header_info = (xdf.header or {}).get("info")
-    storage.open({
-        "format": layout.FORMAT_NAME,
-        "format_version": layout.FORMAT_VERSION,
-        "subject_id": subject_id,
-        "operator": "",
-        "notes": f"imported from {xdf_path.name}",
-        "app": "kneegui",
-        "app_version": kneegui.__version__,
-        "session_start_time": _start_time(xdf.header),
-        "session_start_lsl": _earliest_time(synced),
-        "session_start_lsl_source": "earliest time in the XDF file (first sample or clock "
-                                    "measurement, recording machine's clock)",
-        "session_end_time": "",
-        "complete": False,
-        "writer_error": "",
-        "imported_from": xdf_path.name,
-        "xdf_header": json.dumps(_plain(header_info if isinstance(header_info, dict) else {})),
-        "xdf_damage": json.dumps([
-            {"start_byte": d.start, "end_byte": d.end, "reason": d.reason,
-             "truncated": d.truncated, "stream_id": d.stream_id, "lost_samples": d.lost_samples}
-            for d in xdf.damage]),
-    })
     summary: list[ImportedStream] = []
     taken: set[str] = set()
     events: list[tuple[float, str, str, float]] = []
-    try:
+    try:  # a failure (also a full disk while creating it) leaves no stub behind
+        header_info = (xdf.header or {}).get("info")
+        storage.open({
+            "format": layout.FORMAT_NAME,
+            "format_version": layout.FORMAT_VERSION,
+            "subject_id": subject_id,
+            "operator": "",
+            "notes": f"imported from {xdf_path.name}",
+            "app": "kneegui",
+            "app_version": kneegui.__version__,
+            "session_start_time": _start_time(xdf.header),
+            "session_start_lsl": _earliest_time(synced),
+            "session_start_lsl_source": "earliest time in the XDF file (first sample or clock "
+                                        "measurement, recording machine's clock)",
+            "session_end_time": "",
+            "complete": False,
+            "writer_error": "",
+            "imported_from": xdf_path.name,
+            "xdf_header": json.dumps(_plain(header_info if isinstance(header_info, dict) else {})),
+            "xdf_damage": json.dumps([
+                {"start_byte": d.start, "end_byte": d.end, "reason": d.reason,
+                 "truncated": d.truncated, "stream_id": d.stream_id, "lost_samples": d.lost_samples}
+                for d in xdf.damage]),
+        })
         for i, sid in enumerate(sorted(synced)):
             imported, marker_events = _write_stream(storage, synced[sid], taken)
             summary.append(imported)
@@ -286,6 +286,9 @@ def import_xdf_report(
                 label=np.asarray(labels, dtype=object), origin=np.asarray(origins, dtype=object),
                 duration=np.asarray(durations, dtype=np.float64))
         storage.close({"complete": not problems, "session_end_time": ""})
+    except FileExistsError:  # someone else's file appeared under that name: not ours
+        storage.abandon()
+        raise
     except BaseException:
         storage.abandon()
         target.unlink(missing_ok=True)  # a half-imported copy is worthless; the XDF is intact

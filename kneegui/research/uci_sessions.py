@@ -177,7 +177,10 @@ def _record_once(specs: Sequence[OutletSpec], out: Path, subject: str, pace: flo
         for outlet in outlets:  # every stream subscribed before the first sample is sent
             outlet.wait_for_consumers(10.0)
         time.sleep(0.5)
-        t0 = pylsl.local_clock()
+        # in the past: no stamp of a faster-than-real-time replay may lie in the future when
+        # it arrives (the reader would re-base it on its arrival: a clock fault)
+        ahead = duration * (1.0 - 1.0 / pace) + max(0.0, *[s.stamp_offset for s in specs])
+        t0 = pylsl.local_clock() - ahead - 0.5
         if grid:
             t0 = float(np.ceil(t0 * grid)) / grid
         replay(specs, outlets, t0, pace)

@@ -21,6 +21,10 @@ from kneegui.gui.app import make_app
 from kneegui.gui.main_window import MainWindow
 from kneegui.live.remote import RemoteSession
 
+# One window serves the module: a test's model, outlet or dialog stays for the next ones. The
+# leak check therefore runs once, after the module's window is closed (tests/conftest.py).
+pytestmark = pytest.mark.allow_leaks("one window, sender and model serve the whole module")
+
 
 def _wait_until(condition, timeout: float) -> bool:
     """Process Qt events until ``condition()`` holds (module fixtures cannot use qtbot)."""
@@ -73,13 +77,20 @@ def live(tmp_path_factory):
     win.recording_panel.out_dir.setText(str(tmp / "sessions"))
     win.resize(1600, 950)
     win.show()
+    value: list = []
     try:
         _discover_and_connect(win, sender)
         assert win.load_model(str(default_model_path())), win.banners.messages()
-        yield win, sender, tmp
+        value += [win, sender, tmp]
+        yield value
     finally:
         win.close()
+        win.deleteLater()
         sender.stop()
+        # pytest keeps the fixture value until after teardown: empty it, so that the window's
+        # Python objects (and the plot menus they own) go now (leak check, tests/conftest.py)
+        value.clear()
+        del win
 
 
 def test_streams_are_discovered_and_assigned(live, qtbot):

@@ -81,7 +81,8 @@ def test_an_8_channel_model_predicts_live(eight_channel_model, uci_dir):
                                        "EMG 7", "EMG 8")]  # the card's order RF, BF, VM, ...
         for reader in session.hub.readers:
             assert reader.wait_until_open(8.0), reader.status()
-        t0 = np.ceil((pylsl.local_clock() + 0.5) * 100.0) / 100.0
+        # in the past: no stamp of the 3x replay may lie in the future when it arrives
+        t0 = np.ceil((pylsl.local_clock() - uci.duration_s * (1 - 1 / 3.0) - 1.0) * 100.0) / 100.0
         sender = threading.Thread(target=replay, args=(specs, outlets, t0, 3.0))
         sender.start()
         sender.join(60.0)

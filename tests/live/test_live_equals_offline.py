@@ -118,7 +118,11 @@ def test_every_live_prediction_equals_the_offline_predictor(uci_dir, subject_mod
             assert reader.wait_until_open(8.0), reader.status()
         for w in workers.values():
             w.start()
-        t0 = math.ceil((pylsl.local_clock() + 0.5) * 100.0) / 100.0  # on the model grid
+        # On the model grid, and far enough in the past that no stamp of the faster-than-real-
+        # time replay lies in the future when it arrives (the reader would re-base such stamps
+        # on their arrival: a sample cannot arrive before it was measured).
+        ahead = rec.duration_s * (1.0 - 1.0 / SPEED) + 1.0
+        t0 = math.ceil((pylsl.local_clock() - ahead) * 100.0) / 100.0
         sender = threading.Thread(
             target=_replay, args=((emg_out, angle_out),
                                   (np.asarray(rec.emg), np.asarray(rec.angle)[:, None]), t0))

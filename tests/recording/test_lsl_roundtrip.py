@@ -69,9 +69,10 @@ def test_outlet_to_file_equals_what_was_sent(tmp_path):
         sent = rng.standard_normal((600, 4)).astype(np.float32)
         t0 = pylsl.local_clock() + 0.05
         stamps = t0 + np.arange(600) / rate
-        for i in range(0, 600, 25):
+        for i in range(0, 600, 25):  # in real time, as a device would (never ahead of now)
+            while pylsl.local_clock() < stamps[i + 24]:
+                time.sleep(0.001)
             outlet.push_chunk(sent[i:i + 25], stamps[i:i + 25].tolist())
-            time.sleep(0.01)
         _wait_for(reader, before + 600)
         time.sleep(0.2)
         writer.add_event("done sending", origin="operator")
