@@ -11,16 +11,22 @@ with what the senders sent.
 Prints JSON: per sender segment samples sent vs recorded (and missed at its start), per recorder
 kill the seconds lost before the kill (data sent before the kill, not in the file) and the
 restart gap, reconnect time after sender restarts, time-axis checks (no smeared or NaN stamps,
-no false gap events), RSS growth per hour after warm-up per recorder run, and predictions lost
-(null until a headless predictor exists).
+no false gap events), RSS growth per hour after warm-up per recorder run.
+
+The headless predictor (`kneegui predict`, shipped emg+angle model, EMG channels c1..c4 mapped
+to its inputs) runs beside the recorder for the whole soak (not killed) and publishes its
+predictions; a consumer inlet in this process receives them. Reported: predictions made (its
+--stats), received, the model steps without a prediction outside sender restarts ("lost"), how
+long predictions pause at each sender restart, and the predictor's RSS growth per hour.
 
     .venv/bin/python benchmarks/soak.py --duration 1800 [--sender-period 120]
-        [--recorder-kills 3] [--out DIR] [--json FILE]
+        [--recorder-kills 3] [--no-predict] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -104,6 +110,10 @@ class Soak:
         self.senders: dict[str, subprocess.Popen] = {}
         self.incarnations: list[Incarnation] = []
         self.recorder: subprocess.Popen | None = None
+        self.predictor: subprocess.Popen | None = None
+        self.predictor_rss: list[tuple[float, int]] = []
+        self.prediction_stamps: list[float] = []
+        self.prediction_outlet = f"Soak prediction {tag}"
         self._lock = threading.Lock()
         self._stop_rss = threading.Event()
 
@@ -162,10 +172,60 @@ class Soak:
         proc.send_signal(sig)
         proc.wait(60)
 
+    # -- headless predictor -------------------------------------------------------------------
+    def start_predictor(self) -> None:
+        emg, angle = self.plans
+        self.predictor = subprocess.Popen(
+            [sys.executable, "-m", "kneegui", "predict", "--emg", emg.source_id, "--angle",
+             angle.source_id, "--channel-map", "c1=RF,c2=BF,c3=VM,c4=ST",
+             "--outlet-name", self.prediction_outlet, "--discover-timeout", "5",
+             "--stats", str(self.out / "predictor_stats.json"), "--quiet"],
+            stdout=open(self.out / "predictor.log", "w"),  # noqa: SIM115 - closed by the child
+            stderr=subprocess.STDOUT, env=self.env)
+        threading.Thread(target=self._consume, daemon=True).start()
+
+    def stop_predictor(self) -> None:
+        if self.predictor is None:
+            return
+        self.predictor.send_signal(signal.SIGTERM)
+        try:
+            self.predictor.wait(60)
+        except subprocess.TimeoutExpired:
+            self.predictor.kill()
+            self.predictor.wait()
+
+    def _consume(self) -> None:
+        """Receive every prediction (stamps only) as a controller would."""
+        import pylsl
+
+        from kneegui.live.outlet import stable_source_id
+
+        sid = stable_source_id(self.prediction_outlet)
+        found = []
+        while not found and not self._stop_rss.is_set():
+            found = pylsl.resolve_byprop("source_id", sid, minimum=1, timeout=2.0)
+        if not found:
+            return
+        inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=True)
+        while not self._stop_rss.is_set():
+            _, stamps = inlet.pull_chunk(timeout=0.5, max_samples=4096)
+            if stamps:
+                with self._lock:
+                    self.prediction_stamps.extend(stamps)
+        # whatever is still on its way after the predictor stopped
+        for _ in range(10):
+            _, stamps = inlet.pull_chunk(timeout=0.2, max_samples=4096)
+            with self._lock:
+                self.prediction_stamps.extend(stamps)
+
     def _sample_rss(self) -> None:
         while not self._stop_rss.wait(self.args.rss_interval):
             with self._lock:
                 inc = self.incarnations[-1] if self.incarnations else None
+            if self.predictor is not None and self.predictor.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    self.predictor_rss.append(
+                        (lsl_now(), psutil.Process(self.predictor.pid).memory_info().rss))
             if inc is None or inc.t_end is not None:
                 continue
             try:
@@ -187,6 +247,8 @@ class Soak:
             self.start_sender(plan, clock_reset=False)
         time.sleep(1.0)
         self.start_recorder()
+        if a.predict:
+            self.start_predictor()
         sampler = threading.Thread(target=self._sample_rss, daemon=True)
         sampler.start()
         try:
@@ -211,6 +273,8 @@ class Soak:
                 time.sleep(0.2)
         finally:
             self.kill_recorder(signal.SIGINT)  # a clean stop at the end
+            self.stop_predictor()
+            time.sleep(1.0)  # the consumer takes what is still on its way
             self._stop_rss.set()
             for plan in list(self.plans):
                 if plan.key in self.senders:
@@ -364,9 +428,47 @@ def analyse(soak: Soak) -> dict:
     longest = max(soak.incarnations, key=lambda i: (i.t_end or lsl_now()) - i.t_start)
     result["rss_growth_mb_per_h"] = _slope_mb_per_h(longest.rss, a.rss_warmup)
     result["rss_growth_run_seconds"] = (longest.t_end or lsl_now()) - longest.t_start
-    result["predictions_lost"] = None
-    result["predictions_note"] = "no headless predictor yet; only `kneegui record` is soaked"
+    result["predictions"] = _predictions(soak) if a.predict else None
     return result
+
+
+def _predictions(soak: Soak) -> dict:
+    """Model steps (10 ms) without a prediction: at sender restarts (expected: the senders are
+    away, then the model's window refills) and elsewhere ("lost")."""
+    stats_path = soak.out / "predictor_stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    with soak._lock:
+        stamps = np.unique(np.round(np.asarray(soak.prediction_stamps) * 100.0).astype(np.int64))
+    out: dict = {"made": stats.get("predictions"), "errors": stats.get("errors"),
+                 "skipped": stats.get("skipped"), "received": int(stamps.size),
+                 "end_to_end_ms": stats.get("end_to_end_ms"),
+                 "rss_growth_mb_per_h": _slope_mb_per_h(soak.predictor_rss, soak.args.rss_warmup),
+                 "rss_mb_last": soak.predictor_rss[-1][1] / 1e6 if soak.predictor_rss else None}
+    if stamps.size < 2:
+        out["note"] = "no predictions received"
+        return out
+    steps = np.diff(stamps)
+    holes = np.flatnonzero(steps > 1)
+    # sender restarts: from the stop of one segment to the first prediction after its successor
+    stops = sorted({s.t_stop for s in soak.segments if s.t_stop is not None})
+    pauses, lost, lost_runs = [], 0, []
+    for i in holes.tolist():
+        start_t, end_t = stamps[i] / 100.0, stamps[i + 1] / 100.0
+        missing = int(steps[i] - 1)
+        restart = [t for t in stops if start_t - 1.0 <= t <= end_t]
+        if restart:
+            pauses.append(end_t - restart[0])
+        else:
+            lost += missing
+            lost_runs.append({"after_s": start_t - stamps[0] / 100.0, "steps": missing})
+    out.update({
+        "first_to_last_s": float((stamps[-1] - stamps[0]) / 100.0),
+        "lost": lost, "lost_runs": lost_runs[:20],
+        "pause_at_sender_restart_s_median": float(np.median(pauses)) if pauses else None,
+        "pause_at_sender_restart_s_max": max(pauses) if pauses else None,
+        "sender_restarts_with_pause": len(pauses),
+    })
+    return out
 
 
 def main() -> int:
@@ -390,6 +492,8 @@ def main() -> int:
     p.add_argument("--emg-channels", type=int, default=16)
     p.add_argument("--angle-rate", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-predict", dest="predict", action="store_false",
+                   help="soak only `kneegui record` (no headless predictor)")
     p.add_argument("--out", type=Path, help="keep the session files here (default: temp)")
     p.add_argument("--json", type=Path, help="also write the JSON here")
     p.add_argument("--progress", action="store_true", help="show elapsed time on stderr")

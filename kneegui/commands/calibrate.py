@@ -253,8 +253,8 @@ def _connect(args: argparse.Namespace, base: Any) -> Any:
     order (its card's channel layout, matched by label or ``--channel-map``)."""
     from kneegui.acquisition import Hub, Role, StreamReader
     from kneegui.dsp import FilterSettings
-    from kneegui.live.streams import StreamChoiceError, choose_streams
-    from kneegui.model.layout import ANGLE_INPUT, model_emg_channels
+    from kneegui.live.streams import StreamChoiceError, choose_streams, split_channel_map
+    from kneegui.model.layout import model_emg_channels
 
     try:
         emg_choice, angle_choice = choose_streams(args.emg, args.angle, args.discover_timeout)
@@ -264,13 +264,11 @@ def _connect(args: argparse.Namespace, base: Any) -> Any:
     known = set(FilterSettings.__dataclass_fields__)
     features = FilterSettings(**{k: v for k, v in base.card.dsp_settings.items() if k in known})
     hub = Hub(model_rate=100.0, feature_settings=features)
-    mapped = [lab for lab, target in args.channel_map.items()
-              if target.casefold() == ANGLE_INPUT and lab in angle.channel_labels]
+    emg_map, mapped = split_channel_map(args.channel_map, list(angle.channel_labels))
     try:
         picks = model_emg_channels(
             base.card, [emg.label(i) for i in range(emg.channel_count)], emg.nominal_srate,
-            channel_map={k: v for k, v in args.channel_map.items() if k not in mapped},
-            source=f"EMG stream {emg.describe()}")
+            channel_map=emg_map, source=f"EMG stream {emg.describe()}")
         hub.assign(Role.EMG, StreamReader(emg, role=Role.EMG, channels=picks), channels=picks)
         hub.assign(Role.KNEE_ANGLE, StreamReader(angle, role=Role.KNEE_ANGLE,
                                                  channels=mapped or None),

@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--emg", help="EMG stream: name or source_id (default: the only EMG stream)")
     p.add_argument("--angle", help="knee-angle stream: name or source_id (default: the only "
                    "stream of type Angle; optional for EMG-only models)")
+    p.add_argument("--channel-map", default="", metavar="LABEL=INPUT,...",
+                   help="which channel carries which model input where the labels do not say "
+                   "it, e.g. \"EMG 1=RF,EMG 2=BF,EMG 3=VM,EMG 4=ST,Knee R=angle\"")
     p.add_argument("--record", type=Path, metavar="DIR", help="record a session into DIR")
     p.add_argument("--duration", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: run until interrupted)")
@@ -62,13 +65,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from kneegui.live.session import LiveSession
-    from kneegui.live.streams import StreamChoiceError, choose_streams
+    from kneegui.live.streams import StreamChoiceError, choose_streams, with_channel_map
     from kneegui.model.io import ModelLoadError
+    from kneegui.model.layout import LayoutError, parse_channel_map
 
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise UserError(f"--duration must be a positive number of seconds, got {args.duration}")
     if not (math.isfinite(args.discover_timeout) and args.discover_timeout > 0):
         raise UserError("--discover-timeout must be a positive number of seconds")
+    try:
+        channel_map = parse_channel_map(args.channel_map)
+    except LayoutError as exc:
+        raise UserError(f"--channel-map: {exc}") from exc
     model_path = _model_path(args)
     session = LiveSession(outlet_name=args.outlet_name)
     try:
@@ -79,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     need_angle = card.input_set != "emg"
     try:
         streams = choose_streams(args.emg, args.angle, args.discover_timeout, need_angle)
-        session.connect(streams)
+        session.connect(with_channel_map(streams, channel_map))
     except (StreamChoiceError, ValueError) as exc:
         session.close()
         raise UserError(str(exc)) from exc

@@ -4,8 +4,8 @@ by name or source_id when given, else the only stream of the role's type on the 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: LSL stream types (lower case) each role is looked up by.
@@ -72,4 +72,35 @@ def choose_streams(emg: str | None, angle: str | None, timeout: float,
             raise
         return out
     out.append(StreamChoice(knee, "KNEE_ANGLE"))
+    return out
+
+
+def split_channel_map(channel_map: Mapping[str, str],
+                      angle_labels: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """``--channel-map`` entries for the EMG stream (label -> model input) and the labels of the
+    knee-angle stream's channels mapped to the angle input (``"Knee R=angle"``)."""
+    from kneegui.model.layout import ANGLE_INPUT
+
+    angle = [label for label, target in channel_map.items()
+             if target.casefold() == ANGLE_INPUT and label in angle_labels]
+    return {k: v for k, v in channel_map.items() if k not in angle}, angle
+
+
+def with_channel_map(choices: list[StreamChoice],
+                     channel_map: Mapping[str, str]) -> list[StreamChoice]:
+    """``choices`` with a ``--channel-map`` applied: the EMG choice carries its part of the map
+    (matched against the model's inputs when connecting), the knee-angle choice the channel
+    mapped to the angle input."""
+    if not channel_map:
+        return choices
+    angle_info = next((c.info for c in choices if c.role == "KNEE_ANGLE"), None)
+    angle_labels = list(angle_info.channel_labels) if angle_info is not None else []
+    emg_map, angle = split_channel_map(channel_map, angle_labels)
+    out = []
+    for choice in choices:
+        if choice.role == "EMG":
+            choice = replace(choice, channel_map=emg_map or None)
+        elif choice.role == "KNEE_ANGLE" and angle:
+            choice = replace(choice, channels=tuple(angle))
+        out.append(choice)
     return out

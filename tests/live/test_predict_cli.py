@@ -130,3 +130,73 @@ def test_predict_refuses_bad_arguments_with_a_message(tmp_path):
                            capture_output=True, text=True, timeout=60,
                            env={**os.environ, "KNEEGUI_SUBJECT_MODELS_DIR": str(tmp_path)})
         assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+class _LabelledSender:
+    """An amplifier whose channels are labelled "EMG 1".."EMG 4" and a two-knee goniometer
+    ("Knee L", "Knee R"): labels the model's inputs do not name."""
+
+    def __init__(self, tag: str) -> None:
+        import threading
+
+        def outlet(name: str, stype: str, labels: list[str], rate: float):
+            info = pylsl.StreamInfo(name, stype, len(labels), rate, pylsl.cf_float32, name)
+            chans = info.desc().append_child("channels")
+            for label in labels:
+                chans.append_child("channel").append_child_value("label", label)
+            return pylsl.StreamOutlet(info)
+
+        self.emg_id, self.angle_id = f"lab-emg-{tag}", f"lab-gonio-{tag}"
+        self._emg = outlet(self.emg_id, "EMG", [f"EMG {i}" for i in range(1, 5)], 1000.0)
+        self._angle = outlet(self.angle_id, "Angle", ["Knee L", "Knee R"], 100.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        rng = np.random.default_rng(0)
+        t0, k = pylsl.local_clock(), 0
+        while not self._stop.is_set():
+            k += 1
+            t = t0 + k * 0.01
+            delay = t - pylsl.local_clock()
+            if delay > 0:
+                time.sleep(delay)
+            self._emg.push_chunk(rng.normal(0, 0.05, (10, 4)).tolist(),
+                                 (t - np.arange(9, -1, -1) / 1000.0).tolist())
+            angle = 30 + 25 * np.sin(2 * np.pi * t)
+            self._angle.push_sample([0.0, float(angle)], t)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        del self._emg, self._angle
+
+
+def test_predict_takes_a_channel_map_for_an_amplifier_with_its_own_labels():
+    sender = _LabelledSender(uuid.uuid4().hex[:8])
+    base = [sys.executable, "-m", "kneegui", "predict", "--emg", sender.emg_id, "--angle",
+            sender.angle_id, "--model", str(shipped_model_path("emg+angle")),
+            "--duration", "4", "--quiet"]
+    try:
+        refused = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert "RF" in refused.stderr and "map" in refused.stderr  # says what to map
+        bad = subprocess.run([*base, "--channel-map", "EMG 1"], capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 2 and "--channel-map" in bad.stderr, bad.stderr
+        name = f"pred map {uuid.uuid4().hex[:8]}"
+        ok = subprocess.Popen([*base[:-3], "--outlet-name", name, "--channel-map",
+                               "EMG 3=VM, EMG 1=RF, EMG 2=BF, EMG 4=ST, Knee R=angle"],
+                              stderr=subprocess.PIPE, text=True)
+        try:
+            rows = _pull(_inlet(stable_source_id(name)), 100)
+        finally:
+            ok.send_signal(signal.SIGTERM)
+            _, err = ok.communicate(timeout=30)
+        assert ok.returncode == 0 and "Traceback" not in err, err
+        assert len(rows) == 100
+        # the angle input is "Knee R" (30 +- 25 deg), not "Knee L" (always 0)
+        assert 5.0 < float(np.mean([s[0] for _, s in rows])) < 55.0
+    finally:
+        sender.close()
