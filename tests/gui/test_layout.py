@@ -35,8 +35,17 @@ def _wait_until(condition, timeout: float) -> bool:
     return True
 
 
+@pytest.fixture
+def window(_shared_window, request):
+    """The module's window (held in a list, so that it can go when the module is done)."""
+    yield _shared_window[0]
+    # pytest keeps a test's arguments until after its teardown, which for the module's last
+    # test includes the module fixture's: drop ours, so that the window can go then
+    request.node.funcargs.pop("window", None)
+
+
 @pytest.fixture(scope="module")
-def window(tmp_path_factory):
+def _shared_window(tmp_path_factory):
     from kneegui.acquisition import SimulatedLab
     from kneegui.calibration import SubjectModelStore
     from kneegui.gui.app import make_app
@@ -55,6 +64,7 @@ def window(tmp_path_factory):
     settings = QtCore.QSettings(str(tmp / "gui.ini"), QtCore.QSettings.IniFormat)
     store = SubjectModelStore(root=tmp / "subject_models", shipped_dir=models_dir())
     win = MainWindow(settings=settings, model_store=store)
+    held: list = []
     try:
         infos = find_lab_streams(lab)
         win.streams_panel.set_streams(infos)
@@ -67,10 +77,16 @@ def window(tmp_path_factory):
         emg = win.session.stream("EMG").reader.buffer
         assert _wait_until(lambda: emg.total_written > full and win.session.worker is not None
                            and win.session.worker.predictions > 150, 60.0)
-        yield win
+        held.append(win)
+        yield held
     finally:
         win.close()
+        win.deleteLater()
         lab.stop()
+        # pytest keeps a fixture's value until after teardown: empty it, so that the window's
+        # Python objects (and the plot menus they own) go now (leak check, tests/conftest.py)
+        held.clear()
+        del win
 
 
 def _sized(win, size) -> None:
