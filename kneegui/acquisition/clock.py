@@ -121,13 +121,16 @@ class ClockOffset:
     def __init__(self, history: int = 12, same_host: bool = False):
         self._values: deque[float] = deque(maxlen=history)
         self.same_host = same_host
+        self._measured = 0.0  # median of _values, kept up to date by add/reset (read per chunk)
 
     def add(self, value: float) -> None:
         if math.isfinite(value):
             self._values.append(float(value))
+            self._measured = float(np.median(self._values))
 
     def reset(self) -> None:
         self._values.clear()
+        self._measured = 0.0
 
     @property
     def known(self) -> bool:
@@ -136,13 +139,13 @@ class ClockOffset:
     @property
     def measured(self) -> float:
         """Median of the recent estimates, seconds (0 until measured)."""
-        return float(np.median(self._values)) if self._values else 0.0
+        return self._measured
 
     @property
     def offset(self) -> float:
         """Seconds to add to a sender timestamp to get local time (0 until measured, and 0 for
         a same-host sender whose estimate is within :data:`SAME_HOST_TOLERANCE`)."""
-        measured = self.measured
+        measured = self._measured
         if self.same_host and abs(measured) <= SAME_HOST_TOLERANCE:
             return 0.0
         return measured

@@ -58,6 +58,10 @@ ALIGNED_ROLES = (Role.EMG, Role.KNEE_ANGLE, Role.KINEMATICS, Role.FORCE)
 #: Seconds the hub sleeps at most without new data (only time-based rules need it: the
 #: start-up wait and a role that went silent).
 IDLE_WAKE = 0.1
+#: Seconds: a woken hub skips chunks that complete no grid row (1-sample pushes at kHz rates
+#: would otherwise run the DSP thousands of times a second) for at most this long; then it
+#: reads them anyway (display, roles whose sender is out, max_wait).
+COALESCE_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -367,16 +371,35 @@ class Hub:
 
     # ------------------------------------------------------------------ thread
     def _run(self) -> None:
+        import pylsl
+
+        last_step = 0.0
         while not self._stop.is_set():
-            self._wake.wait(IDLE_WAKE)  # a reader's new chunk wakes the hub at once
+            woken = self._wake.wait(IDLE_WAKE)  # a reader's new chunk wakes the hub at once
             self._wake.clear()  # before reading: a chunk written from now on wakes it again
             if self._stop.is_set():
                 break
+            now = pylsl.local_clock()
+            if woken and now - last_step < COALESCE_S and not self._row_may_be_ready():
+                continue  # a chunk that completes no grid row: read it with the next one
+            last_step = now
             try:
-                self.step()
+                self.step(now)
             except Exception as exc:  # noqa: BLE001 - the hub keeps running; status shows it
                 with self._lock:
                     self._last_error = f"{type(exc).__name__}: {exc}"
+
+    def _row_may_be_ready(self) -> bool:
+        """True when every reader's newest sample reached the next grid time (a row may be
+        complete), or the grid has not started. Cheap: one look at each ring buffer's end."""
+        if self._next_k is None:
+            return True
+        target = self._next_k / self.model_rate
+        for track in self._tracks:
+            newest = track.reader.buffer.last_timestamp()
+            if newest is None or newest < target:
+                return False
+        return True
 
     def step(self, now: float | None = None) -> int:
         """One tick: read new samples, emit the grid points that are ready; returns how many."""
