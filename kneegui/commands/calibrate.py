@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from kneegui.commands._errors import UserError, run_reporting
+
 EXIT_OK, EXIT_USAGE, EXIT_NO_GAIT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
@@ -80,16 +82,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-class UserError(Exception):
-    """Bad input; the message is printed as-is."""
+def _interrupted(protocol: Any) -> int:
+    """Ctrl-C: cancel the protocol (nothing saved, the previous model stays)."""
+    protocol.cancel()
+    protocol.wait(2.0)
+    print("interrupted: nothing saved, previous model kept", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except UserError as exc:
-        print(f"kneegui calibrate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    return run_reporting("calibrate", _run, args, EXIT_USAGE)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -135,10 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         return _drive(args, protocol, hub, store, subject, reporter, base, Stage, ProtocolError)
     except KeyboardInterrupt:
-        protocol.cancel()
-        protocol.wait(2.0)
-        print("interrupted: nothing saved, previous model kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(protocol)
     finally:
         reporter.close()
         hub.stop()
@@ -357,10 +356,7 @@ def _from_recording(args: argparse.Namespace, store: Any, base: Any) -> int:
                  "end_s": round(start + len(rows) / card.model_rate, 3)}
         return _finish(args, protocol, store, subject, reporter, base, Stage, extra)
     except KeyboardInterrupt:
-        protocol.cancel()
-        protocol.wait(2.0)
-        print("interrupted: nothing saved, previous model kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(protocol)
     finally:
         reporter.close()
 

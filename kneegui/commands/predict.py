@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kneegui.commands._errors import UserError, run_reporting
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="headless predictor: LSL in, predictions out",
@@ -51,16 +53,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-class UserError(Exception):
-    """Bad input; printed as-is."""
-
-
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except UserError as exc:
-        print(f"kneegui predict: {exc}", file=sys.stderr)
-        return 2
+    return run_reporting("predict", _run, args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -400,6 +400,19 @@ def mark_duplicates(recordings: list[UciRecording]) -> list[UciRecording]:
     return out
 
 
+def linked_by_duplicates(recordings: list[UciRecording]) -> dict[str, set[str]]:
+    """Subjects that share a duplicated recording (``duplicate_of`` set, e.g. 1N/2N), each with
+    the set of its linked subjects (itself included): never split them across folds."""
+    by_name = {r.name: r.subject for r in recordings}
+    links: dict[str, set[str]] = {}
+    for r in recordings:
+        if r.duplicate_of and by_name.get(r.duplicate_of, r.subject) != r.subject:
+            other = by_name[r.duplicate_of]
+            links.setdefault(r.subject, {r.subject}).add(other)
+            links.setdefault(other, {other}).add(r.subject)
+    return links
+
+
 def load_uci_dataset(
     root: str | Path,
     exercises: Iterable[str] | None = ("mar",),

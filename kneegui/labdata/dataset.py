@@ -109,7 +109,7 @@ def load_dataset(
 def linked_subjects(spec: DatasetSpec) -> dict[str, set[str]]:
     """Subjects that share a duplicated UCI recording (e.g. 1N and 2N): an evaluation never
     splits them across folds. Other sources have no such links."""
-    from kneegui.datasets.uci import mark_duplicates
+    from kneegui.datasets.uci import linked_by_duplicates, mark_duplicates
 
     recs = []
     for entry in spec.entries:
@@ -119,12 +119,4 @@ def linked_subjects(spec: DatasetSpec) -> dict[str, set[str]]:
             recs.append(_uci_recording(entry))
         except RecordingError:
             continue
-    recs = mark_duplicates(recs)
-    by_name = {r.name: r.subject for r in recs}
-    links: dict[str, set[str]] = {}
-    for r in recs:
-        if r.duplicate_of and by_name.get(r.duplicate_of, r.subject) != r.subject:
-            other = by_name[r.duplicate_of]
-            links.setdefault(r.subject, {r.subject}).add(other)
-            links.setdefault(other, {other}).add(r.subject)
-    return links
+    return linked_by_duplicates(mark_duplicates(recs))

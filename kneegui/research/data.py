@@ -66,17 +66,10 @@ def load_series(
 
 def linked_subjects(root: str | Path, groups: Iterable[str] = ("N", "A")) -> dict[str, set[str]]:
     """Subjects that share a duplicated recording (e.g. 1N/2N): never split them across folds."""
-    from kneegui.datasets.uci import load_uci_dataset
+    from kneegui.datasets.uci import linked_by_duplicates, load_uci_dataset
 
-    recs = load_uci_dataset(root, exercises=None, groups=tuple(groups), drop_duplicates=False)
-    by_name = {r.name: r.subject for r in recs}
-    links: dict[str, set[str]] = {}
-    for r in recs:
-        if r.duplicate_of and by_name.get(r.duplicate_of, r.subject) != r.subject:
-            other = by_name[r.duplicate_of]
-            links.setdefault(r.subject, {r.subject}).add(other)
-            links.setdefault(other, {other}).add(r.subject)
-    return links
+    return linked_by_duplicates(
+        load_uci_dataset(root, exercises=None, groups=tuple(groups), drop_duplicates=False))
 
 
 def subjects_of(series: Sequence[Series]) -> list[str]:

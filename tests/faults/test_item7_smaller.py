@@ -22,6 +22,20 @@ from kneegui.recording import open_session
 SENDER = Path(__file__).resolve().parents[1] / "acquisition" / "lsl_sender_process.py"
 
 
+def _first_missed(reader, first: int, cycle: int) -> int:
+    """Samples of a restarted sender (counter from ``first``) not in the reader's buffer."""
+    deadline = time.monotonic() + 15.0
+    got = []
+    while time.monotonic() < deadline:
+        counter = reader.buffer.latest(3000)[0][:, 0]
+        got = counter[counter >= first]
+        if len(got) >= 300:
+            break
+        time.sleep(0.05)
+    assert len(got), f"the restarted sender {cycle} was not found again"
+    return int(got.min()) - first
+
+
 def test_a_restarted_sender_loses_little_of_its_first_data(uid):
     """Three kill/restart cycles of a real sender process (1 kHz, channel 0 counts); liblsl
     delivers only what is pushed after an inlet subscribed, so what counts is how soon the
@@ -42,16 +56,7 @@ def test_a_restarted_sender_loses_little_of_its_first_data(uid):
             first = cycle * 1_000_000
             sender = subprocess.Popen([*args, str(first)], stdout=subprocess.PIPE)
             assert sender.stdout.readline().strip() == b"ready"
-            deadline = time.monotonic() + 15.0
-            got = []
-            while time.monotonic() < deadline:
-                counter = reader.buffer.latest(3000)[0][:, 0]
-                got = counter[counter >= first]
-                if len(got) >= 300:
-                    break
-                time.sleep(0.05)
-            assert len(got), f"the restarted sender {cycle} was not found again"
-            missed.append(int(got.min()) - first)
+            missed.append(_first_missed(reader, first, cycle))
     finally:
         sender.kill()
         sender.wait()
@@ -79,16 +84,7 @@ def test_a_gracefully_restarted_sender_is_picked_up_at_once(fault_sender, uid):
             time.sleep(0.5)
             first = cycle * 1_000_000
             sender = fault_sender(*common, "--start-index", str(first))
-            deadline = time.monotonic() + 15.0
-            got = []
-            while time.monotonic() < deadline:
-                counter = reader.buffer.latest(3000)[0][:, 0]
-                got = counter[counter >= first]
-                if len(got) >= 300:
-                    break
-                time.sleep(0.05)
-            assert len(got), f"the restarted sender {cycle} was not found again"
-            missed.append(int(got.min()) - first)
+            missed.append(_first_missed(reader, first, cycle))
     finally:
         reader.stop()
     assert min(missed) < 150, missed  # ms at 1 kHz; before the fix 350-800

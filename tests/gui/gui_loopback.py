@@ -102,3 +102,15 @@ def resolve_sender_streams(sender: LoopbackSender, timeout: float = 10.0) -> lis
         assert found, f"stream {sid} not found on loopback LSL"
         infos.append(found[0])
     return infos
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Process Qt events until ``condition()`` holds (module fixtures cannot use qtbot)."""
+    from PySide6 import QtTest
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        QtTest.QTest.qWait(20)
+    return True

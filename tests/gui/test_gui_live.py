@@ -9,13 +9,12 @@ or in any order, and each checks its own effect.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import numpy as np
 import pytest
-from gui_loopback import LoopbackSender
-from PySide6 import QtCore, QtGui, QtTest
+from gui_loopback import LoopbackSender, wait_until
+from PySide6 import QtCore, QtGui
 
 from kneegui.gui.app import make_app
 from kneegui.gui.main_window import MainWindow
@@ -26,16 +25,6 @@ from kneegui.live.remote import RemoteSession
 pytestmark = pytest.mark.allow_leaks("one window, sender and model serve the whole module")
 
 
-def _wait_until(condition, timeout: float) -> bool:
-    """Process Qt events until ``condition()`` holds (module fixtures cannot use qtbot)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        QtTest.QTest.qWait(20)
-    return True
-
-
 def _discover_and_connect(win: MainWindow, sender: LoopbackSender) -> None:
     panel = win.streams_panel
 
@@ -44,7 +33,7 @@ def _discover_and_connect(win: MainWindow, sender: LoopbackSender) -> None:
 
     for _ in range(5):  # other engineers' streams come and go; retry discovery
         panel.refresh(timeout=1.5)
-        assert _wait_until(lambda: not panel.discovering, 15.0), "discovery never finished"
+        assert wait_until(lambda: not panel.discovering, 15.0), "discovery never finished"
         if ours_listed():
             break
     assert ours_listed(), [i.source_id for i in panel.streams()]

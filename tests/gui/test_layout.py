@@ -15,24 +15,15 @@ makes the module check which Qt platform it really ran on.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui, QtTest, QtWidgets
+from gui_loopback import wait_until
+from PySide6 import QtCore, QtGui, QtWidgets
 
 SIZES = [(1920, 1080), (1366, 768)]
-
-
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        QtTest.QTest.qWait(20)
-    return True
 
 
 @pytest.fixture
@@ -75,7 +66,7 @@ def _shared_window(tmp_path_factory):
         # (counted where the window reads it: the EMG reader's buffer, filled since connecting)
         full = (win.display.window_s + 1.5) * lab.rate
         emg = win.session.stream("EMG").reader.buffer
-        assert _wait_until(lambda: emg.total_written > full and win.session.worker is not None
+        assert wait_until(lambda: emg.total_written > full and win.session.worker is not None
                            and win.session.worker.predictions > 150, 60.0)
         held.append(win)
         yield held
@@ -86,13 +77,13 @@ def _shared_window(tmp_path_factory):
         # pytest keeps a fixture's value until after teardown: empty it, so that the window's
         # Python objects (and the plot menus they own) go now (leak check, tests/conftest.py)
         held.clear()
-        del win
+        win = None  # the last reference of this frame
 
 
 def _sized(win, size) -> None:
     win.resize(*size)
     frames = win.knee_view.frames_drawn
-    assert _wait_until(lambda: win.knee_view.frames_drawn > frames + 20, 10.0)
+    assert wait_until(lambda: win.knee_view.frames_drawn > frames + 20, 10.0)
     win.update_status()  # tables filled and fitted now, not at the next 2 Hz tick
     QtWidgets.QApplication.processEvents()
     assert (win.width(), win.height()) == size, "the window does not fit this screen size"
