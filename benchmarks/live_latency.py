@@ -192,7 +192,7 @@ def run_config(emg_channels: int, angle_rate: float, chunk: str, mode: str,
     if mode.startswith("headless"):
         cmd = [*KNEEGUI, "predict", "--emg", f"lat-emg-{tag}", "--angle", f"lat-angle-{tag}",
                "--outlet-name", outlet_name, "--duration", str(total - 2.0), "--stats",
-               str(stats), "--quiet"]
+               str(stats), "--stats-log", "--quiet"]
         if "record" in mode:
             cmd += ["--record", str(tmp / "rec")]
         predictor = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)

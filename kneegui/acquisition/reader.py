@@ -63,6 +63,8 @@ JITTER_FACTOR = 4.0
 INITIAL_JITTER = 1e-3
 #: Seconds of data an offset from the fitted line must persist to count as a gap.
 CONFIRM_SECONDS = 0.1
+#: Seconds of arrivals the effective rate is computed over (``status().effective_rate``).
+RATE_WINDOW_S = 2.0
 #: Seconds between pulls at least, while a stream delivers fewer samples per pull than it
 #: sends in that time (sample-by-sample pushes at kHz rates): bounds the reader's wake-ups.
 #: Measured (benchmarks/live_latency.py, 4 ch EMG at 2 kHz + angle at 1 kHz pushed sample by
@@ -252,7 +254,7 @@ class StreamReader:
     def status(self) -> ReaderStatus:
         now = time.monotonic()
         with self._lock:
-            window = 2.0
+            window = RATE_WINDOW_S
             while self._arrivals and self._arrivals[0][0] < now - window:
                 self._arrivals.popleft()
             span = min(window, max(now - self._rate_since, 1e-3))
@@ -518,7 +520,10 @@ class StreamReader:
         self._last_arrival = arrival
         with self._lock:
             self._received += raw.shape[0]
-            self._arrivals.append((time.monotonic(), raw.shape[0]))
+            now_m = time.monotonic()
+            self._arrivals.append((now_m, raw.shape[0]))
+            while self._arrivals[0][0] < now_m - RATE_WINDOW_S:  # bounded without status()
+                self._arrivals.popleft()
         self._write(self._stamp(data, raw, arrival))
 
     def _write(self, pieces: list[tuple[np.ndarray, np.ndarray]]) -> None:

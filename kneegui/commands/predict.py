@@ -49,6 +49,9 @@ def register(subparsers: Any) -> None:
                    help="seconds to look for the LSL streams (default 3)")
     p.add_argument("--stats", type=Path, metavar="FILE",
                    help="write latency and counts as JSON here when stopping")
+    p.add_argument("--stats-log", action="store_true",
+                   help="with --stats: also every prediction's timing (benchmarks; the log "
+                   "grows by about 50 MB per hour)")
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.set_defaults(run=run)
 
@@ -88,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_signal_handlers(stop)
     session.set_publishing(True)
-    if session.worker is not None and args.stats:
+    if session.worker is not None and args.stats and args.stats_log:
         session.worker.record_latencies()
     if args.record:
         try:
@@ -207,6 +210,10 @@ def _stats(session: Any, seconds: float) -> dict:
                                 "n": len(e2e)}
         out["log"] = {"t": log[:, 0].tolist(), "ready": log[:, 1].tolist(),
                       "pushed": log[:, 2].tolist()}
+    elif w.end_to_end_latency.median() is not None:  # the recent predictions only
+        out["end_to_end_ms"] = {"median": 1000 * w.end_to_end_latency.median(),
+                                "p99": 1000 * w.end_to_end_latency.percentile(99),
+                                "recent": True}
     inf = w.inference_latency.values()
     if inf.size:
         out["inference_ms"] = {"median": float(1000 * np.median(inf)),
