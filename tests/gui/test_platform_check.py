@@ -21,6 +21,7 @@ from kneegui.gui.platform_check import (
     xcb_plugin_path,
 )
 
+#: Qt's X11 platform exists on Linux only (CI runs Linux: these tests run there).
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 on Linux")
 
 
@@ -55,6 +56,8 @@ def test_a_missing_x11_library_is_named_with_its_package(tmp_path):
     dependency renamed (same length), next to the real Qt libraries."""
     plugin = xcb_plugin_path()
     if plugin is None or shutil.which("ldd") is None:
+        # Environment only: PySide6's Linux wheels ship the xcb plugin and Debian/Ubuntu have
+        # ldd, so it runs in CI; a platform without them has no X11 check to test.
         pytest.skip("no Qt xcb plugin or no ldd here")
     blob = plugin.read_bytes()
     assert b"libxcb-cursor.so.0\0" in blob
