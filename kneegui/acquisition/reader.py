@@ -255,8 +255,7 @@ class StreamReader:
         now = time.monotonic()
         with self._lock:
             window = RATE_WINDOW_S
-            while self._arrivals and self._arrivals[0][0] < now - window:
-                self._arrivals.popleft()
+            self._prune_arrivals(now)
             span = min(window, max(now - self._rate_since, 1e-3))
             rate = sum(n for _, n in self._arrivals) / span if self._thread else 0.0
             delay = float(np.median(self._delays)) if self._delays else float("nan")
@@ -522,9 +521,13 @@ class StreamReader:
             self._received += raw.shape[0]
             now_m = time.monotonic()
             self._arrivals.append((now_m, raw.shape[0]))
-            while self._arrivals[0][0] < now_m - RATE_WINDOW_S:  # bounded without status()
-                self._arrivals.popleft()
+            self._prune_arrivals(now_m)  # bounded also when nobody reads status()
         self._write(self._stamp(data, raw, arrival))
+
+    def _prune_arrivals(self, now: float) -> None:
+        """Forget arrivals older than RATE_WINDOW_S (call with ``_lock`` held)."""
+        while self._arrivals and self._arrivals[0][0] < now - RATE_WINDOW_S:
+            self._arrivals.popleft()
 
     def _write(self, pieces: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """Put stamped pieces (data, local-clock stamps) into the ring buffer, in order."""
