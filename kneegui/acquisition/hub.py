@@ -18,7 +18,8 @@ A grid point is emitted once every role has a sample at or after it. If a role's
 delivers nothing new for ``max_wait`` seconds (its sender is out), the grid moves on with the
 other roles and that role's values are NaN for those points; NaN also
 marks points inside a hole longer than ``max_hole`` seconds in a role's data. At start-up the
-grid waits up to ``START_WAIT`` s for every role's first sample. Aligned rows go into a ring
+grid waits up to ``START_WAIT`` s (local clock, from the first data to arrive; not the data's own
+stamps, which may lie far in the past) for every role's first sample. Aligned rows go into a ring
 buffer read with :meth:`Hub.latest_aligned` (snapshot) or :meth:`Hub.aligned_from` (cursor);
 consumers that must react at once subscribe to it (:meth:`Hub.subscribe_aligned`). Each row
 also keeps how long after its grid time the newest sample it needed was stamped
@@ -122,6 +123,7 @@ class _Track:
     extractor: EmgFeatureExtractor | None = None
     chain: FilterChain | None = None
     last_arrival: float = -math.inf  # local clock when the hub last got new samples
+    first_arrival: float = math.inf  # local clock when the hub first got samples
     gain: float = 1.0  # stream unit -> model unit (EMG: mV, angle: degrees; acquisition.units)
 
     def append(self, t: np.ndarray, v: np.ndarray) -> None:
@@ -419,6 +421,7 @@ class Hub:
         if r.timestamps.size == 0:
             return
         track.last_arrival = now
+        track.first_arrival = min(track.first_arrival, now)
         values = r.data[:, track.picks].astype(np.float64)
         if track.role is Role.EMG:
             with self._lock:
@@ -442,11 +445,11 @@ class Hub:
             if not started:
                 self._note_waiting()
                 return 0
-            first = [float(tr.t[0]) for tr in started]
-            if len(started) < len(self._tracks) and now - min(first) < START_WAIT:
+            waited = now - min(tr.first_arrival for tr in self._tracks)
+            if len(started) < len(self._tracks) and waited < START_WAIT:
                 self._note_waiting()  # give every role a moment to deliver its first data
                 return 0
-            self._next_k = grid_index_at_or_after(max(first), rate)
+            self._next_k = grid_index_at_or_after(max(float(tr.t[0]) for tr in started), rate)
         # a role whose reader delivered nothing new for max_wait seconds (sender out) no longer
         # holds the grid back; a reader still catching up on a backlog does
         active = [tr for tr in started if now - tr.last_arrival <= self.max_wait]

@@ -161,3 +161,34 @@ def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid, resolve):
     assert status.incomplete == int(stopped.sum())
     # nothing is emitted past the newest data of any role
     assert newest - 0.01 < frame.t[-1] <= newest
+
+
+def test_start_wait_is_local_time_even_for_stamps_in_the_past(make_outlet, uid, resolve):
+    # A replayed or high-latency sender stamps its samples seconds in the past: the grid must
+    # still wait (on the local clock) for the role that delivers its first data later, not start
+    # at once with NaN for it (the wait was measured against the data's stamps).
+    angle_out = make_outlet(f"pa-{uid}", "Angle", 1, 200.0, "float32", f"pa-{uid}")
+    force_out = make_outlet(f"pf-{uid}", "Force", 1, 200.0, "float32", f"pf-{uid}")
+    hub = Hub(model_rate=100.0)
+    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve(f"pa-{uid}")))
+    hub.assign(Role.FORCE, StreamReader(resolve(f"pf-{uid}")))
+    hub.start()
+    try:
+        for r in hub.readers:
+            assert r.wait_until_open(3.0)
+        t0 = pylsl.local_clock() - 10.0
+        stamps = (t0 + np.arange(200) / 200.0).tolist()
+        values = _signal(np.asarray(stamps))[:, None].astype(np.float32)
+        angle_out.push_chunk(values, stamps)
+        time.sleep(0.6)  # the force sender starts late; both stamp the same (past) times
+        force_out.push_chunk(values, stamps)
+        deadline = time.monotonic() + 5.0
+        while hub.status().aligned < 90 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        frame = hub.aligned_from(0)
+        status = hub.status()
+    finally:
+        hub.stop()
+    assert status.incomplete == 0, status
+    assert frame.t[0] >= t0 - 1e-9 and len(frame) >= 90
+    assert np.isfinite(frame.force).all() and np.isfinite(frame.angle).all()

@@ -146,7 +146,15 @@ def test_every_live_prediction_equals_the_offline_predictor(uci_dir, subject_mod
         if sender is not None:
             sender.join(5.0)
         del emg_out, angle_out
-    assert hub.status().incomplete == 0, hub.status()
+    # Every row the file covers is complete. Only the file's last row may not be: when the test
+    # outlasts max_wait after the replay ended, the hub emits it with NaN for the role whose
+    # data fell a hair short of it (the sender-out rule), which is correct.
+    frame = hub.aligned_from(0)
+    status = hub.status()
+    nan_rows = np.isnan(frame.emg_env).any(axis=1) | np.isnan(frame.angle)
+    covered = np.round((frame.t - t0) * 100.0) <= last_row - 1
+    assert not nan_rows[covered].any(), (np.flatnonzero(nan_rows), status)
+    assert status.incomplete == int(nan_rows.sum()) <= 1, status
     for reader in hub.readers:
         assert reader.status().gaps == 0 and reader.status().clock_offset == 0.0
     inputs = ModelInputs.of(series)
