@@ -40,6 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 EMG_RATE = 2000.0
 #: Seconds after the first prediction left out of the latency figures (start-up).
 WARM_UP_S = 2.0
+#: A sender push that leaves this long (s) after its samples' stamps is reported as late: its
+#: delay is the sender's (a busy machine), not the live path's.
+SENDER_LATE_S = 0.005
 KNEEGUI = [sys.executable, "-m", "kneegui"]
 
 
@@ -64,6 +67,7 @@ def sender_main(tag: str, emg_channels: int, angle_rate: float, chunk: str,
     end = t0 + seconds
     step = 1.0 / EMG_RATE if period is None else period
     due = t0
+    late = []  # (stamp, seconds after it) of pushes that left later than SENDER_LATE_S
     while due < end:
         now = pylsl.local_clock()
         if now < due:
@@ -79,9 +83,13 @@ def sender_main(tag: str, emg_channels: int, angle_rate: float, chunk: str,
             ts = t0 + np.arange(n_ang, want_a) / angle_rate
             ang_out.push_chunk(bench_streams.angle_samples(ts), ts)
             n_ang = want_a
+        behind = pylsl.local_clock() - due
+        if behind > SENDER_LATE_S:
+            late.append((due, behind))
         due += step
     time.sleep(1.0)
-    print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang, "t0": t0}), flush=True)
+    print(json.dumps({"emg_sent": n_emg, "angle_sent": n_ang, "t0": t0, "late": late}),
+          flush=True)
 
 
 # -- consumer -------------------------------------------------------------------------------
@@ -213,8 +221,13 @@ def run_config(emg_channels: int, angle_rate: float, chunk: str, mode: str,
     stop_file.touch()
     consumer.wait(timeout=60)
     sent = json.loads(sender.communicate(timeout=60)[0].strip().splitlines()[-1])
+    late = sent.pop("late", [])
     result: dict = {"emg": f"{emg_channels} ch @ 2 kHz", "angle_hz": angle_rate,
-                    "chunk": chunk, "mode": mode, "samples_sent": sent}
+                    "chunk": chunk, "mode": mode, "samples_sent": sent,
+                    # the sender's own delays (a busy machine), counted in the latency figures
+                    "sender_late_pushes": {
+                        "over_ms": 1000 * SENDER_LATE_S, "count": len(late),
+                        "max_ms": round(1000 * max((b for _, b in late), default=0.0), 1)}}
     if mode.startswith("headless"):
         if not stats.is_file():
             result["error"] = predictor_err[-2000:]
@@ -278,6 +291,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="one configuration per mode (16 ch, angle 100 Hz, 10 ms chunks)")
     ap.add_argument("--modes", default="headless,headless+record,gui,gui+record")
+    ap.add_argument("--angle-rates", default="100,1000",
+                    help="knee-angle rates (Hz) to run (default: all: 100,1000)")
+    ap.add_argument("--chunks", default="1,10ms,50ms",
+                    help="sender chunkings to run (default: all: 1,10ms,50ms)")
     ap.add_argument("--sender", nargs=5)
     ap.add_argument("--consumer", nargs=3)
     ap.add_argument("--gui", nargs=5)
@@ -303,6 +320,9 @@ def main() -> None:
         elif mode.startswith("gui"):  # the window on the heaviest EMG, every chunking
             configs = [(16, a, c) for a in (100.0, 1000.0) for c in ("1", "10ms", "50ms")]
         for e, a, c in configs:
+            if c not in args.chunks.split(",") or a not in [
+                    float(r) for r in args.angle_rates.split(",")]:
+                continue
             t0 = time.monotonic()
             res = run_config(e, a, c, mode, args.seconds)
             res["wall_s"] = round(time.monotonic() - t0, 1)

@@ -410,7 +410,9 @@ class Hub:
         now = pylsl.local_clock() if now is None else now
         for track in self._tracks:
             self._read_new(track, now)
-        return self._emit(now)
+        emitted = self._emit(now)
+        self._tell_readers()
+        return emitted
 
     def _read_new(self, track: _Track, now: float) -> None:
         r = track.reader.read_from(track.cursor)
@@ -478,6 +480,21 @@ class Hub:
             self._incomplete += int(incomplete.sum())
         self._note_waiting()
         return int(grid.shape[0])
+
+    def _tell_readers(self) -> None:
+        """Tell each reader the stamp of its sample the next grid row waits for (the first at or
+        after the grid time on the role's own sample sequence; EMG: features at the model rate),
+        so that a reader pacing its pulls wakes for it (:meth:`StreamReader.expect`)."""
+        if self._next_k is None:
+            return
+        t_next = self._next_k / self.model_rate
+        for track in self._tracks:
+            rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
+            last = track.last_t
+            needed = None  # irregular rate, no data yet, or the row has this role's data
+            if rate > 0 and math.isfinite(last) and last < t_next:
+                needed = last + math.ceil((t_next - last) * rate - 1e-6) / rate
+            track.reader.expect(needed)
 
     def _hole_limit(self, track: _Track) -> float:
         """Longest interpolation span for a role (at least 2 of its own sample periods)."""

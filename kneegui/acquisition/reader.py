@@ -71,6 +71,13 @@ RATE_WINDOW_S = 2.0
 #: sample, 2 cores): sample to prediction median / p99 9.7 / 43 ms with 1 ms, 7.1 / 25 with 2,
 #: 7.1 / 18 with 3, 6.6 / 13 with 5: fewer wake-ups leave the CPU to the prediction.
 MIN_PULL_INTERVAL = 0.005
+#: A paced reader that was told which sample its consumer waits for (:meth:`StreamReader.expect`,
+#: the hub: the sample that completes the next grid row) wakes this long after that sample's
+#: stamp instead of up to MIN_PULL_INTERVAL later (senders that push sample by sample stamp on
+#: push: the stamp is about when it arrives) ...
+ARRIVAL_MARGIN = 0.0003
+#: ... and pulls without pausing until it is here or this many seconds overdue.
+LATE_LIMIT = 0.002
 #: A steady offset counts as a gap only above this many times the mean |residual| (stamp noise).
 GAP_NOISE_FACTOR = 20.0
 #: Minimal step between consecutive output timestamps, seconds.
@@ -96,6 +103,22 @@ FAST_RESOLVE_SECONDS = 0.6
 EARLY_LOOK_SECONDS = 0.2
 #: Seconds between two ``bad_timestamps`` events of one stream (the first comes at once).
 BAD_STAMP_REPORT_INTERVAL = 10.0
+
+
+def pull_pause(pulled_at: float, clock: float, expected: float | None, last: float | None) -> float:
+    """Seconds a reader of a sample-by-sample sender waits before its next pull: at most until
+    MIN_PULL_INTERVAL after the last pull (take what came meanwhile in one pull: the per-pull
+    cost is the same), but only until ARRIVAL_MARGIN after the stamp of the sample the consumer
+    expects, and not at all while that sample is due (up to LATE_LIMIT after its stamp; a pull
+    then returns as soon as a sample arrives). ``clock``: now; ``last``: the newest stamp given
+    out; all on the local clock."""
+    rest = pulled_at + MIN_PULL_INTERVAL - clock
+    if rest <= 0 or expected is None or (last is not None and expected <= last):
+        return rest  # nothing expected or already here
+    early = expected + ARRIVAL_MARGIN - clock
+    if early < -LATE_LIMIT:
+        return rest  # long overdue: a sender that stamps in the past; pace as usual
+    return min(rest, max(early, 0.0))
 
 
 class StreamReader:
@@ -187,6 +210,7 @@ class StreamReader:
         self._next_clock = 0.0
         self._next_reconnect = 0.0
         self._rate_since = 0.0  # monotonic time of the first sample of this connection
+        self._expected: float | None = None  # expect(): the stamp the consumer waits for
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> StreamReader:
@@ -215,6 +239,18 @@ class StreamReader:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def expect(self, stamp: float | None) -> None:
+        """The (local-clock) stamp of the sample the consumer waits for next (the hub: the one
+        that completes its next grid row). When pulls are paced (a sender that pushes fewer
+        samples per pull than MIN_PULL_INTERVAL holds), the reader wakes for it as it arrives
+        instead of up to MIN_PULL_INTERVAL later. Any thread; ``None``: nothing expected."""
+        self._expected = stamp
+
+    @property
+    def expected(self) -> float | None:
+        """The stamp given to :meth:`expect` last."""
+        return self._expected
 
     def wait_until_open(self, timeout: float = 5.0) -> bool:
         """Block until the inlet is subscribed (data pushed from then on will arrive)."""
@@ -328,11 +364,10 @@ class StreamReader:
         now = pylsl.local_clock()
         if len(ts):
             self._ingest(data, np.asarray(ts, dtype=np.float64))
-            # senders that push sample by sample at kHz rates: take what came meanwhile in
-            # one pull, at most every MIN_PULL_INTERVAL (the per-pull cost is the same)
-            rest = now + MIN_PULL_INTERVAL - pylsl.local_clock()
-            if rest > 0 and len(ts) < MIN_PULL_INTERVAL * self._rate():
-                time.sleep(rest)
+            if len(ts) < MIN_PULL_INTERVAL * self._rate():
+                rest = self._pull_pause(now)
+                if rest > 0:
+                    time.sleep(rest)
         else:
             self._check_silence(now)
         if now >= self._next_clock:
@@ -429,6 +464,12 @@ class StreamReader:
             with contextlib.suppress(Exception):
                 inlet.close_stream()
             del inlet
+
+    def _pull_pause(self, pulled_at: float) -> float:
+        """Seconds to wait before the next pull (:func:`pull_pause`)."""
+        import pylsl
+
+        return pull_pause(pulled_at, pylsl.local_clock(), self._expected, self._last_out)
 
     def _rate(self) -> float:
         return self.info.nominal_srate if self.info.nominal_srate > 0 else 1.0

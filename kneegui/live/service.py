@@ -27,6 +27,16 @@ ORPHAN_MAX_S = 3600.0
 ORPHAN_SILENT_S = 60.0
 
 
+def _import_recording() -> None:
+    """Import what a recording needs (h5py, the writer, pump and compaction) now: the window
+    may start one while predictions run, and an import holds the interpreter lock (measured:
+    one 130-160 ms stall of the sample path when the window started recording)."""
+    import kneegui.recording.compact
+    import kneegui.recording.filter_meta
+    import kneegui.recording.pump
+    import kneegui.recording.writer  # noqa: F401
+
+
 def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds: float) -> None:
     """Entry point of the predictor process (``multiprocessing`` spawn target)."""
     from kneegui.acquisition.shared import Arena
@@ -37,6 +47,7 @@ def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: stop.set())
+    _import_recording()
     arena = Arena()
     session = LiveSession(model_rate=model_rate, buffer_seconds=buffer_seconds, arena=arena,
                           outlet_name=outlet_name)

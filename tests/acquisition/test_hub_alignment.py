@@ -192,3 +192,71 @@ def test_start_wait_is_local_time_even_for_stamps_in_the_past(make_outlet, uid, 
     assert status.incomplete == 0, status
     assert frame.t[0] >= t0 - 1e-9 and len(frame) >= 90
     assert np.isfinite(frame.force).all() and np.isfinite(frame.angle).all()
+
+
+def test_hub_tells_each_reader_the_sample_its_next_row_waits_for(make_outlet, uid, resolve):
+    # A reader that paces its pulls wakes for the stamp the hub expects (reader.expect): that
+    # stamp must be the very sample that completes the next grid row, for the knee angle (its
+    # own 1 kHz samples, off the grid by 0.37 ms) and for EMG (2 kHz, features at the model rate).
+    angle_out = make_outlet(f"xa-{uid}", "Angle", 1, 1000.0, "float32", f"xa-{uid}")
+    emg_out = make_outlet(f"xe-{uid}", "EMG", 4, 2000.0, "float32", f"xe-{uid}")
+    hub = Hub(model_rate=100.0, filter_settings=FilterSettings(mains=None))
+    angle, emg = StreamReader(resolve(f"xa-{uid}")), StreamReader(resolve(f"xe-{uid}"))
+    hub.assign(Role.KNEE_ANGLE, angle)
+    hub.assign(Role.EMG, emg)
+    t0 = pylsl.local_clock() - 5.0
+    ta = t0 + 0.00037 + np.arange(3000) / 1000.0
+    te = t0 + 0.00011 + np.arange(6000) / 2000.0
+    rng = np.random.default_rng(3)
+    va = _signal(ta)[:, None].astype(np.float32)
+    ve = rng.normal(scale=0.1, size=(6000, 4)).astype(np.float32)
+    sent = {"a": 0, "e": 0}
+
+    def push_until(key: str, n: int) -> None:
+        out, t, v = (angle_out, ta, va) if key == "a" else (emg_out, te, ve)
+        if n > sent[key]:
+            out.push_chunk(v[sent[key]:n], t[sent[key]:n].tolist())
+            sent[key] = n
+
+    def settle(count: int | None = None, timeout: float = 3.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            n = hub.status().aligned
+            if count is not None and n > count:
+                return n
+            time.sleep(0.05)
+        return hub.status().aligned
+
+    hub.start()
+    try:
+        for r in hub.readers:
+            assert r.wait_until_open(3.0)
+        push_until("a", 1000)
+        push_until("e", 2000)
+        rows = settle(0)
+        assert rows > 0
+        awaited_roles = set()
+        for _ in range(4):
+            time.sleep(0.3)
+            rows = hub.status().aligned
+            want = {}
+            for key, reader, t in (("a", angle, ta), ("e", emg, te)):
+                stamp = reader.expected
+                if stamp is None:  # the next row has this role's data already
+                    continue
+                raw = stamp - reader.status().clock_offset
+                i = int(np.argmin(np.abs(t - raw)))
+                assert abs(t[i] - raw) < 1e-6, (key, t[i], raw)  # one of the stream's samples
+                assert i >= sent[key]  # not received yet
+                want[key] = i
+            assert want, "the hub waits for a row but expects nothing"
+            awaited_roles |= set(want)
+            for key, i in want.items():  # everything before the awaited samples: no row
+                push_until(key, i)
+            assert settle(timeout=0.5) == rows
+            for key, i in want.items():  # the awaited samples complete it
+                push_until(key, i + 1)
+            assert settle(rows) > rows
+        assert awaited_roles == {"a", "e"}
+    finally:
+        hub.stop()

@@ -69,3 +69,20 @@ def test_real_gaps_are_found_with_their_size_and_never_squeezed(fake_clock, seed
     gaps = [e for e in events if e.kind == ev.GAP]
     assert len(gaps) == 3 and all(49 <= g.missing <= 51 for g in gaps), gaps
     assert np.sum(steps > 0.03) == 3  # the holes are where the gaps are, and only there
+
+
+def test_paced_pulls_wake_for_the_expected_sample():
+    from kneegui.acquisition.reader import ARRIVAL_MARGIN, LATE_LIMIT, MIN_PULL_INTERVAL, pull_pause
+
+    # nothing expected: pace (take what came meanwhile in one pull)
+    assert pull_pause(10.0, 10.001, None, 10.0) == pytest.approx(MIN_PULL_INTERVAL - 0.001)
+    # the consumer waits for the sample stamped 10.002: wake just after it, not at 10.005
+    assert pull_pause(10.0, 10.001, 10.002, 10.0) == pytest.approx(0.001 + ARRIVAL_MARGIN)
+    # it is due and not here yet: pull at once (the pull returns when a sample arrives)
+    assert pull_pause(10.0023, 10.0024, 10.002, 10.0015) == 0.0
+    # already received, or expected after the regular pull anyway: pace as usual
+    assert pull_pause(10.0, 10.001, 10.002, 10.002) == pytest.approx(0.004)
+    assert pull_pause(10.0, 10.001, 10.009, 10.0) == pytest.approx(0.004)
+    # long overdue (a sender that stamps in the past): pace as usual, no busy loop
+    assert pull_pause(10.0, 10.001, 10.001 - LATE_LIMIT - ARRIVAL_MARGIN - 1e-4, 9.0) \
+        == pytest.approx(0.004)
