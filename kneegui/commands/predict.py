@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kneegui.live.session import LiveSession
+    from kneegui.live.session import LiveSession, favour_sample_path
     from kneegui.live.streams import StreamChoiceError, choose_streams, with_channel_map
     from kneegui.model.io import ModelLoadError
     from kneegui.model.layout import LayoutError, parse_channel_map
@@ -75,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     except LayoutError as exc:
         raise UserError(f"--channel-map: {exc}") from exc
     model_path = _model_path(args)
+    favour_sample_path()
     session = LiveSession(outlet_name=args.outlet_name)
     try:
         session.load_model(model_path)

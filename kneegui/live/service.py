@@ -40,7 +40,7 @@ def _import_recording() -> None:
 def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds: float) -> None:
     """Entry point of the predictor process (``multiprocessing`` spawn target)."""
     from kneegui.acquisition.shared import Arena
-    from kneegui.live.session import LiveSession
+    from kneegui.live.session import LiveSession, favour_sample_path
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the window: it closes us
     stop = threading.Event()
@@ -48,6 +48,7 @@ def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: stop.set())
     _import_recording()
+    favour_sample_path()
     arena = Arena()
     session = LiveSession(model_rate=model_rate, buffer_seconds=buffer_seconds, arena=arena,
                           outlet_name=outlet_name)

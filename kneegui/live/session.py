@@ -37,6 +37,20 @@ class SessionState:
     recording_path: Path | None = None
 
 
+#: Interpreter-lock switch interval (s) of a process that runs the sample path. Python's default
+#: (5 ms) lets a thread that holds the lock (the recorder's HDF5 commits: 10-30 ms of h5py calls
+#: every 0.5 s) keep a waiting sample-path thread out for 5 ms at a time.
+SAMPLE_PATH_SWITCH_INTERVAL = 0.001
+
+
+def favour_sample_path() -> None:
+    """Call once in a process whose job is the sample path (``kneegui predict``, the window's
+    predictor process): threads waiting for the interpreter lock get it within ~1 ms."""
+    import sys
+
+    sys.setswitchinterval(SAMPLE_PATH_SWITCH_INTERVAL)
+
+
 class LiveSession:
     """Owns readers, hub, inference worker, recorder and outlet for one window."""
 
