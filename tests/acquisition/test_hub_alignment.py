@@ -131,16 +131,23 @@ def test_hub_refuses_unfit_assignments(make_outlet, uid, resolve):
     assert hub.assign(Role.KNEE_ANGLE, k3, channels=[2]).channels == [2]
 
 
-def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid, resolve):
-    angle_out = make_outlet(f"a-{uid}", "Angle", 1, 200.0, "float32", f"a-{uid}")
-    force_out = make_outlet(f"f-{uid}", "Force", 1, 200.0, "float32", f"f-{uid}")
-    hub = Hub(model_rate=100.0, max_wait=0.3)
-    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve(f"a-{uid}")))
-    hub.assign(Role.FORCE, StreamReader(resolve(f"f-{uid}")))
+def _angle_and_force(make_outlet, resolve, tag: str, **hub_options):
+    """Outlets for a knee angle and a force stream (200 Hz) and a started hub reading them."""
+    angle_out = make_outlet(f"a-{tag}", "Angle", 1, 200.0, "float32", f"a-{tag}")
+    force_out = make_outlet(f"f-{tag}", "Force", 1, 200.0, "float32", f"f-{tag}")
+    hub = Hub(model_rate=100.0, **hub_options)
+    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve(f"a-{tag}")))
+    hub.assign(Role.FORCE, StreamReader(resolve(f"f-{tag}")))
     hub.start()
+    if not all(r.wait_until_open(3.0) for r in hub.readers):
+        hub.stop()
+        raise AssertionError("the test streams did not open within 3 s")
+    return angle_out, force_out, hub
+
+
+def test_grid_goes_on_with_nan_when_one_sender_stops(make_outlet, uid, resolve):
+    angle_out, force_out, hub = _angle_and_force(make_outlet, resolve, uid, max_wait=0.3)
     try:
-        for r in hub.readers:
-            assert r.wait_until_open(3.0)
         t0 = pylsl.local_clock() + 0.05
         a = _pusher(angle_out, 200.0, 1, t0, t0 + 1.5)
         f = _pusher(force_out, 200.0, 1, t0, t0 + 0.5)  # the force sender stops after 0.5 s
@@ -167,15 +174,8 @@ def test_start_wait_is_local_time_even_for_stamps_in_the_past(make_outlet, uid, 
     # A replayed or high-latency sender stamps its samples seconds in the past: the grid must
     # still wait (on the local clock) for the role that delivers its first data later, not start
     # at once with NaN for it (the wait was measured against the data's stamps).
-    angle_out = make_outlet(f"pa-{uid}", "Angle", 1, 200.0, "float32", f"pa-{uid}")
-    force_out = make_outlet(f"pf-{uid}", "Force", 1, 200.0, "float32", f"pf-{uid}")
-    hub = Hub(model_rate=100.0)
-    hub.assign(Role.KNEE_ANGLE, StreamReader(resolve(f"pa-{uid}")))
-    hub.assign(Role.FORCE, StreamReader(resolve(f"pf-{uid}")))
-    hub.start()
+    angle_out, force_out, hub = _angle_and_force(make_outlet, resolve, f"p{uid}")
     try:
-        for r in hub.readers:
-            assert r.wait_until_open(3.0)
         t0 = pylsl.local_clock() - 10.0
         stamps = (t0 + np.arange(200) / 200.0).tolist()
         values = _signal(np.asarray(stamps))[:, None].astype(np.float32)
