@@ -42,12 +42,26 @@ def test_demo_tells_the_calibration_story(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     text = proc.stdout
     for needle in ("simulated subject UCI-4A", "pretrained — not calibrated to this subject",
-                   "not in the shipped model's training data", "accepted and activated",
-                   "live error on walking the calibration did not see", "500 ms ahead"):
+                   "not in the shipped model's training data"):
         assert needle in text, text
     summary = json.loads((out / "summary.json").read_text())
     cal = summary["calibration"]
-    assert cal["activated"] and cal["train_cycles"] == 5 and cal["improved"]
+    check = summary["session_check"]
+    assert cal["train_cycles"] == 5
+    assert check["complete"] and check["predictions"] > 2000
+    assert check["markers"][0] == "demo start: shipped model" and "demo end" in check["markers"]
+    # The adapted model takes over only when it was better on the held-back cycle. Which gait
+    # cycles the capture gets depends on when the wizard reaches it in the looping clip, so both
+    # outcomes occur (CI saw one where the shipped model was already better); each must be told.
+    assert cal["activated"] == cal["improved"], cal
+    if not cal["activated"]:
+        assert "not activated" in text, text
+        assert "calibration not activated (not better on the held-back cycle)" in check["markers"]
+        assert summary["calibrated_model"] in ("", None, summary["model"])
+        return
+    for needle in ("accepted and activated", "live error on walking the calibration did not see",
+                   "500 ms ahead"):
+        assert needle in text, text
     assert summary["calibrated_model"] and summary["calibrated_model"] != summary["model"]
     err = summary["live_error"]
     assert err["seconds_compared"] >= 3.0  # a few gait cycles, the same ones before and after
@@ -58,9 +72,6 @@ def test_demo_tells_the_calibration_story(tmp_path):
     assert err["after"]["500"]["nmae"] < err["before"]["500"]["nmae"]  # calibration helps
     assert all(0 < e["nmae"] < 1 for e in (*err["before"].values(), *err["after"].values()))
     assert err["predictions"]["before"] > 200 and err["predictions"]["after"] > 200
-    check = summary["session_check"]
-    assert check["complete"] and check["predictions"] > 2000
-    assert check["markers"][0] == "demo start: shipped model" and "demo end" in check["markers"]
     assert "calibrated model takes over" in check["markers"]
     # the subject model went to the demo's own store, not the user's
     assert list((out / "subject_models").glob("UCI-4A_*.safetensors"))
