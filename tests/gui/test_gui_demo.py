@@ -50,9 +50,9 @@ def test_demo_tells_the_calibration_story(tmp_path):
     assert cal["train_cycles"] == 5
     assert check["complete"] and check["predictions"] > 2000
     assert check["markers"][0] == "demo start: shipped model" and "demo end" in check["markers"]
-    # The adapted model takes over only when it was better on the held-back cycle. Which gait
-    # cycles the capture gets depends on when the wizard reaches it in the looping clip, so both
-    # outcomes occur (CI saw one where the shipped model was already better); each must be told.
+    # The adapted model takes over only when it was better on the held-back cycle. On this clip
+    # that comparison is close (500 ms NMAE ~6.6 % before): two CI runs capturing almost the same
+    # cycles (clip 4.7-16.1 s, 4.8-16.1 s) went either way. Each outcome must be told.
     assert cal["activated"] == cal["improved"], cal
     if not cal["activated"]:
         assert "not activated" in text, text
