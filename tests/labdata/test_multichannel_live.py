@@ -116,6 +116,11 @@ def test_an_8_channel_model_predicts_live(eight_channel_model, uci_dir):
     rows = to_model_rate(rec, LAB_INPUTS)
     predictor = Predictor(session.loaded)
     ends = np.round((t - rows.t[0]) * 100.0).astype(np.int64)
+    # The end edge: live, the row after the offline series' last may complete (CI saw one); it
+    # may only be the very last prediction. Every other row is compared.
+    beyond = ends >= len(rows.t)
+    assert beyond.sum() <= 1 and (not beyond.any() or beyond[-1]), ends[beyond]
+    live, t, ends = live[~beyond], t[~beyond], ends[~beyond]
     np.testing.assert_allclose(rows.t[ends], t, atol=1e-6)
     offline = predictor.predict(rows, ends)
     diff = np.abs(live - offline)
