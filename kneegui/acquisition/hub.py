@@ -489,7 +489,7 @@ class Hub:
             return
         t_next = self._next_k / self.model_rate
         for track in self._tracks:
-            rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
+            rate = self._track_rate(track)
             last = track.last_t
             needed = None  # irregular rate, no data yet, or the row has this role's data
             if rate > 0 and math.isfinite(last) and last < t_next:
@@ -498,8 +498,12 @@ class Hub:
 
     def _hole_limit(self, track: _Track) -> float:
         """Longest interpolation span for a role (at least 2 of its own sample periods)."""
-        rate = self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
-        return hole_limit(rate, self.max_hole, self.max_wait)
+        return hole_limit(self._track_rate(track), self.max_hole, self.max_wait)
+
+    def _track_rate(self, track: _Track) -> float:
+        """Rate of a role's series in the hub: EMG features at the model rate, others at their
+        stream's nominal rate (0: irregular)."""
+        return self.model_rate if track.role is Role.EMG else track.reader.info.nominal_srate
 
     def _note_waiting(self) -> None:
         target = (self._next_k or 0) / self.model_rate

@@ -290,9 +290,8 @@ class StreamReader:
     def status(self) -> ReaderStatus:
         now = time.monotonic()
         with self._lock:
-            window = RATE_WINDOW_S
             self._prune_arrivals(now)
-            span = min(window, max(now - self._rate_since, 1e-3))
+            span = min(RATE_WINDOW_S, max(now - self._rate_since, 1e-3))
             rate = sum(n for _, n in self._arrivals) / span if self._thread else 0.0
             delay = float(np.median(self._delays)) if self._delays else float("nan")
             return ReaderStatus(
