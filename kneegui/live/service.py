@@ -29,8 +29,8 @@ ORPHAN_SILENT_S = 60.0
 
 def _import_recording() -> None:
     """Import what a recording needs (h5py, the writer, pump and compaction) now: the window
-    may start one while predictions run, and an import holds the interpreter lock (measured:
-    one 130-160 ms stall of the sample path when the window started recording)."""
+    may start one while predictions run, and an import holds the interpreter lock (py-spy showed
+    h5py's import on the main thread while the window started recording)."""
     import kneegui.recording.compact
     import kneegui.recording.filter_meta
     import kneegui.recording.pump
