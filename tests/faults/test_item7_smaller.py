@@ -62,9 +62,8 @@ def test_a_restarted_sender_loses_little_of_its_first_data(uid):
         sender.wait()
         if reader is not None:
             reader.stop()
-    # before the fix: 250-410 samples (ms) every time; 0.6 s resolves 110-160; now 10-100
-    # (best of three cycles,
-    # a busy machine may delay one)
+    # before the fix: 250-410 samples (ms) every time; with 0.6 s resolves 110-160; now 10-100
+    # (best of three cycles, a busy machine may delay one)
     assert min(missed) < 150, missed
 
 
