@@ -44,3 +44,29 @@ def test_predictor_accepts_a_hub_aligned_frame(small_model, held_out):
     by_arrays = predictor.predict_latest(ModelInputs(held_out.emg_env[rows],
                                                      held_out.angle[rows]))
     np.testing.assert_array_equal(by_frame, by_arrays)
+
+
+def test_the_one_call_forward_equals_the_module_bit_for_bit(small_model, held_out):
+    """The Predictor runs the network as one traced graph (one interpreter-lock release per
+    prediction); for any batch size it gives exactly what the module gives, and it follows the
+    module's weights when they change (fine-tuning trains the same parameters)."""
+    import torch
+
+    net = small_model.model.net
+    predictor = Predictor(small_model.model)
+    x = torch.from_numpy(predictor.network_inputs(ModelInputs.of(held_out))[:400].copy())
+    windows = x.unfold(0, predictor.card.window, 1).transpose(1, 2).contiguous()  # (B, T, C)
+    with torch.inference_mode():
+        for batch in (1, 2, 7, 64, len(windows)):
+            assert torch.equal(predictor._forward(windows[:batch]), net(windows[:batch]))
+    original = [p.detach().clone() for p in net.parameters()]
+    try:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(1.01)
+        with torch.inference_mode():
+            assert torch.equal(predictor._forward(windows[:3]), net(windows[:3]))
+    finally:
+        with torch.no_grad():
+            for p, o in zip(net.parameters(), original, strict=True):
+                p.copy_(o)
