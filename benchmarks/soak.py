@@ -328,6 +328,23 @@ def _slope_mb_per_h(points: list[tuple[float, int]], warmup: float) -> float | N
     return float(slope * 3600.0)
 
 
+def _rss_shape(points: list[tuple[float, int]], warmup: float) -> dict:
+    """The RSS curve after warm-up: slope of its first and second half (MB/h; a leak keeps its
+    slope, buffers and caches filling up flatten) and the curve every ~60 s (s, MB)."""
+    if len(points) < 6:
+        return {}
+    t = np.array([p[0] for p in points])
+    t = t - t[0]
+    half = warmup + (t[-1] - warmup) / 2
+    first = [p for p, tt in zip(points, t, strict=True) if tt <= half]
+    second = [p for p, tt in zip(points, t, strict=True) if tt >= half]
+    step = max(1, int(len(points) * 60 / max(t[-1], 1.0)))
+    return {"first_half_mb_per_h": _slope_mb_per_h(first, warmup),
+            "second_half_mb_per_h": _slope_mb_per_h(second, 0.0),
+            "curve_s_mb": [[round(float(tt)), round(p[1] / 1e6, 1)]
+                           for p, tt in list(zip(points, t, strict=True))[::step]]}
+
+
 def analyse(soak: Soak) -> dict:
     a = soak.args
     files = _files(soak.out)
@@ -424,6 +441,7 @@ def analyse(soak: Soak) -> dict:
         "rss_mb_first": inc.rss[0][1] / 1e6 if inc.rss else None,
         "rss_mb_last": inc.rss[-1][1] / 1e6 if inc.rss else None,
         "growth_mb_per_h_after_warmup": _slope_mb_per_h(inc.rss, a.rss_warmup),
+        **_rss_shape(inc.rss, a.rss_warmup),
     } for inc in soak.incarnations]
     longest = max(soak.incarnations, key=lambda i: (i.t_end or lsl_now()) - i.t_start)
     result["rss_growth_mb_per_h"] = _slope_mb_per_h(longest.rss, a.rss_warmup)
@@ -443,6 +461,7 @@ def _predictions(soak: Soak) -> dict:
                  "skipped": stats.get("skipped"), "received": int(stamps.size),
                  "end_to_end_ms": stats.get("end_to_end_ms"),
                  "rss_growth_mb_per_h": _slope_mb_per_h(soak.predictor_rss, soak.args.rss_warmup),
+                 "rss_shape": _rss_shape(soak.predictor_rss, soak.args.rss_warmup),
                  "rss_mb_last": soak.predictor_rss[-1][1] / 1e6 if soak.predictor_rss else None}
     if stamps.size < 2:
         out["note"] = "no predictions received"
