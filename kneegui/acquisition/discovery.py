@@ -157,41 +157,15 @@ def discover(timeout: float = 2.0, stream_type: str | None = None) -> list[Strea
     return sorted(unique.values(), key=lambda v: (v.type, v.name, v.source_id))
 
 
-def resolve_source_id(source_id: str, timeout: float = 2.0, wait_all: bool = False,
-                      full: bool = True) -> list[StreamInfoView]:
+def resolve_source_id(source_id: str, timeout: float = 2.0,
+                      wait_all: bool = False) -> list[StreamInfoView]:
     """Streams whose source_id equals ``source_id`` (returns as soon as one is found, or with
-    ``wait_all`` after the whole ``timeout``, with every stream that answered). ``full=False``
-    skips fetching each stream's full description (labels, units): enough to open an inlet."""
+    ``wait_all`` after the whole ``timeout``, with every stream that answered)."""
     import pylsl
 
     infos = pylsl.resolve_byprop("source_id", source_id, minimum=1_000_000 if wait_all else 1,
                                  timeout=timeout)
-    views = [view_from_info(i) for i in infos]
-    return [_with_full_info(v) for v in views] if full else views
-
-
-class SourceWatch:
-    """Outlets with one source_id, looked for by liblsl's continuous resolver in its own
-    (non-Python) thread while this object lives. Each of its query waves includes the
-    multicast one, so it also finds outlets a quick one-shot resolve does not reach; it needs
-    ~0.8-1.7 s to do so (measured), so it backs up quick resolves, it does not replace them."""
-
-    def __init__(self, source_id: str, forget_after: float = 2.0) -> None:
-        import pylsl
-
-        self._resolver: Any = pylsl.ContinuousResolver(prop="source_id", value=source_id,
-                                                       forget_after=forget_after)
-
-    def found(self) -> list[StreamInfoView]:
-        """Outlets seen recently (short descriptions: name, shape, uid, handle)."""
-        if self._resolver is None:
-            return []
-        return [view_from_info(i) for i in self._resolver.results()]
-
-    def close(self) -> None:
-        """Stop looking (liblsl's resolver thread ends)."""
-        resolver, self._resolver = self._resolver, None
-        del resolver
+    return [_with_full_info(view_from_info(i)) for i in infos]
 
 
 def resolve_name(name: str, timeout: float = 2.0) -> list[StreamInfoView]:

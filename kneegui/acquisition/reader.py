@@ -42,7 +42,7 @@ from kneegui.acquisition.clock import (
     make_increasing,
     measure_time_correction,
 )
-from kneegui.acquisition.discovery import SourceWatch, StreamInfoView, resolve_source_id
+from kneegui.acquisition.discovery import StreamInfoView, resolve_source_id
 from kneegui.acquisition.events import (
     AcquisitionEvent,
     EventQueue,
@@ -93,20 +93,13 @@ NO_DATA_SECONDS = 2.0
 #: so that little of a restarted sender's first data is missed (liblsl sends an outlet's data
 #: only to inlets subscribed when it was pushed); then every reconnect_interval.
 FAST_RECONNECT_SECONDS = 30.0
-#: Timeout of the resolves of the first QUICK_RECONNECT_SECONDS of an outage and of the early
-#: looks. A resolve finds an outlet only with a query wave sent after the outlet appeared, and
-#: liblsl's second wave comes ~0.5 s after the first: an outlet that appears during a resolve
-#: is found 20 ms after it appeared with 0.1 s resolves back to back, 220 ms with 0.3 s ones and
-#: 520 ms with 0.6 s ones (measured here, with 0 and with 120 other outlets). A
-#: :class:`SourceWatch` (liblsl's continuous resolver, all waves) runs beside them meanwhile.
-QUICK_RESOLVE_SECONDS = 0.1
-QUICK_RECONNECT_SECONDS = 5.0
-#: Timeout of the back-to-back resolves after that: long enough for liblsl's second query wave.
+#: Timeout of those resolves: long enough for liblsl's second query wave (multicast, 0.5 s
+#: after the first), the only one that reaches outlets outside the unicast port range (busy
+#: machines with many outlets): shorter resolves never find those (measured).
 FAST_RESOLVE_SECONDS = 0.6
-#: A regular stream silent for this long (s, or 10 periods) is checked for a replacement (quick
-#: resolves, repeated until the outage timeout): a restarted sender's new outlet (same
-#: source_id) while the old one is gone (a sender stopped gracefully keeps its outlet silent
-#: for a moment).
+#: A regular stream silent for this long (s, or 10 periods) is checked for a replacement: a
+#: restarted sender's new outlet (same source_id) while the old one is gone, before the outage
+#: timeout (a sender stopped gracefully keeps its outlet silent for a moment).
 EARLY_LOOK_SECONDS = 0.2
 #: Seconds between two ``bad_timestamps`` events of one stream (the first comes at once).
 BAD_STAMP_REPORT_INTERVAL = 10.0
@@ -218,7 +211,6 @@ class StreamReader:
         self._next_reconnect = 0.0
         self._rate_since = 0.0  # monotonic time of the first sample of this connection
         self._expected: float | None = None  # expect(): the stamp the consumer waits for
-        self._watch: SourceWatch | None = None  # during an outage: liblsl looks continuously
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> StreamReader:
@@ -239,7 +231,6 @@ class StreamReader:
             self._thread.join(timeout)
         self._thread = None
         self._close_inlet()
-        self._end_watch()
         with self._lock:
             self._connected = False
 
@@ -409,7 +400,6 @@ class StreamReader:
             return False
         self._inlet = inlet
         self._inlet_uid = target.uid
-        self._end_watch()
         self._clock.reset()
         # the first estimate takes ~0.6 s; samples wait in liblsl's buffer meanwhile
         self._refresh_clock(timeout=2.0)
@@ -433,12 +423,9 @@ class StreamReader:
                 f"stream {self.info.describe()} has no source_id, so it cannot be reconnected"
             )
             return None
-        found = resolve_source_id(self.info.source_id, timeout=self._resolve_timeout(),
-                                  full=False)
-        if self._watch is not None and not any(c.uid != self._inlet_uid for c in found):
-            found += [c for c in self._watch.found() if c.uid != self._inlet_uid]
+        timeout = FAST_RESOLVE_SECONDS if self._fast_reconnect() else 1.0
         fitting = []
-        for candidate in found:
+        for candidate in resolve_source_id(self.info.source_id, timeout=timeout):
             if self._same_shape(candidate):
                 fitting.append(candidate)
                 continue
@@ -460,8 +447,8 @@ class StreamReader:
         liblsl delivers only what is pushed after an inlet subscribed."""
         if not self.info.source_id:
             return
-        found = resolve_source_id(self.info.source_id, timeout=QUICK_RESOLVE_SECONDS,
-                                  wait_all=True, full=False)
+        found = resolve_source_id(self.info.source_id, timeout=FAST_RESOLVE_SECONDS,
+                                  wait_all=True)
         if any(c.uid == self._inlet_uid for c in found):
             return  # the old outlet is still there: just silent
         fitting = [c for c in found if self._same_shape(c)]
@@ -469,20 +456,6 @@ class StreamReader:
             self._begin_outage("its outlet was replaced by a new one with the same source_id")
             self._close_inlet()
             self._connect(fitting[0])
-
-    def _resolve_timeout(self) -> float:
-        """Timeout of the next resolve for the sender (QUICK_RESOLVE_SECONDS docs)."""
-        import pylsl
-
-        if not self._fast_reconnect():
-            return 1.0
-        early = pylsl.local_clock() - (self._outage_started or 0.0) < QUICK_RECONNECT_SECONDS
-        return QUICK_RESOLVE_SECONDS if early else FAST_RESOLVE_SECONDS
-
-    def _end_watch(self) -> None:
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            watch.close()
 
     def _close_inlet(self) -> None:
         inlet, self._inlet = self._inlet, None
@@ -529,7 +502,7 @@ class StreamReader:
                 self._begin_outage(f"no data for {now - self._last_arrival:.1f} s")
             elif (self._ever_connected and self._period > 0
                   and max(EARLY_LOOK_SECONDS, 10 * self._period) < silent
-                  < self.outage_timeout - QUICK_RESOLVE_SECONDS):  # never delays the outage
+                  < self.outage_timeout - FAST_RESOLVE_SECONDS):  # never delays the outage
                 self._look_for_replacement()
             elif (not self._ever_connected and self._period > 0 and not self._no_data_reported
                   and silent > max(self.outage_timeout, NO_DATA_SECONDS)):
@@ -551,8 +524,6 @@ class StreamReader:
         self._confirm_suspect()
         self._outage_since = self._last_out if self._last_out is not None else 0.0
         self._outage_started = pylsl.local_clock()
-        if self.info.source_id and self._watch is None:
-            self._watch = SourceWatch(self.info.source_id)
         with self._lock:
             self._connected = False
             self._outages += 1
