@@ -62,9 +62,11 @@ def test_a_restarted_sender_loses_little_of_its_first_data(uid):
         sender.wait()
         if reader is not None:
             reader.stop()
-    # before the fix: 250-410 samples (ms) every time; now tens of ms (best of three cycles,
-    # a busy machine may delay one)
-    assert min(missed) < 150, missed
+    # before the fix: 250-410 samples (ms) every time; now 40-160 (best of three cycles, a
+    # busy machine may delay one). The spread is the phase of the new outlet against the
+    # reader's 0.6 s resolves (a resolve finds an outlet only with a query wave sent after the
+    # outlet appeared): on the CI machine 150-160 ms, which failed a bound of 150.
+    assert min(missed) < 250, missed
 
 
 def test_a_gracefully_restarted_sender_is_picked_up_at_once(fault_sender, uid):
@@ -87,7 +89,7 @@ def test_a_gracefully_restarted_sender_is_picked_up_at_once(fault_sender, uid):
             missed.append(_first_missed(reader, first, cycle))
     finally:
         reader.stop()
-    assert min(missed) < 150, missed  # ms at 1 kHz; before the fix 350-800
+    assert min(missed) < 250, missed  # ms at 1 kHz; before the fix 350-800, now 40-160
 
 
 def test_an_outlet_that_never_sends_is_reported(tmp_path, capsys, uid):
