@@ -41,10 +41,17 @@ _VLEN_POINTER_BYTES = 16
 #: A live recording is written without them and compressed once closed (recording.compact:
 #: rewriting compressed chunks is not crash-safe); XDF imports write them directly.
 COMPRESSION: dict[str, Any] = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
-#: HDF5 chunk cache per dataset. With HDF5's default (1 MiB) the recorder's memory grew by
-#: ~1.2 MB/min for as long as it recorded (16 ch at 2 kHz; issue #17); 512 KiB (4 chunks, enough
-#: for the one partly filled chunk each dataset appends to) keeps it flat.
+#: HDF5 chunk cache of the file (datasets opened without their own, e.g. on reopen). Each dataset
+#: the recorder appends to gets its own cache of :func:`chunk_cache_bytes`: room for exactly the
+#: one chunk it appends to. HDF5 keeps every chunk a cache has room for, so a bigger cache fills
+#: with old chunks for as long as there is room (1 MiB per dataset: +1.2 MB/min; 512 KiB: ~3 MB
+#: more over the first 11 minutes, the 100 Hz stream needing 164 s per chunk; issue #17).
 CHUNK_CACHE_BYTES = 512 * 1024
+
+
+def chunk_cache_bytes(chunk_bytes: int) -> int:
+    """A dataset's chunk cache: one chunk fits (an append never re-reads it), two do not."""
+    return chunk_bytes + chunk_bytes // 2 + 1024
 
 
 def chunk_rows(row_bytes: int, is_string: bool = False) -> int:
@@ -109,6 +116,7 @@ class ColumnSet:
                 maxshape=(None, *trailing),
                 dtype=dtype,
                 chunks=(rows, *trailing) if trailing else (rows,),
+                rdcc_nbytes=chunk_cache_bytes(rows * row_bytes),
                 **(COMPRESSION if compress and not is_string else {}),
             )
 

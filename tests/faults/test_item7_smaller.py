@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pylsl
 
 from kneegui.acquisition import StreamReader, resolve_source_id
@@ -114,15 +115,34 @@ def test_an_outlet_that_never_sends_is_reported(tmp_path, capsys, uid):
 
 def test_the_recorder_keeps_hdf5s_chunk_cache_small(tmp_path):
     """Recorder memory grew ~1.6 MB/min (62 -> 153 MB in 5 min): HDF5's default 1 MiB chunk
-    cache per dataset kept growing while chunks were appended. The writer opens its files with
-    a 512 KiB cache (measured flat; the figure is `benchmarks/soak.py`'s RSS growth per hour)."""
+    cache per dataset kept old chunks for as long as there was room. With one 512 KiB cache for
+    every dataset it still grew ~3 MB over the first 11 minutes (the 100 Hz stream's chunks take
+    164 s each). Each dataset now has a cache with room for exactly the chunk it appends to
+    (the figure is `benchmarks/soak.py`'s RSS growth per hour)."""
+    import h5py
+
     from kneegui.recording import SessionWriter, StreamSpec
     from kneegui.recording.storage import CHUNK_CACHE_BYTES
 
     writer = SessionWriter(tmp_path).start()
     try:
-        writer.add_stream(StreamSpec("EMG", "EMG", 16, 2000.0, "float32", "cache-src"))
-        _, _, rdcc_nbytes, _ = writer._storage.file.id.get_access_plist().get_cache()
+        for name, ch, rate in (("EMG", 16, 2000.0), ("Knee", 1, 100.0)):
+            writer.add_stream(StreamSpec(name, name, ch, rate, "float32", f"cache-{name}"))
+            writer.write_samples(name, np.zeros((10, ch), np.float32), np.arange(10) / rate,
+                                 block=True)
+        deadline = time.monotonic() + 10
+        while sum(writer.status().samples_written.values()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _, _, file_cache, _ = writer._storage.file.id.get_access_plist().get_cache()
+        caches = {}
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fiu":
+                chunk = int(np.prod(obj.chunks)) * obj.dtype.itemsize
+                caches[name] = (chunk, obj.id.get_access_plist().get_chunk_cache()[1])
+        writer._storage.file.visititems(visit)
     finally:
         writer.stop()
-    assert rdcc_nbytes == CHUNK_CACHE_BYTES <= 512 * 1024
+    assert file_cache == CHUNK_CACHE_BYTES <= 512 * 1024
+    assert {"streams/EMG/data", "streams/Knee/data", "streams/Knee/timestamps"} <= set(caches)
+    for name, (chunk, cache) in caches.items():
+        assert chunk <= cache < 2 * chunk, (name, chunk, cache)
