@@ -75,6 +75,11 @@ class RingBuffer:
         else:
             self._data = np.zeros((self.capacity, self.n_channels), dtype=self.dtype)
             self._ts = np.zeros(self.capacity, dtype=np.float64)
+        # Touch every page now: fresh zero pages would otherwise be faulted in one by one on
+        # the sample path during the buffer's first pass, and the process's memory would creep
+        # up for as long as that pass lasts (10 minutes for the hub's aligned buffer; #17).
+        self._data.fill(0)
+        self._ts.fill(0.0)
         # raw (uncorrected) stamps stay in this process: the recorder reads them, not the window
         self._raw = np.full(self.capacity, np.nan) if raw_stamps else None
         self._total = 0

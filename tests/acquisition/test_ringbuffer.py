@@ -155,3 +155,28 @@ def test_clock_log_cursor_keeps_every_measurement_once():
     log.append(ClockMeasurement(5.0, 0.05, 1e-4, 0.0))
     rows, nxt = log.read_from(nxt)
     assert [r.time for r in rows] == [5.0] and nxt == 6
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["private", "arena"])
+def test_a_new_buffer_is_resident_at_once_and_its_first_pass_adds_no_memory(tmp_path, shared):
+    """Fresh zero pages used to be faulted in during the buffer's first pass: on the sample path,
+    and the process's memory crept up for as long as the pass lasted (the hub's 600-s aligned
+    buffer: 10 minutes; issue #17's RSS growth)."""
+    psutil = pytest.importorskip("psutil")  # the research extra, installed by `make test`
+    from kneegui.acquisition.shared import Arena
+
+    proc = psutil.Process()
+    arena = Arena(tmp_path / "arena") if shared else None
+    channels, capacity = 16, 400_000  # 25.6 MB of samples + 3.2 MB of stamps
+    size_mb = capacity * (channels * 4 + 8) / 1e6
+    before = proc.memory_info().rss / 1e6
+    rb = RingBuffer(capacity, channels, np.float32, arena=arena)
+    allocated = proc.memory_info().rss / 1e6
+    block = np.ones((10_000, channels), np.float32)
+    for k in range(capacity // 10_000):
+        rb.write(block, k * 10.0 + np.arange(10_000) * 1e-3)
+    filled = proc.memory_info().rss / 1e6
+    assert allocated - before > 0.9 * size_mb, (before, allocated, size_mb)
+    assert filled - allocated < 0.1 * size_mb, (allocated, filled, size_mb)
+    if arena is not None:
+        arena.close()
