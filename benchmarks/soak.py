@@ -19,6 +19,11 @@ predictions; a consumer inlet in this process receives them. Reported: predictio
 --stats), received, the model steps without a prediction outside sender restarts ("lost"), how
 long predictions pause at each sender restart, and the predictor's RSS growth per hour.
 
+``--overload-at S`` puts a load beside the soak from S seconds on (``--overload-procs`` spinning
+processes for ``--overload-seconds``, or ``--overload-cmd``, e.g. the suite next to odd outlets:
+``benchmarks/busy_lab.py``) and reports, for the recorder and the predictor, RSS before, during
+and after it: what an overload leaves resident, and whether memory still grows afterwards.
+
     .venv/bin/python benchmarks/soak.py --duration 1800 [--sender-period 120]
         [--recorder-kills 3] [--no-predict] [--out DIR] [--json FILE]
 """
@@ -30,6 +35,7 @@ import contextlib
 import json
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -116,6 +122,8 @@ class Soak:
         self.prediction_outlet = f"Soak prediction {tag}"
         self._lock = threading.Lock()
         self._stop_rss = threading.Event()
+        self.hogs: list[subprocess.Popen] = []
+        self.overload_window: tuple[float, float] | None = None  # LSL clock, start and end
 
     # -- senders ---------------------------------------------------------------------------
     def start_sender(self, plan: StreamPlan, clock_reset: bool) -> None:
@@ -234,6 +242,36 @@ class Soak:
                 continue
             inc.rss.append((lsl_now(), rss))
 
+    # -- overload ----------------------------------------------------------------------------
+    def start_overload(self) -> None:
+        """The load beside the soak: ``--overload-cmd`` (e.g. the test suite next to odd
+        outlets: ``benchmarks/busy_lab.py``), or CPU hogs (one spinning Python process each)."""
+        if self.args.overload_cmd:
+            self.hogs = [subprocess.Popen(shlex.split(self.args.overload_cmd), cwd=REPO,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          env=self.env, start_new_session=True)]
+        else:
+            self.hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                         for _ in range(self.args.overload_procs)]
+        self.overload_window = (lsl_now(), float("inf"))
+
+    def overload_running(self) -> bool:
+        return self.overload_window is not None and self.overload_window[1] == float("inf")
+
+    def stop_overload(self) -> None:
+        """Stop what is left of the load (a command that ended by itself counts until then)."""
+        for hog in self.hogs:
+            if hog.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if self.args.overload_cmd:  # the command and everything it started
+                        os.killpg(hog.pid, signal.SIGKILL)
+                    else:
+                        hog.kill()
+            hog.wait()
+        self.hogs = []
+        if self.overload_running():
+            self.overload_window = (self.overload_window[0], lsl_now())
+
     # -- schedule --------------------------------------------------------------------------
     def run(self) -> None:
         a = self.args
@@ -243,6 +281,8 @@ class Soak:
                        for _ in range(a.recorder_kills))
         restarts = [float(x) for x in np.arange(a.sender_period, a.duration - 5, a.sender_period)]
         reset_at = restarts[len(restarts) // 2] if restarts else None
+        overload = ((a.overload_at, a.overload_at + a.overload_seconds)
+                    if a.overload_at is not None else None)
         for plan in self.plans:
             self.start_sender(plan, clock_reset=False)
         time.sleep(1.0)
@@ -256,6 +296,12 @@ class Soak:
                 now = time.monotonic() - t0
                 if now >= a.duration:
                     break
+                if (overload and self.overload_window is None
+                        and overload[0] <= now < overload[1]):
+                    self.start_overload()
+                if self.overload_running() and (now >= overload[1] or (
+                        self.args.overload_cmd and self.hogs[0].poll() is not None)):
+                    self.stop_overload()
                 if kills and now >= kills[0]:
                     kills.pop(0)
                     self.kill_recorder()
@@ -272,6 +318,7 @@ class Soak:
                     print(f"\rsoak {now:7.0f}/{a.duration:.0f} s", end="", file=sys.stderr)
                 time.sleep(0.2)
         finally:
+            self.stop_overload()
             self.kill_recorder(signal.SIGINT)  # a clean stop at the end
             self.stop_predictor()
             time.sleep(1.0)  # the consumer takes what is still on its way
@@ -343,6 +390,31 @@ def _rss_shape(points: list[tuple[float, int]], warmup: float) -> dict:
             "second_half_mb_per_h": _slope_mb_per_h(second, 0.0),
             "curve_s_mb": [[round(float(tt)), round(p[1] / 1e6, 1)]
                            for p, tt in list(zip(points, t, strict=True))[::step]]}
+
+
+def _overload_residue(points: list[tuple[float, int]],
+                      window: tuple[float, float] | None, settle: float) -> dict | None:
+    """RSS before an overload (median of the last 60 s before it), its peak during the load, and
+    after it (median from ``settle`` s after its end to the end of the run): what it left
+    resident (after - before, MB) and the slope after it (MB/h)."""
+    if window is None or len(points) < 6:
+        return None
+    start, end = window
+    t = np.array([p[0] for p in points])
+    mb = np.array([p[1] for p in points], dtype=np.float64) / 1e6
+    before = mb[(t >= start - 60.0) & (t < start)]
+    during = mb[(t >= start) & (t <= end)]
+    after_mask = t >= end + settle
+    after = mb[after_mask]
+    if before.size == 0 or after.size == 0:
+        return {"note": "this run does not cover the overload and the time after it"}
+    after_points = [p for p, keep in zip(points, after_mask, strict=True) if keep]
+    return {"before_mb": float(np.median(before)),
+            "peak_during_mb": float(during.max()) if during.size else None,
+            "after_mb": float(np.median(after)),
+            "left_resident_mb": float(np.median(after) - np.median(before)),
+            "after_slope_mb_per_h": _slope_mb_per_h(after_points, 0.0),
+            "after_seconds": float(t[-1] - (end + settle))}
 
 
 def analyse(soak: Soak) -> dict:
@@ -447,6 +519,15 @@ def analyse(soak: Soak) -> dict:
     result["rss_growth_mb_per_h"] = _slope_mb_per_h(longest.rss, a.rss_warmup)
     result["rss_growth_run_seconds"] = (longest.t_end or lsl_now()) - longest.t_start
     result["predictions"] = _predictions(soak) if a.predict else None
+    if soak.overload_window is not None:
+        start, end = soak.overload_window
+        result["overload"] = {
+            "load": a.overload_cmd or f"{a.overload_procs} spinning processes",
+            "from_s": a.overload_at,
+            "seconds": float(end - start),
+            "recorder": _overload_residue(longest.rss, soak.overload_window, a.overload_settle),
+            "predictor": (_overload_residue(soak.predictor_rss, soak.overload_window,
+                                            a.overload_settle) if a.predict else None)}
     return result
 
 
@@ -513,6 +594,17 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-predict", dest="predict", action="store_false",
                    help="soak only `kneegui record` (no headless predictor)")
+    p.add_argument("--overload-at", type=float, default=None,
+                   help="start CPU hogs beside the soak at S seconds (default: none)")
+    p.add_argument("--overload-seconds", type=float, default=600.0,
+                   help="how long the hogs run (default 600)")
+    p.add_argument("--overload-procs", type=int, default=4,
+                   help="spinning processes (default 4, twice this machine's cores)")
+    p.add_argument("--overload-cmd", default=None,
+                   help="run this command as the load instead (ends when it exits or after "
+                        "--overload-seconds), e.g. '.venv/bin/python benchmarks/busy_lab.py'")
+    p.add_argument("--overload-settle", type=float, default=60.0,
+                   help="seconds after the overload left out of 'after' (default 60)")
     p.add_argument("--out", type=Path, help="keep the session files here (default: temp)")
     p.add_argument("--json", type=Path, help="also write the JSON here")
     p.add_argument("--progress", action="store_true", help="show elapsed time on stderr")
