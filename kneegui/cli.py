@@ -45,8 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands whose process runs the sample path for hours (see kneegui.acquisition.allocator)
+SAMPLE_PATH_COMMANDS = frozenset({"record", "predict"})
+
+
+def configure_process(argv: list[str]) -> None:
+    """Process-wide settings for the command about to run (only when ``kneegui`` is the
+    process: tests that call :func:`main` with a list leave their own process alone)."""
+    if argv and argv[0] in SAMPLE_PATH_COMMANDS:
+        from kneegui.acquisition.allocator import keep_inlet_queues_mapped
+
+        keep_inlet_queues_mapped()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `kneegui` console script."""
+    """Entry point of the `kneegui` console script (``argv=None``: this process's arguments)."""
+    if argv is None:
+        configure_process(sys.argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

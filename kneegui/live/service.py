@@ -39,6 +39,7 @@ def _import_recording() -> None:
 
 def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds: float) -> None:
     """Entry point of the predictor process (``multiprocessing`` spawn target)."""
+    from kneegui.acquisition.allocator import keep_inlet_queues_mapped
     from kneegui.acquisition.shared import Arena
     from kneegui.live.session import LiveSession, favour_sample_path
 
@@ -49,6 +50,7 @@ def serve(conn: Any, outlet_name: str | None, model_rate: float, buffer_seconds:
             signal.signal(getattr(signal, name), lambda *_: stop.set())
     _import_recording()
     favour_sample_path()
+    keep_inlet_queues_mapped()  # this process reads inlets for hours and never fine-tunes
     arena = Arena()
     session = LiveSession(model_rate=model_rate, buffer_seconds=buffer_seconds, arena=arena,
                           outlet_name=outlet_name)
