@@ -25,12 +25,17 @@ _M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
 _applied = False
 
 
+def glibc_here() -> bool:
+    """Whether this process runs on glibc (Linux), the allocator the setting is for."""
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
 def keep_inlet_queues_mapped() -> bool:
     """Fix glibc's mmap threshold for this process (idempotent); False where not glibc."""
     global _applied
     if _applied:
         return True
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if not glibc_here():
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import uuid
@@ -14,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from kneegui.acquisition.allocator import glibc_here
+
 # Environment only: the setting exists for glibc (Linux), where CI and the lab PCs we target
 # run this test; elsewhere keep_inlet_queues_mapped() is a documented no-op with nothing to test.
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    not glibc_here(),
     reason="the setting is glibc's (other platforms' allocators are left alone)")
 
 REPO = Path(__file__).resolve().parents[2]
